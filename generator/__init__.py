@@ -1,0 +1,1 @@
+"""tlsfit generator stage: profile -> resolved option set -> mbedtls_config.h."""

@@ -1,0 +1,106 @@
+"""Plain data passed between stages. No behaviour beyond trivial helpers.
+
+Profile is what a YAML profile says, validated and normalised (paths made
+absolute). ResolvedConfig is what the resolver decides. Later stages
+(measure, reports) read these types and never call back into the loader or
+the resolver.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ProfileError(Exception):
+    """A user error in a profile: printed as `FILE:LINE: error: message`, exit 2."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: error: {message}")
+
+
+@dataclass(frozen=True)
+class Psk:
+    identity: str
+    key: bytes
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    key: str                      # key type, e.g. "secp256r1" or "rsa2048"
+    cert_file: Path | None = None  # real device cert/key (for --server); test PKI otherwise
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ChainShape:
+    """Shape of the test PKI the reference server uses: key type per level."""
+    root: str                      # "rsa2048" | "rsa3072" | "rsa4096" | "secp256r1" | "secp384r1" | "secp521r1"
+    intermediates: tuple[str, ...]
+    leaf: str
+
+
+@dataclass(frozen=True)
+class Buffers:
+    in_len: int
+    out_len: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    rom: int | None
+    ram: int | None
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path                     # the YAML file (absolute)
+    name: str
+    description: str
+    host: str                      # SNI and certificate host name check
+    port: int
+    versions: tuple[str, ...]      # ("1.2",), ("1.3",) or ("1.2", "1.3")
+    ciphersuites: tuple[str, ...]  # IANA names, preference order
+    groups: tuple[str, ...]        # TLS group names, preference order
+    signature_algorithms: tuple[str, ...]  # TLS SignatureScheme names
+    max_fragment_length: int | None
+    buffers: Buffers | None        # None: derived by the resolver
+    sni: bool
+    alpn: tuple[str, ...]
+    resumption: str                # "none" | "tickets"
+    client_certificate: ClientCertificate | None
+    psk: Psk | None
+    ca_files: tuple[Path, ...]     # absolute paths
+    chain: ChainShape | None
+    verify: str                    # "required" (default) | "none" (needs allow_insecure)
+    allow_insecure: bool
+    target: str
+    budget: Budget | None
+    optimize: str                  # "size" (default) | "balanced" | "speed"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One #define in the generated header."""
+    name: str                      # e.g. "MBEDTLS_ECP_C"
+    value: str | None              # None for a plain #define
+    reasons: tuple[str, ...]       # why it is there, e.g. "ciphersuite X -> ECDHE-ECDSA key exchange"
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    profile_name: str
+    options: tuple[Option, ...]    # sorted by name; deterministic
+    warnings: tuple[str, ...] = field(default=())
+
+    def has(self, name: str) -> bool:
+        return any(o.name == name for o in self.options)
+
+    def value(self, name: str) -> str | None:
+        for o in self.options:
+            if o.name == name:
+                return o.value
+        raise KeyError(name)

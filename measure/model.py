@@ -1,0 +1,86 @@
+"""Plain data produced by the measure stage (build -> run -> figures)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class MeasureError(Exception):
+    """A failure of the tool chain around the handshake (build, QEMU, server start).
+
+    Not a handshake failure: those are HandshakeRun(ok=False)."""
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """A linked harness image for one (config, target)."""
+    target: str
+    elf: Path                      # ELF (board) or executable (host)
+    map_file: Path                 # linker map file
+    config_sha256: str
+
+
+@dataclass(frozen=True)
+class StateWork:
+    state: str                     # mbedTLS handshake state name, e.g. "SERVER_KEY_EXCHANGE"
+    instructions: int
+
+
+@dataclass(frozen=True)
+class HandshakeRun:
+    """What the harness reported on its console (one machine-readable line)."""
+    ok: bool                       # handshake and echo round trip both succeeded
+    error_code: int                # mbedTLS return code (negative) or 0
+    error_stage: str | None        # "setup" | "handshake" | "write" | "read" | None when ok
+    version: str | None            # "TLS 1.2" / "TLS 1.3"
+    ciphersuite: str | None        # IANA name, e.g. "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+    bytes_sent: int
+    bytes_received: int
+    instructions: int | None       # guest instructions in the handshake, waits excluded; None on host
+    heap_peak: int                 # peak of live requested bytes
+    heap_overhead_peak: int        # allocator bookkeeping at the arena's peak (not in heap_peak)
+    stack_peak: int                # bytes of stack touched (painting)
+    states: tuple[StateWork, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class WireSummary:
+    """What the host saw on the wire between the target and the server (measure/proxy.py)."""
+    bytes_client_to_server: int
+    bytes_server_to_client: int
+    group: str | None              # negotiated group name (ServerKeyExchange / key_share), if any
+    version: str | None            # from ServerHello
+    alert: str | None              # first fatal alert seen, e.g. "bad_certificate (from client)"
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """ROM and static RAM of a linked image, from its ELF and map file (measure/figures.py)."""
+    rom_total: int                 # ALLOC|EXEC + read-only PROGBITS + .data load image
+    rom_mbedtls: int               # part of rom_total from mbedTLS's object files
+    modules: dict[str, int]        # mbedTLS object file name -> ROM bytes, e.g. {"ecp.o": 9000}
+    ram_static: int                # .data + .bss, without the reserved heap arena and stack
+    heap_arena: int                # bytes reserved for the heap arena (not counted in ram_static)
+    stack_reserved: int            # bytes reserved for the stack (not counted in ram_static)
+
+
+@dataclass(frozen=True)
+class HarnessInput:
+    """Per-profile data compiled into the harness (measure/firmware_data.py renders it as C)."""
+    server_name: str               # SNI and certificate host name check
+    verify: bool                   # False only for profiles with verify: none + allow_insecure
+    ca_der: tuple[bytes, ...]      # trusted CA certificates, DER (no PEM parser needed on target)
+    client_cert_der: tuple[bytes, ...]  # client chain for mutual TLS, leaf first; empty if none
+    client_key_der: bytes | None
+    psk_identity: bytes | None
+    psk_key: bytes | None
+    alpn: tuple[str, ...]
+    max_fragment_length: int | None  # 512..4096, requested with mbedtls_ssl_conf_max_frag_len
+    message: bytes = b"tlsfit ping\n"  # line sent after the handshake; the server echoes it
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    impl: str                      # e.g. "openssl s_server" / "gnutls-serv" / "external"
+    version: str                   # e.g. "OpenSSL 3.0.17 1 Jul 2025"
+    address: str                   # "127.0.0.1:4433"

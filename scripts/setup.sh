@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# tlsfit set-up: Debian packages and the pinned mbedTLS source.
+# Idempotent: every step checks first and returns at once when already done.
+# Usage: scripts/setup.sh            (MBEDTLS_DIR=/path uses your own tree)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DEPS="$ROOT/build/deps"
+MBEDTLS_VERSION=3.6.6
+MBEDTLS_DEB_VERSION=3.6.6-0.1~deb13u1
+MBEDTLS_ORIG=mbedtls_${MBEDTLS_VERSION}.orig.tar.bz2
+MBEDTLS_SHA256=8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a
+SRC_LIST=/etc/apt/sources.list.d/tlsfit-trixie-src.sources
+
+# Debian package -> a file it installs (checked instead of dpkg to stay fast).
+PACKAGES=(
+  "gcc-arm-none-eabi:/usr/bin/arm-none-eabi-gcc"
+  "libnewlib-arm-none-eabi:/usr/lib/arm-none-eabi/newlib"
+  "binutils-arm-none-eabi:/usr/bin/arm-none-eabi-size"
+  "qemu-system-arm:/usr/bin/qemu-system-arm"
+  "openssl:/usr/bin/openssl"
+  "gnutls-bin:/usr/bin/gnutls-serv"
+  "gcc:/usr/bin/gcc"
+  "make:/usr/bin/make"
+  "bzip2:/usr/bin/bzip2"
+  "dpkg-dev:/usr/bin/dpkg-source"
+  "python3:/usr/bin/python3"
+  "python3-jinja2:/usr/lib/python3/dist-packages/jinja2"
+  "python3-yaml:/usr/lib/python3/dist-packages/yaml"
+  "python3-pytest:/usr/lib/python3/dist-packages/pytest"
+  "python3-pyelftools:/usr/lib/python3/dist-packages/elftools"
+)
+
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+missing=()
+for entry in "${PACKAGES[@]}"; do
+  [ -e "${entry#*:}" ] || missing+=("${entry%%:*}")
+done
+
+apt_updated=0
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}"
+  echo "setup: installing ${missing[*]}"
+  apt-get update -q >/dev/null
+  apt_updated=1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -n "${MBEDTLS_DIR:-}" ]; then
+  [ -f "$MBEDTLS_DIR/include/mbedtls/build_info.h" ] \
+    || die "MBEDTLS_DIR=$MBEDTLS_DIR is not an mbedTLS source tree (no include/mbedtls/build_info.h)"
+  echo "setup: using MBEDTLS_DIR=$MBEDTLS_DIR"
+  exit 0
+fi
+
+TREE="$DEPS/mbedtls-$MBEDTLS_VERSION"
+[ -f "$TREE/.tlsfit-verified" ] && exit 0
+
+mkdir -p "$DEPS"
+if [ ! -f "$DEPS/$MBEDTLS_ORIG" ]; then
+  [ "$(id -u)" -eq 0 ] || die "mbedTLS $MBEDTLS_VERSION source is not cached in $DEPS; run once as root (it adds a deb-src entry), or set MBEDTLS_DIR=/path/to/mbedtls-$MBEDTLS_VERSION"
+  if [ ! -f "$SRC_LIST" ]; then
+    echo "setup: adding Debian trixie deb-src entry ($SRC_LIST)"
+    cat > "$SRC_LIST" <<SRC
+# Added by tlsfit scripts/setup.sh: source of mbedTLS $MBEDTLS_DEB_VERSION.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt_updated=0
+  fi
+  [ $apt_updated -eq 1 ] || apt-get update -q >/dev/null
+  echo "setup: fetching mbedTLS $MBEDTLS_DEB_VERSION from Debian's source package"
+  fetch="$DEPS/fetch.$$"
+  rm -rf "$fetch"; mkdir -p "$fetch"
+  if ! (cd "$fetch" && apt-get source -q --download-only "mbedtls=$MBEDTLS_DEB_VERSION" >/dev/null 2>"$fetch/log"); then
+    cat "$fetch/log" >&2
+    die "Debian no longer serves mbedtls=$MBEDTLS_DEB_VERSION. Fallback: download mbedTLS $MBEDTLS_VERSION yourself and run with MBEDTLS_DIR=/path/to/mbedtls-$MBEDTLS_VERSION"
+  fi
+  mv "$fetch/$MBEDTLS_ORIG" "$DEPS/$MBEDTLS_ORIG.part"
+  rm -rf "$fetch"
+  echo "$MBEDTLS_SHA256  $DEPS/$MBEDTLS_ORIG.part" | sha256sum -c --quiet - \
+    || { rm -f "$DEPS/$MBEDTLS_ORIG.part"; die "sha256 of $MBEDTLS_ORIG does not match the pinned $MBEDTLS_SHA256"; }
+  mv "$DEPS/$MBEDTLS_ORIG.part" "$DEPS/$MBEDTLS_ORIG"
+fi
+
+echo "$MBEDTLS_SHA256  $DEPS/$MBEDTLS_ORIG" | sha256sum -c --quiet - \
+  || die "cached $DEPS/$MBEDTLS_ORIG does not match the pinned sha256; delete it and rerun"
+rm -rf "$TREE" "$TREE.part"
+mkdir -p "$TREE.part"
+tar -xjf "$DEPS/$MBEDTLS_ORIG" -C "$TREE.part" --strip-components=1
+touch "$TREE.part/.tlsfit-verified"
+mv "$TREE.part" "$TREE"
+echo "setup: mbedTLS $MBEDTLS_VERSION ready in $TREE"
