@@ -80,6 +80,7 @@ class Profile:
     target: str
     budget: Budget | None
     optimize: str                  # "size" (default) | "balanced" | "speed"
+    trust_format: str = "der"      # "der" | "pem": how the firmware holds trust anchors
 
 
 @dataclass(frozen=True)

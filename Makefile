@@ -1,0 +1,49 @@
+# tlsfit entry points. `make demo` and `make test` install what they need first.
+PYTHON  ?= /usr/bin/python3
+PROFILE ?= profiles/aws-iot-core.yaml
+PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider
+
+.PHONY: help setup demo test test-all test-browser bench bench-footprint gate install clean
+
+help:
+	@echo "make demo            generate, build and measure the default profile ($(PROFILE))"
+	@echo "make test            the default test suite (what .ci/run runs)"
+	@echo "make test-all        every shipped profile in QEMU, both servers (slow)"
+	@echo "make test-browser    render report.html in headless Chromium (installs chromium)"
+	@echo "make bench           wall time and figures of 'tlsfit measure' per shipped profile"
+	@echo "make bench-footprint tlsfit's mbedTLS ROM beside hand-tuned configs"
+	@echo "make gate            measure shipped profiles and gate them against ci/baseline.json"
+	@echo "make setup           install Debian packages and fetch mbedTLS (idempotent)"
+	@echo "make install         put tlsfit on PATH (/usr/local/bin)"
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	./tlsfit gen $(PROFILE)
+	./tlsfit measure $(PROFILE)
+
+test: setup
+	$(PYTEST) -m "not slow and not browser" tests
+
+test-all: setup
+	$(PYTEST) -m "not browser" tests
+
+test-browser: setup
+	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
+	$(PYTEST) -m browser tests
+
+bench: setup
+	$(PYTHON) scripts/bench.py measure
+
+bench-footprint: setup
+	$(PYTHON) scripts/bench.py footprint
+
+gate: setup
+	$(PYTHON) scripts/gate_shipped.py
+
+install:
+	ln -sf $(CURDIR)/tlsfit /usr/local/bin/tlsfit
+
+clean:
+	rm -rf build/cache build/pki $(filter-out build/deps,$(wildcard build/*))

@@ -1,0 +1,106 @@
+"""Argument parsing and dispatch. The only place that turns errors into exit codes."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli import EXIT_BAD_INPUT, EXIT_TOOL_ERROR, VERSION, InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tlsfit",
+        description="Smallest mbedTLS 3.6 build that still talks to one TLS server, "
+                    "proven by a real handshake on an emulated Cortex-M.")
+    p.add_argument("--version", action="version", version=f"tlsfit {VERSION}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = sub.add_parser("gen", help="write a validated mbedtls_config.h for a profile",
+                       description="Resolve PROFILE to the smallest option set, render "
+                                   "DIR/mbedtls_config.h and prove it passes mbedTLS's check_config.h. "
+                                   "Exit 0 ok, 2 bad input (FILE:LINE: message; nothing written).")
+    g.add_argument("profile", type=Path)
+    g.add_argument("-o", "--output", type=Path, metavar="DIR",
+                   help="output folder (default: build/<profile name>)")
+    g.add_argument("--target", help="board whose compiler flags validate the config (default: the profile's target)")
+    g.add_argument("--no-validate", action="store_true", help="skip the compile check (faster, not recommended)")
+
+    m = sub.add_parser("measure", help="build, run a real handshake, report ROM/RAM/handshake figures",
+                       description="Build the harness with PROFILE's config for TARGET, run it in QEMU "
+                                   "(or on Linux with --target host) against a reference server shaped "
+                                   "like the profile's server, and write report.json/.md/.html. "
+                                   "Exit 0 handshake ok, 1 handshake failed (report still written), "
+                                   "2 bad input, 3 tool failure (build, QEMU, server).")
+    m.add_argument("profile", type=Path)
+    m.add_argument("--target", help="board folder under ports/, or 'host' (default: the profile's target)")
+    m.add_argument("--server", metavar="HOST:PORT",
+                   help="use this running server instead of starting the reference one; "
+                        "trust comes from the profile's trust.ca_files")
+    m.add_argument("--server-impl", choices=("openssl", "gnutls"), default="openssl",
+                   help="reference server implementation (default: openssl)")
+    m.add_argument("-o", "--output", type=Path, metavar="DIR",
+                   help="report folder (default: build/<profile>/<target>)")
+    m.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds before a stuck QEMU or host run is killed (default: 120)")
+
+    r = sub.add_parser("report", help="summary across many report.json files",
+                       description="Write summary.md and summary.html comparing reports across profiles and targets.")
+    r.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
+    r.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+
+    d = sub.add_parser("diff", help="per-metric and per-module growth between two reports")
+    d.add_argument("old", type=Path)
+    d.add_argument("new", type=Path)
+
+    gt = sub.add_parser("gate", help="fail on footprint regressions against a baseline",
+                        description="With --write-baseline, write a baseline from reports (exit 0). "
+                                    "With --baseline, compare: exit 0 within limits, 1 on a regression, "
+                                    "a failed handshake, or a missing report/baseline entry.")
+    mode = gt.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--baseline", type=Path, metavar="FILE")
+    mode.add_argument("--write-baseline", type=Path, metavar="FILE")
+    gt.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
+    gt.add_argument("--limits", type=Path, metavar="FILE",
+                    help="limits YAML (default: ci/limits.yaml)")
+    gt.add_argument("--limit", action="append", default=[], metavar="METRIC=LIMIT",
+                    help="override one limit, e.g. rom.total=+512 or ram.heap_peak=+2%% (repeatable)")
+    gt.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
+    gt.add_argument("--summary", type=Path, metavar="FILE",
+                    help="also write (append) Markdown, e.g. $GITHUB_STEP_SUMMARY")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Imported late so `tlsfit --help` works before set-up.
+    from cli.paths import SetupError
+    from generator.model import ProfileError
+    from measure.model import MeasureError
+    try:
+        if args.command == "gen":
+            from cli.gen_cmd import run_gen
+            return run_gen(profile=args.profile, output=args.output, target=args.target,
+                           validate=not args.no_validate)
+        if args.command == "measure":
+            from cli.measure_cmd import run_measure
+            return run_measure(profile=args.profile, target=args.target, server=args.server,
+                               server_impl=args.server_impl, output=args.output, timeout=args.timeout)
+        from cli import report_cmds
+        if args.command == "report":
+            return report_cmds.run_report(args.reports, args.output)
+        if args.command == "diff":
+            return report_cmds.run_diff(args.old, args.new)
+        return report_cmds.run_gate(baseline=args.baseline, write_baseline=args.write_baseline,
+                                    reports=args.reports, limits_file=args.limits,
+                                    limit_overrides=args.limit, junit=args.junit, summary=args.summary)
+    except ProfileError as e:
+        print(e, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except InputError as e:
+        print(f"tlsfit: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (SetupError, MeasureError) as e:
+        print(f"tlsfit: error: {e}", file=sys.stderr)
+        return EXIT_TOOL_ERROR
+

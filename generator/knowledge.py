@@ -1,0 +1,256 @@
+"""The mbedTLS 3.6 knowledge base: generator/data/mbedtls-3.6.yaml as typed tables.
+
+The resolver reads these tables; it never hard-codes an option. Every option
+rule keeps the line it was defined on, so a broken dependency chain can say
+where each link comes from.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATA_FILE = Path(__file__).resolve().parent / "data" / "mbedtls-3.6.yaml"
+
+
+class KnowledgeError(Exception):
+    """The knowledge base is inconsistent, or the resolver hit a rule it cannot meet: a tlsfit bug."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str              # IANA name
+    macro: str             # MBEDTLS_TLS_* / MBEDTLS_TLS1_3_*
+    id: int
+    key_exchange: str      # MBEDTLS_KEY_EXCHANGE_*
+    cipher: str            # MBEDTLS_CIPHER_*
+    mac: str               # MBEDTLS_MD_*
+    short_tag: bool
+    versions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeyExchange:
+    macro: str
+    label: str
+    option: str
+    ephemeral: str | None  # "ecdhe" | "ffdhe" | "static_ecdh" | None
+    certificate: str | None  # "rsa" | "ec" | None
+    psk: bool
+
+
+@dataclass(frozen=True)
+class Cipher:
+    macro: str
+    label: str
+    options: tuple[str, ...]
+    block: str | None
+    mode: str
+
+
+@dataclass(frozen=True)
+class Hash:
+    macro: str
+    label: str
+    option: str
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    id: int
+    kind: str              # "ecdhe" | "ffdhe"
+    option: str
+    bytes: int
+    nist: bool
+    versions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SigAlg:
+    name: str
+    id: int
+    key: str               # "rsa" | "ec"
+    curve: str | None
+    hash: str              # MBEDTLS_MD_*
+    options: tuple[str, ...]
+    handshake: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeyType:
+    name: str
+    kind: str              # "rsa" | "ec"
+    bits: int
+    curve: str | None
+    cert_bytes: int
+
+
+@dataclass(frozen=True)
+class OptionRule:
+    name: str
+    requires: tuple[str, ...]
+    requires_any: tuple[tuple[str, ...], ...]
+    conflicts: tuple[str, ...]
+    reason: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Tuning:
+    name: str
+    when: tuple[str, ...]
+    when_any: tuple[str, ...]
+    unless: tuple[str, ...]
+    levels: dict[str, str | None]   # optimize level -> value (None: plain #define)
+    reason: str
+    line: int
+
+
+@dataclass(frozen=True)
+class BufferPolicy:
+    full_record: int
+    out_default: int
+    out_client_certificate: int
+    handshake_overhead: int
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    source: Path
+    mbedtls_version: str
+    suites: dict[str, Suite]
+    key_exchanges: dict[str, KeyExchange]
+    tls13_modes: dict[str, str]
+    ciphers: dict[str, Cipher]
+    hashes: dict[str, Hash]
+    groups: dict[str, Group]
+    signature_algorithms: dict[str, SigAlg]
+    unsupported_signature_algorithms: dict[str, str]
+    key_types: dict[str, KeyType]
+    options: dict[str, OptionRule]
+    never: dict[str, str]
+    tuning: tuple[Tuning, ...]
+    buffers: BufferPolicy
+
+    def where(self, option: str) -> str:
+        """`file:line` where an option rule is defined, for error chains."""
+        rule = self.options.get(option)
+        return f"{self.source.name}:{rule.line}" if rule else f"{self.source.name}: (no rule)"
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that records each mapping's line as key '__line__'."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping = super().construct_mapping(node, deep=deep)
+        mapping["__line__"] = node.start_mark.line + 1
+        return mapping
+
+
+def _strip(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != "__line__"}
+
+
+def _tuple(value: Any) -> tuple[str, ...]:
+    return tuple(value or ())
+
+
+def load_knowledge(path: Path = DATA_FILE) -> Knowledge:
+    """Load (once per path) and check the knowledge base."""
+    return _load_cached(path.resolve())
+
+
+@functools.cache
+def _load_cached(path: Path) -> Knowledge:
+    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    suites = {}
+    for entry in raw["ciphersuites"]:
+        e = _strip(entry)
+        suites[e["name"]] = Suite(name=e["name"], macro=e["macro"], id=int(e["id"]),
+                                  key_exchange=e["key_exchange"], cipher=e["cipher"], mac=e["mac"],
+                                  short_tag=bool(e["short_tag"]), versions=_tuple(e["versions"]))
+    options = {}
+    for entry in raw["options"]:
+        name = entry["name"]
+        if name in options:
+            raise KnowledgeError(f"{path.name}:{entry['__line__']}: option {name} defined twice "
+                                 f"(first at line {options[name].line})")
+        options[name] = OptionRule(name=name, requires=_tuple(entry.get("requires")),
+                                   requires_any=tuple(_tuple(g) for g in entry.get("requires_any") or ()),
+                                   conflicts=_tuple(entry.get("conflicts")),
+                                   reason=entry["reason"], line=entry["__line__"])
+    tuning = tuple(Tuning(name=t["name"], when=_tuple(t.get("when")), when_any=_tuple(t.get("when_any")),
+                          unless=_tuple(t.get("unless")), levels=_strip(t["levels"]),
+                          reason=t["reason"], line=t["__line__"])
+                   for t in raw["tuning"])
+    kb = Knowledge(
+        source=path,
+        mbedtls_version=str(raw["mbedtls_version"]),
+        suites=suites,
+        key_exchanges={k: KeyExchange(macro=k, **_strip(v)) for k, v in _strip(raw["key_exchanges"]).items()},
+        tls13_modes=_strip(raw["tls13_modes"]),
+        ciphers={k: Cipher(macro=k, label=v["label"], options=_tuple(v["options"]), block=v["block"],
+                           mode=v["mode"]) for k, v in _strip(raw["ciphers"]).items()},
+        hashes={k: Hash(macro=k, **_strip(v)) for k, v in _strip(raw["hashes"]).items()},
+        groups={k: Group(name=k, id=v["id"], kind=v["kind"], option=v["option"], bytes=v["bytes"],
+                         nist=v["nist"], versions=_tuple(v["versions"]))
+                for k, v in _strip(raw["groups"]).items()},
+        signature_algorithms={k: SigAlg(name=k, id=v["id"], key=v["key"], curve=v["curve"], hash=v["hash"],
+                                        options=_tuple(v["options"]), handshake=_tuple(v["handshake"]))
+                              for k, v in _strip(raw["signature_algorithms"]).items()},
+        unsupported_signature_algorithms=_strip(raw["unsupported_signature_algorithms"]),
+        key_types={k: KeyType(name=k, **_strip(v)) for k, v in _strip(raw["key_types"]).items()},
+        options=options,
+        never=_strip(raw["never"]),
+        tuning=tuning,
+        buffers=BufferPolicy(**_strip(raw["buffers"])),
+    )
+    _check(kb)
+    return kb
+
+
+def _check(kb: Knowledge) -> None:
+    """Every name a table refers to must be a known option or table key."""
+    problems: list[str] = []
+
+    def known(option: str, where: str) -> None:
+        if option not in kb.options and option not in kb.never:
+            problems.append(f"{where}: {option} has no rule in options:")
+
+    for rule in kb.options.values():
+        for dep in rule.requires + rule.conflicts + tuple(o for g in rule.requires_any for o in g):
+            if dep not in kb.options and dep not in kb.never and dep not in _EXTERNAL_ONLY:
+                problems.append(f"{kb.source.name}:{rule.line}: {rule.name} refers to {dep}, which has no rule")
+    for suite in kb.suites.values():
+        if suite.key_exchange != "MBEDTLS_KEY_EXCHANGE_NONE" and suite.key_exchange not in kb.key_exchanges:
+            problems.append(f"suite {suite.name}: unknown key exchange {suite.key_exchange}")
+        if suite.cipher not in kb.ciphers:
+            problems.append(f"suite {suite.name}: unknown cipher {suite.cipher}")
+        if suite.mac not in kb.hashes:
+            problems.append(f"suite {suite.name}: unknown hash {suite.mac}")
+    for kx in kb.key_exchanges.values():
+        known(kx.option, f"key exchange {kx.label}")
+    for cipher in kb.ciphers.values():
+        for o in cipher.options:
+            known(o, f"cipher {cipher.label}")
+    for group in kb.groups.values():
+        known(group.option, f"group {group.name}")
+    for sig in kb.signature_algorithms.values():
+        for o in sig.options:
+            known(o, f"signature algorithm {sig.name}")
+        if sig.hash not in kb.hashes:
+            problems.append(f"signature algorithm {sig.name}: unknown hash {sig.hash}")
+    for t in kb.tuning:
+        known(t.name, f"{kb.source.name}:{t.line}")
+    for mode in kb.tls13_modes.values():
+        known(mode, "tls13_modes")
+    if problems:
+        raise KnowledgeError("knowledge base inconsistent:\n  " + "\n  ".join(problems))
+
+
+# Options that rules may name (as conflicts) but tlsfit never defines nor forbids.
+_EXTERNAL_ONLY = frozenset({"MBEDTLS_CIPHER_MODE_XTS", "MBEDTLS_DES_C", "MBEDTLS_NIST_KW_C"})

@@ -1,0 +1,556 @@
+"""Load and validate a tlsfit YAML profile into a Profile.
+
+Every error is a ProfileError(path, line, message) whose message says what is
+wrong and how to fix it; `line` is the line of the offending key or value
+(YAML node marks are kept for that).
+
+Keys (DESIGN.md contract, plus tlsfit additions marked +):
+
+    name (required, [a-z0-9-]+), description, target (default mps2-an386),
+    optimize+ (size | balanced | speed; default size),
+    verify+ (required | none; default required), allow_insecure+ (bool; needed by verify: none),
+    server: host (required), port (default 443)
+    tls: versions (required), ciphersuites (required), groups, signature_algorithms,
+         max_fragment_length, buffers {in, out}, sni, alpn, resumption,
+         client_certificate {key (key type), cert+ (PEM/DER file), key_file+ (file)},
+         psk {identity, key (hex)}
+    trust: ca_files, chain {root, intermediates, leaf}, format+ (der | pem; default der)
+    budget: {rom, ram}
+
+Defaults decided here:
+- sni: true when a certificate is involved (it needs MBEDTLS_X509_CRT_PARSE_C),
+  false for PSK-only profiles; an explicit value always wins.
+- trust.chain (the reference server's test PKI shape), when absent:
+  * with ca_files: root = key type of the first CA file, no intermediates, leaf =
+    the root's type when the suites accept it, else the smallest key of the kind
+    the suites need (rsa2048 / secp256r1);
+  * without ca_files and verify: none: the smallest chain of the kind the suites need;
+  * without ca_files and verify: required: error (nothing to trust).
+  PSK-only profiles get no chain (None).
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.knowledge import Knowledge, load_knowledge
+from generator.model import Budget, Buffers, ChainShape, ClientCertificate, Profile, ProfileError, Psk
+
+NAME_PATTERN = re.compile(r"^[a-z0-9-]+$")
+VERSIONS = ("1.2", "1.3")
+MFL_VALUES = (512, 1024, 2048, 4096)
+MAX_CONTENT_LEN = 16384  # TLS maximum plaintext record
+MIN_CONTENT_LEN = 512
+OPENSSL_TIMEOUT_S = 10
+
+
+# Keys allowed in each mapping; a dict value means a nested mapping.
+_SCHEMA: dict[str, Any] = {
+    "name": None, "description": None, "target": None, "optimize": None,
+    "verify": None, "allow_insecure": None,
+    "server": {"host": None, "port": None},
+    "tls": {"versions": None, "ciphersuites": None, "groups": None, "signature_algorithms": None,
+            "max_fragment_length": None, "buffers": {"in": None, "out": None}, "sni": None,
+            "alpn": None, "resumption": None,
+            "client_certificate": {"key": None, "cert": None, "key_file": None},
+            "psk": {"identity": None, "key": None}},
+    "trust": {"ca_files": None, "chain": {"root": None, "intermediates": None, "leaf": None},
+              "format": None},
+    "budget": {"rom": None, "ram": None},
+}
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class _Reader:
+    """Typed access to composed YAML nodes; every failure is a ProfileError with a line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, node_or_line: yaml.Node | int | None, message: str) -> ProfileError:
+        line = _line(node_or_line) if isinstance(node_or_line, yaml.Node) else node_or_line
+        return ProfileError(self.path, line, message)
+
+    def mapping(self, node: yaml.Node, where: str, schema: dict[str, Any]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"'{where}' must be a mapping (key: value lines); got {_kind(node)}")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            dotted = f"{where}.{key}" if where != "<top>" else key
+            if key not in schema:
+                raise self.fail(key_node, f"unknown key '{dotted}'{_suggest(key, schema)}"
+                                + ("" if _suggest(key, schema) else f"; allowed here: {', '.join(schema)}"))
+            if key in out:
+                raise self.fail(key_node, f"key '{dotted}' appears twice; keep one")
+            out[key] = (key_node, value_node)
+        return out
+
+    def scalar(self, node: yaml.Node, where: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, f"'{where}' must be a single value; got {_kind(node)}")
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+    def string(self, node: yaml.Node, where: str) -> str:
+        value = self.scalar(node, where)
+        if not isinstance(value, str) or not value:
+            raise self.fail(node, f"'{where}' must be a non-empty string; got {value!r}")
+        return value
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        value = self.scalar(node, where)
+        if not isinstance(value, bool):
+            raise self.fail(node, f"'{where}' must be true or false; got {value!r}")
+        return value
+
+    def integer(self, node: yaml.Node, where: str, lo: int, hi: int) -> int:
+        value = self.scalar(node, where)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(node, f"'{where}' must be an integer; got {value!r}")
+        if not lo <= value <= hi:
+            raise self.fail(node, f"'{where}' is {value}; it must be between {lo} and {hi}")
+        return value
+
+    def choice(self, node: yaml.Node, where: str, choices: tuple[str, ...]) -> str:
+        value = self.scalar(node, where)
+        if not isinstance(value, str) or value not in choices:
+            raise self.fail(node, f"'{where}' is {value!r}; use one of: {', '.join(choices)}"
+                            + (_suggest(value, choices) if isinstance(value, str) else ""))
+        return value
+
+    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"'{where}' must be a list (e.g. [a, b]); got {_kind(node)}")
+        return list(node.value)
+
+    def names(self, node: yaml.Node, where: str, known: Any, what: str,
+              unsupported: dict[str, str] | None = None) -> list[tuple[str, yaml.Node]]:
+        out: list[tuple[str, yaml.Node]] = []
+        for item in self.sequence(node, where):
+            name = self.string(item, where)
+            if unsupported and name in unsupported:
+                raise self.fail(item, f"{what} '{name}' is not supported: {unsupported[name]}; remove it")
+            if name not in known:
+                raise self.fail(item, f"unknown {what} '{name}' in '{where}'{_suggest(name, known)}")
+            if name in (n for n, _ in out):
+                raise self.fail(item, f"{what} '{name}' listed twice in '{where}'; keep one")
+            out.append((name, item))
+        return out
+
+
+def _kind(node: yaml.Node) -> str:
+    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(type(node), f"'{getattr(node, 'value', '')}'")
+
+
+def load_profile(path: Path, knowledge: Knowledge | None = None) -> Profile:
+    """Load, validate and normalise the profile at `path` (errors name `path` as given)."""
+    kb = knowledge or load_knowledge()
+    r = _Reader(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(path, None, f"cannot read profile: {exc.strerror}; check the path") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(path, mark.line + 1 if mark else None,
+                           f"not valid YAML: {problem}; check indentation and quoting") from exc
+    if root is None:
+        raise ProfileError(path, 1, "profile is empty; start with 'name: my-server'")
+    top = r.mapping(root, "<top>", _SCHEMA)
+    return _build(r, kb, path, root, top)
+
+
+def _require(r: _Reader, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str, where: str,
+             parent: yaml.Node, example: str) -> yaml.Node:
+    if key not in m:
+        dotted = f"{where}.{key}" if where else key
+        raise r.fail(parent, f"missing required key '{dotted}'; add e.g. '{example}'")
+    return m[key][1]
+
+
+def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
+           top: dict[str, tuple[yaml.Node, yaml.Node]]) -> Profile:
+    name_node = _require(r, top, "name", "", root, "name: my-server")
+    name = r.string(name_node, "name")
+    if not NAME_PATTERN.match(name):
+        raise r.fail(name_node, f"name '{name}' must match [a-z0-9-]+ (lower-case letters, digits, '-'); "
+                     f"try '{re.sub(r'[^a-z0-9-]+', '-', name.lower()).strip('-') or 'my-server'}'")
+    description = r.string(top["description"][1], "description") if "description" in top else ""
+    target = r.string(top["target"][1], "target") if "target" in top else "mps2-an386"
+    if not NAME_PATTERN.match(target):
+        raise r.fail(top["target"][1], f"target '{target}' must match [a-z0-9-]+ (a board folder name)")
+    optimize = r.choice(top["optimize"][1], "optimize", ("size", "balanced", "speed")) if "optimize" in top else "size"
+    verify = r.choice(top["verify"][1], "verify", ("required", "none")) if "verify" in top else "required"
+    allow_insecure = r.boolean(top["allow_insecure"][1], "allow_insecure") if "allow_insecure" in top else False
+
+    server_node = _require(r, top, "server", "", root, "server: {host: example.com, port: 443}")
+    server = r.mapping(server_node, "server", _SCHEMA["server"])
+    host = r.string(_require(r, server, "host", "server", top["server"][0], "host: example.com"), "server.host")
+    port = r.integer(server["port"][1], "server.port", 1, 65535) if "port" in server else 443
+
+    tls_node = _require(r, top, "tls", "", root, "tls: {versions: ['1.2'], ciphersuites: [...]}")
+    tls = r.mapping(tls_node, "tls", _SCHEMA["tls"])
+    tls_key = top["tls"][0]
+    versions_node = _require(r, tls, "versions", "tls", tls_key, "versions: ['1.2']")
+    versions = _versions(r, versions_node)
+    suites_node = _require(r, tls, "ciphersuites", "tls", tls_key,
+                           "ciphersuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]")
+    suites = r.names(suites_node, "tls.ciphersuites", kb.suites, "ciphersuite")
+    if not suites:
+        raise r.fail(suites_node, "'tls.ciphersuites' is empty; list at least one IANA ciphersuite name")
+    groups = r.names(tls["groups"][1], "tls.groups", kb.groups, "group") if "groups" in tls else []
+    sigalgs = (r.names(tls["signature_algorithms"][1], "tls.signature_algorithms", kb.signature_algorithms,
+                       "signature algorithm", kb.unsupported_signature_algorithms)
+               if "signature_algorithms" in tls else [])
+    mfl = None
+    if "max_fragment_length" in tls and r.scalar(tls["max_fragment_length"][1], "tls.max_fragment_length") is not None:
+        node = tls["max_fragment_length"][1]
+        value = r.scalar(node, "tls.max_fragment_length")
+        if value not in MFL_VALUES or isinstance(value, bool):
+            raise r.fail(node, f"'tls.max_fragment_length' is {value!r}; use one of 512, 1024, 2048, 4096 or null")
+        mfl = int(value)
+    buffers = None
+    if "buffers" in tls:
+        b = r.mapping(tls["buffers"][1], "tls.buffers", _SCHEMA["tls"]["buffers"])
+        bkey = tls["buffers"][0]
+        buffers = Buffers(
+            in_len=r.integer(_require(r, b, "in", "tls.buffers", bkey, "in: 16384"), "tls.buffers.in",
+                             MIN_CONTENT_LEN, MAX_CONTENT_LEN),
+            out_len=r.integer(_require(r, b, "out", "tls.buffers", bkey, "out: 4096"), "tls.buffers.out",
+                              MIN_CONTENT_LEN, MAX_CONTENT_LEN))
+    alpn: list[str] = []
+    if "alpn" in tls:
+        for item in r.sequence(tls["alpn"][1], "tls.alpn"):
+            proto = r.string(item, "tls.alpn")
+            if len(proto.encode()) > 255:
+                raise r.fail(item, "an ALPN protocol name is at most 255 bytes; shorten it")
+            alpn.append(proto)
+    resumption = r.choice(tls["resumption"][1], "tls.resumption", ("none", "tickets")) if "resumption" in tls else "none"
+    client_cert = _client_certificate(r, kb, path, tls) if "client_certificate" in tls else None
+    psk = _psk(r, tls) if "psk" in tls else None
+
+    trust = r.mapping(top["trust"][1], "trust", _SCHEMA["trust"]) if "trust" in top else {}
+    ca_files = _ca_files(r, path, trust["ca_files"][1]) if "ca_files" in trust else []
+    trust_format = r.choice(trust["format"][1], "trust.format", ("der", "pem")) if "format" in trust else "der"
+    chain_node = trust["chain"][1] if "chain" in trust else None
+    chain = _chain(r, kb, chain_node) if chain_node is not None else None
+    budget = _budget(r, top["budget"][1]) if "budget" in top else None
+
+    ctx = _Semantics(r=r, kb=kb, top=top, tls=tls, trust=trust, versions=versions, versions_node=versions_node,
+                     suites=suites, groups=groups, sigalgs=sigalgs, psk=psk, ca_files=ca_files,
+                     verify=verify, allow_insecure=allow_insecure)
+    chain = ctx.check(chain, chain_node)
+    ctx.check_fragments(mfl, buffers)
+    cert_used = ctx.certificate_kinds() != set()
+    sni = r.boolean(tls["sni"][1], "tls.sni") if "sni" in tls else cert_used
+
+    return Profile(
+        path=path.resolve(), name=name, description=description, host=host, port=port,
+        versions=versions, ciphersuites=tuple(n for n, _ in suites), groups=tuple(n for n, _ in groups),
+        signature_algorithms=tuple(n for n, _ in sigalgs), max_fragment_length=mfl, buffers=buffers,
+        sni=sni, alpn=tuple(alpn), resumption=resumption, client_certificate=client_cert, psk=psk,
+        ca_files=tuple(p for p, _ in ca_files), chain=chain, verify=verify, allow_insecure=allow_insecure,
+        target=target, budget=budget, optimize=optimize, trust_format=trust_format)
+
+
+def _versions(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
+    seen: list[str] = []
+    for item in r.sequence(node, "tls.versions"):
+        value = r.scalar(item, "tls.versions")
+        text = f"{value:.1f}" if isinstance(value, float) else str(value)  # 1.2 written unquoted
+        if text not in VERSIONS:
+            raise r.fail(item, f"TLS version {value!r} is not supported; use \"1.2\" and/or \"1.3\"")
+        if text not in seen:
+            seen.append(text)
+    if not seen:
+        raise r.fail(node, "'tls.versions' is empty; list \"1.2\" and/or \"1.3\"")
+    return tuple(v for v in VERSIONS if v in seen)
+
+
+def _psk(r: _Reader, tls: dict[str, tuple[yaml.Node, yaml.Node]]) -> Psk:
+    key_node, node = tls["psk"]
+    m = r.mapping(node, "tls.psk", _SCHEMA["tls"]["psk"])
+    identity = r.string(_require(r, m, "identity", "tls.psk", key_node, "identity: device-1"), "tls.psk.identity")
+    hex_node = _require(r, m, "key", "tls.psk", key_node, "key: 00112233445566778899aabbccddeeff")
+    r.scalar(hex_node, "tls.psk.key")
+    text = hex_node.value  # raw text: digits-only keys must keep their leading zeros
+    if not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
+        raise r.fail(hex_node, "'tls.psk.key' must be an even number of hex digits (e.g. 00112233...), "
+                     "quoted if it starts with a digit")
+    key = bytes.fromhex(text)
+    if not 1 <= len(key) <= 64:
+        raise r.fail(hex_node, f"'tls.psk.key' is {len(key)} bytes; use 1 to 64 bytes (16 or 32 is usual)")
+    return Psk(identity=identity, key=key)
+
+
+def _client_certificate(r: _Reader, kb: Knowledge, path: Path,
+                        tls: dict[str, tuple[yaml.Node, yaml.Node]]) -> ClientCertificate:
+    key_node, node = tls["client_certificate"]
+    m = r.mapping(node, "tls.client_certificate", _SCHEMA["tls"]["client_certificate"])
+    kt_node = _require(r, m, "key", "tls.client_certificate", key_node, "key: secp256r1")
+    key_type = r.string(kt_node, "tls.client_certificate.key")
+    if key_type not in kb.key_types:
+        raise r.fail(kt_node, f"unknown key type '{key_type}' in 'tls.client_certificate.key'"
+                     f"{_suggest(key_type, kb.key_types) or '; use one of: ' + ', '.join(kb.key_types)}")
+    cert_file = key_file = None
+    if "cert" in m:
+        cert_file = _existing_file(r, path, m["cert"][1], "tls.client_certificate.cert")
+        _check_x509(r, m["cert"][1], cert_file)
+    if "key_file" in m:
+        key_file = _existing_file(r, path, m["key_file"][1], "tls.client_certificate.key_file")
+    if (cert_file is None) != (key_file is None):
+        raise r.fail(key_node, "give both 'cert' and 'key_file' for a real device identity, or neither "
+                     "(the reference server's test PKI then issues one)")
+    return ClientCertificate(key=key_type, cert_file=cert_file, key_file=key_file)
+
+
+def _existing_file(r: _Reader, path: Path, node: yaml.Node, where: str) -> Path:
+    rel = r.string(node, where)
+    file = (path.parent / rel).resolve()
+    if not file.is_file():
+        raise r.fail(node, f"file '{rel}' not found (looked in {path.parent / rel}); "
+                     "paths are relative to the profile file")
+    return file
+
+
+def _ca_files(r: _Reader, path: Path, node: yaml.Node) -> list[tuple[Path, yaml.Node]]:
+    out = []
+    for item in r.sequence(node, "trust.ca_files"):
+        file = _existing_file(r, path, item, "trust.ca_files")
+        _check_x509(r, item, file)
+        out.append((file, item))
+    return out
+
+
+def _check_x509(r: _Reader, node: yaml.Node, file: Path) -> None:
+    if ca_key_type(file) is None and not _x509_parses(file):
+        raise r.fail(node, f"'{node.value}' is not an X.509 certificate (PEM or DER) that openssl can read; "
+                     "export the CA certificate itself, not a key or a bundle index")
+
+
+def _openssl_x509(file: Path, inform: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["openssl", "x509", "-noout", "-inform", inform, "-in", str(file), *args],
+                          capture_output=True, text=True, timeout=OPENSSL_TIMEOUT_S, check=False)
+
+
+def _x509_parses(file: Path) -> bool:
+    return any(_openssl_x509(file, inform).returncode == 0 for inform in ("PEM", "DER"))
+
+
+_CURVE_NAMES = {"prime256v1": "secp256r1", "secp256r1": "secp256r1", "secp384r1": "secp384r1",
+                "secp521r1": "secp521r1"}
+
+
+def ca_key_type(file: Path) -> str | None:
+    """Key type of a certificate's public key ("rsa2048", "secp256r1", ...), or None if unreadable/unknown."""
+    stat = file.stat()
+    return _ca_key_type_cached(file.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _ca_key_type_cached(file: Path, _mtime: int, _size: int) -> str | None:
+    for inform in ("PEM", "DER"):
+        done = _openssl_x509(file, inform, "-text")
+        if done.returncode != 0:
+            continue
+        bits = re.search(r"Public-Key: \((\d+) bit\)", done.stdout)
+        if "rsaEncryption" in done.stdout and bits:
+            return f"rsa{bits.group(1)}"
+        curve = re.search(r"ASN1 OID: (\S+)", done.stdout)
+        if curve and curve.group(1) in _CURVE_NAMES:
+            return _CURVE_NAMES[curve.group(1)]
+        return None
+    return None
+
+
+def _chain(r: _Reader, kb: Knowledge, node: yaml.Node) -> ChainShape:
+    m = r.mapping(node, "trust.chain", _SCHEMA["trust"]["chain"])
+
+    def key_type(n: yaml.Node, where: str) -> str:
+        value = r.string(n, where)
+        if value not in kb.key_types:
+            raise r.fail(n, f"unknown key type '{value}' in '{where}'"
+                         f"{_suggest(value, kb.key_types) or '; use one of: ' + ', '.join(kb.key_types)}")
+        return value
+
+    root = key_type(_require(r, m, "root", "trust.chain", node, "root: rsa2048"), "trust.chain.root")
+    leaf = key_type(_require(r, m, "leaf", "trust.chain", node, "leaf: rsa2048"), "trust.chain.leaf")
+    inter = tuple(key_type(n, "trust.chain.intermediates")
+                  for n in (r.sequence(m["intermediates"][1], "trust.chain.intermediates")
+                            if "intermediates" in m else []))
+    return ChainShape(root=root, intermediates=inter, leaf=leaf)
+
+
+def _budget(r: _Reader, node: yaml.Node) -> Budget:
+    m = r.mapping(node, "budget", _SCHEMA["budget"])
+
+    def limit(key: str) -> int | None:
+        if key not in m or r.scalar(m[key][1], f"budget.{key}") is None:
+            return None
+        return r.integer(m[key][1], f"budget.{key}", 1, 1 << 31)
+    return Budget(rom=limit("rom"), ram=limit("ram"))
+
+
+@dataclass
+class _Semantics:
+    """Cross-field refusals: each raises at the line of the key that is wrong."""
+    r: _Reader
+    kb: Knowledge
+    top: dict[str, tuple[yaml.Node, yaml.Node]]
+    tls: dict[str, tuple[yaml.Node, yaml.Node]]
+    trust: dict[str, tuple[yaml.Node, yaml.Node]]
+    versions: tuple[str, ...]
+    versions_node: yaml.Node
+    suites: list[tuple[str, yaml.Node]]
+    groups: list[tuple[str, yaml.Node]]
+    sigalgs: list[tuple[str, yaml.Node]]
+    psk: Psk | None
+    ca_files: list[tuple[Path, yaml.Node]]
+    verify: str
+    allow_insecure: bool
+
+    def certificate_kinds(self) -> set[str]:
+        """Leaf key kinds the suites accept from the server ("rsa"/"ec"; "any" for TLS 1.3)."""
+        kinds: set[str] = set()
+        for name, _ in self.suites:
+            suite = self.kb.suites[name]
+            if "1.3" in suite.versions:
+                if self.psk is None or self.ca_files or "chain" in self.trust:
+                    kinds.add("any")
+            else:
+                kx = self.kb.key_exchanges[suite.key_exchange]
+                if kx.certificate:
+                    kinds.add(kx.certificate)
+        return kinds
+
+    def check(self, chain: ChainShape | None, chain_node: yaml.Node | None) -> ChainShape | None:
+        r, kb = self.r, self.kb
+        if self.verify == "none" and not self.allow_insecure:
+            raise r.fail(self.top["verify"][1], "verify: none accepts any server (no certificate check); "
+                         "add 'allow_insecure: true' if that is really intended, or remove 'verify: none'")
+        for version in self.versions:
+            if not any(version in kb.suites[n].versions for n, _ in self.suites):
+                raise r.fail(self.versions_node, f"tls.versions allows TLS {version} but no ciphersuite is a "
+                             f"TLS {version} suite; add one or remove \"{version}\"")
+        for name, node in self.suites:
+            suite = kb.suites[name]
+            if not set(suite.versions) & set(self.versions):
+                want = "/".join(suite.versions)
+                raise r.fail(node, f"{name} is a TLS {want} suite but tls.versions allows only "
+                             f"{', '.join(self.versions)}; add \"{suite.versions[0]}\" to tls.versions or remove the suite")
+            self._check_suite(name, node)
+        for name, node in self.groups:
+            group = kb.groups[name]
+            if not set(group.versions) & set(self.versions):
+                raise r.fail(node, f"group {name} is usable with TLS {'/'.join(group.versions)} only in mbedTLS 3.6 "
+                             f"as configured by tlsfit; remove it or allow that version")
+        kinds = self.certificate_kinds()
+        if not kinds:
+            return None
+        has_trust = bool(self.ca_files) or chain is not None
+        if not has_trust and self.verify == "required":
+            node = self._first_cert_suite()
+            raise r.fail(node, f"{node.value} authenticates the server with a certificate, but the profile gives "
+                         "nothing to trust; add trust.ca_files (the server's root CA) or trust.chain "
+                         "(the test PKI shape), or set verify: none with allow_insecure: true")
+        if chain is None:
+            chain = self._default_chain(kinds)
+        else:
+            self._check_leaf(chain, kinds, chain_node)
+        self._check_sigalgs(chain, chain_node)
+        return chain
+
+    def _first_cert_suite(self) -> yaml.Node:
+        for name, node in self.suites:
+            suite = self.kb.suites[name]
+            if "1.3" in suite.versions or self.kb.key_exchanges[suite.key_exchange].certificate:
+                return node
+        return self.suites[0][1]
+
+    def _check_suite(self, name: str, node: yaml.Node) -> None:
+        r, kb = self.r, self.kb
+        suite = kb.suites[name]
+        if suite.cipher == "MBEDTLS_CIPHER_NULL" and not self.allow_insecure:
+            raise r.fail(node, f"{name} does not encrypt (NULL cipher): anyone on the path reads the traffic; "
+                         "choose an AEAD suite, or add 'allow_insecure: true' if that is really intended")
+        usable = [g for g, _ in self.groups if set(kb.groups[g].versions) & set(suite.versions)]
+        if "1.3" in suite.versions:
+            needs_group = self.psk is None or self.ca_files or "chain" in self.trust
+            if needs_group and not any(kb.groups[g].kind == "ecdhe" for g in usable):
+                raise r.fail(node, f"{name} needs an (EC)DHE key share but tls.groups has no elliptic-curve group "
+                             "usable with TLS 1.3; add e.g. 'groups: [secp256r1]' or 'x25519'")
+            return
+        kx = kb.key_exchanges[suite.key_exchange]
+        if kx.psk and self.psk is None:
+            raise r.fail(node, f"{name} is a PSK suite but the profile has no tls.psk; add "
+                         "'psk: {identity: ..., key: <hex>}' or use a certificate suite")
+        if kx.ephemeral in ("ecdhe", "static_ecdh") and not any(kb.groups[g].kind == "ecdhe" for g in usable):
+            have = ", ".join(g for g, _ in self.groups) or "none"
+            raise r.fail(node, f"{name} uses {kx.label} but tls.groups ({have}) has no elliptic-curve group for "
+                         "TLS 1.2; add e.g. secp256r1 to tls.groups")
+
+    def _default_chain(self, kinds: set[str]) -> ChainShape:
+        wanted = {"rsa": "rsa2048", "ec": "secp256r1"}
+        root = ca_key_type(self.ca_files[0][0]) if self.ca_files else None
+        root_kind = self.kb.key_types[root].kind if root in self.kb.key_types else None
+        if "any" in kinds or root_kind in kinds:
+            leaf = root if root in self.kb.key_types else wanted["rsa" if "rsa" in kinds else "ec"]
+        else:
+            leaf = wanted["rsa" if "rsa" in kinds else "ec"]
+        return ChainShape(root=root if root in self.kb.key_types else leaf, intermediates=(), leaf=leaf)
+
+    def _check_leaf(self, chain: ChainShape, kinds: set[str], chain_node: yaml.Node | None) -> None:
+        leaf_kind = self.kb.key_types[chain.leaf].kind
+        if "any" not in kinds and leaf_kind not in kinds:
+            node = self.r.mapping(chain_node, "trust.chain", _SCHEMA["trust"]["chain"])["leaf"][1]
+            raise self.r.fail(node, f"trust.chain.leaf is {chain.leaf} ({leaf_kind.upper()}) but the ciphersuites "
+                              f"need a server certificate with an {' or '.join(sorted(k.upper() for k in kinds))} key; "
+                              "change the leaf key type or the ciphersuites")
+
+    def _check_sigalgs(self, chain: ChainShape, chain_node: yaml.Node | None) -> None:
+        r, kb = self.r, self.kb
+        where = self.tls["signature_algorithms"][1] if "signature_algorithms" in self.tls else (
+            self.top["tls"][0])
+        tls13_only = self.versions == ("1.3",)
+        algs = [kb.signature_algorithms[n] for n, _ in self.sigalgs]
+        levels = [("root", chain.root), *((f"intermediate {i + 1}", k) for i, k in enumerate(chain.intermediates)),
+                  ("leaf", chain.leaf)]
+        for level, key_name in levels:
+            kt = kb.key_types[key_name]
+            ok = [a for a in algs if a.key == kt.kind and (not tls13_only or a.curve in (None, kt.curve))]
+            if level == "leaf" and tls13_only:
+                ok = [a for a in ok if "1.3" in a.handshake]
+            if not ok:
+                hint = ("rsa_pss_rsae_sha256" if tls13_only else "rsa_pkcs1_sha256") if kt.kind == "rsa" else (
+                    f"ecdsa_{kt.curve}_sha{ {256: 256, 384: 384, 521: 512}[kt.bits] }")
+                listed = ", ".join(n for n, _ in self.sigalgs) or "none"
+                raise r.fail(where, f"tls.signature_algorithms ({listed}) cannot verify the chain's {level} key "
+                             f"{key_name}; add {hint.replace(' ', '')}")
+
+    def check_fragments(self, mfl: int | None, buffers: Buffers | None) -> None:
+        r = self.r
+        if mfl is not None and "1.2" not in self.versions:
+            raise r.fail(self.tls["max_fragment_length"][1],
+                         "max_fragment_length (RFC 6066) is TLS 1.2 only and mbedTLS ignores it in TLS 1.3; "
+                         "remove it and size records with tls.buffers instead")
+        if mfl is not None and buffers is not None and min(buffers.in_len, buffers.out_len) < mfl:
+            raise r.fail(self.tls["buffers"][1], f"tls.buffers ({buffers.in_len}/{buffers.out_len}) are smaller "
+                         f"than the negotiated max_fragment_length {mfl}; make both at least {mfl}")

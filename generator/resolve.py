@@ -1,0 +1,308 @@
+"""Profile + knowledge base -> the smallest closed mbedTLS option set (ResolvedConfig).
+
+Seeds come from the profile (each with the profile field that asked for it),
+the closure follows the knowledge base's `requires` rules, and size choices
+come from its `tuning` table. Nothing here names an option's dependencies:
+those live in generator/data/mbedtls-3.6.yaml.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from generator.knowledge import Knowledge, KnowledgeError
+from generator.model import Option, Profile, ResolvedConfig
+from generator.profile import ca_key_type
+
+# Always on for a bare-metal client measured by the harness.
+_BASE = (
+    ("MBEDTLS_SSL_CLI_C", "tlsfit builds TLS clients only"),
+    ("MBEDTLS_PLATFORM_C", "harness hooks calloc/free"),
+    ("MBEDTLS_PLATFORM_MEMORY", "the harness counts heap through mbedtls_platform_set_calloc_free()"),
+    ("MBEDTLS_NO_PLATFORM_ENTROPY", "bare metal: no OS entropy source"),
+    ("MBEDTLS_ENTROPY_C", "entropy pool for the DRBG"),
+    ("MBEDTLS_ENTROPY_HARDWARE_ALT", "the board port supplies mbedtls_hardware_poll()"),
+)
+
+NO_RTC_WARNING = ("no RTC on the target: MBEDTLS_HAVE_TIME_DATE is off, so certificate validity dates "
+                  "(notBefore/notAfter) are NOT checked")
+
+
+@dataclass
+class _Entry:
+    value: str | None
+    reasons: list[str]
+    parent: str | None          # the option whose rule pulled this one in (None: seeded by the profile)
+
+
+@dataclass
+class _Builder:
+    kb: Knowledge
+    entries: dict[str, _Entry] = field(default_factory=dict)
+
+    def add(self, name: str, reason: str, value: str | None = None, parent: str | None = None) -> None:
+        if name in self.kb.never:
+            raise KnowledgeError(self._chain(parent, name) + f": tlsfit never defines {name} "
+                                 f"({self.kb.never[name]}); reason asked: {reason}")
+        entry = self.entries.get(name)
+        if entry is None:
+            self.entries[name] = _Entry(value=value, reasons=[reason], parent=parent)
+        elif reason not in entry.reasons:
+            entry.reasons.append(reason)
+
+    def has(self, name: str) -> bool:
+        return name in self.entries
+
+    def _chain(self, start: str | None, last: str | None = None) -> str:
+        links: list[str] = []
+        cur = start
+        while cur is not None:
+            links.append(f"{cur} ({self.kb.where(cur)})")
+            cur = self.entries[cur].parent if cur in self.entries else None
+        links.reverse()
+        if last is not None:
+            links.append(last)
+        return " requires ".join(links) if links else "profile"
+
+    def close(self) -> None:
+        """Add everything the rules require until nothing changes."""
+        pending = list(self.entries)
+        while pending:
+            name = pending.pop(0)
+            rule = self.kb.options.get(name)
+            if rule is None:
+                raise KnowledgeError(f"{self._chain(name)}: {name} has no rule in {self.kb.source.name}")
+            wanted = list(rule.requires)
+            for group in rule.requires_any:
+                if not any(self.has(o) for o in group):
+                    wanted.append(group[0])
+            for dep in wanted:
+                if not self.has(dep):  # first requirer only: later ones would just be noise
+                    pending.append(dep)
+                    self.add(dep, f"required by {name}", parent=name)
+
+    def check_conflicts(self) -> None:
+        for name in sorted(self.entries):
+            for other in self.kb.options[name].conflicts:
+                if other in self.entries:
+                    raise KnowledgeError(f"{self._chain(name)} conflicts with {self._chain(other)}")
+
+    def options(self) -> tuple[Option, ...]:
+        return tuple(Option(name=n, value=e.value, reasons=tuple(e.reasons))
+                     for n, e in sorted(self.entries.items()))
+
+
+def resolve(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
+    kb = knowledge
+    b = _Builder(kb)
+    warnings: list[str] = []
+    for name, reason in _BASE:
+        b.add(name, reason)
+    for version in profile.versions:
+        b.add(f"MBEDTLS_SSL_PROTO_TLS{version.replace('.', '_')}", f"tls.versions includes {version}")
+    if "1.2" in profile.versions:
+        b.add("MBEDTLS_SSL_EXTENDED_MASTER_SECRET", "tls.versions includes 1.2 -> extended master secret (RFC 7627)")
+
+    _seed_suites(b, profile)
+    _seed_groups(b, profile)
+    _seed_trust(b, profile, warnings)
+    _seed_features(b, profile)
+
+    b.close()
+    # The DRBG follows the build: CTR_DRBG reuses AES when it is already there.
+    drbg = "MBEDTLS_CTR_DRBG_C" if b.has("MBEDTLS_AES_C") else "MBEDTLS_HMAC_DRBG_C"
+    b.add(drbg, "random generator: " + ("AES is already linked" if drbg.startswith("MBEDTLS_CTR")
+                                        else "no AES in this build, HMAC_DRBG reuses the hash"))
+    b.close()
+
+    _size_values(b, profile, warnings)
+    _tuning(b, profile)
+    b.close()
+    b.check_conflicts()
+    if b.has("MBEDTLS_X509_CRT_PARSE_C"):
+        warnings.append(NO_RTC_WARNING)
+    return ResolvedConfig(profile_name=profile.name, options=b.options(), warnings=tuple(warnings))
+
+
+def _seed_suites(b: _Builder, profile: Profile) -> None:
+    kb = b.kb
+    macros = []
+    for name in profile.ciphersuites:
+        suite = kb.suites[name]
+        macros.append(suite.macro)
+        cipher = kb.ciphers[suite.cipher]
+        for option in cipher.options:
+            b.add(option, f"ciphersuite {name} -> {cipher.label}")
+        if cipher.mode == "CBC":
+            b.add("MBEDTLS_SSL_ENCRYPT_THEN_MAC", f"ciphersuite {name} -> CBC needs encrypt-then-MAC (RFC 7366)")
+        mac = kb.hashes[suite.mac]
+        b.add(mac.option, f"ciphersuite {name} -> {mac.label} (PRF / HMAC / HKDF)")
+        if suite.key_exchange != "MBEDTLS_KEY_EXCHANGE_NONE":
+            kx = kb.key_exchanges[suite.key_exchange]
+            b.add(kx.option, f"ciphersuite {name} -> {kx.label} key exchange")
+        else:
+            if profile.chain is not None:
+                b.add(kb.tls13_modes["ephemeral"], f"ciphersuite {name} -> TLS 1.3 (EC)DHE with certificate")
+            if profile.psk is not None:
+                b.add(kb.tls13_modes["psk"], f"ciphersuite {name} + tls.psk -> TLS 1.3 PSK")
+                if any(kb.groups[g].kind == "ecdhe" for g in profile.groups):
+                    b.add(kb.tls13_modes["psk_ephemeral"], f"ciphersuite {name} + tls.psk + tls.groups -> PSK-(EC)DHE")
+    b.add("MBEDTLS_SSL_CIPHERSUITES", "tls.ciphersuites, in preference order", value=",".join(macros))
+
+
+def _uses_ecdhe(b: _Builder, profile: Profile) -> bool:
+    kb = b.kb
+    for name in profile.ciphersuites:
+        suite = kb.suites[name]
+        if suite.key_exchange == "MBEDTLS_KEY_EXCHANGE_NONE":
+            return True
+        if kb.key_exchanges[suite.key_exchange].ephemeral in ("ecdhe", "static_ecdh"):
+            return True
+    return False
+
+
+def _seed_groups(b: _Builder, profile: Profile) -> None:
+    kb = b.kb
+    ecdhe = _uses_ecdhe(b, profile)
+    ffdhe = any(kb.suites[s].key_exchange != "MBEDTLS_KEY_EXCHANGE_NONE"
+                and kb.key_exchanges[kb.suites[s].key_exchange].ephemeral == "ffdhe" for s in profile.ciphersuites)
+    for name in profile.groups:
+        group = kb.groups[name]
+        if not set(group.versions) & set(profile.versions):
+            continue
+        if (group.kind == "ecdhe" and ecdhe) or (group.kind == "ffdhe" and ffdhe):
+            b.add(group.option, f"tls.groups {name}")
+
+
+def _key_needs(b: _Builder, key_name: str, why: str, sign: bool, profile: Profile) -> None:
+    kb = b.kb
+    kt = kb.key_types[key_name]
+    if kt.kind == "ec":
+        b.add("MBEDTLS_ECDSA_C", f"{why} {key_name} -> ECDSA {'signing' if sign else 'verification'}")
+        b.add(kb.groups[kt.curve].option, f"{why} {key_name} -> curve {kt.curve}")
+    else:
+        b.add("MBEDTLS_RSA_C", f"{why} {key_name} -> RSA")
+        padding = "MBEDTLS_PKCS1_V21" if sign and profile.versions == ("1.3",) else "MBEDTLS_PKCS1_V15"
+        b.add(padding, f"{why} {key_name} -> RSA {'PSS' if padding.endswith('V21') else 'PKCS#1 v1.5'}")
+
+
+def _seed_trust(b: _Builder, profile: Profile, warnings: list[str]) -> None:
+    kb = b.kb
+    if profile.chain is not None:
+        chain = profile.chain
+        levels = [("trust.chain.root", chain.root),
+                  *(("trust.chain.intermediates", k) for k in chain.intermediates),
+                  ("trust.chain.leaf", chain.leaf)]
+        for where, key_name in levels:
+            _key_needs(b, key_name, where, sign=False, profile=profile)
+        b.add("MBEDTLS_X509_CRT_PARSE_C", "trust.chain -> verify the server certificate chain")
+        for sig in profile.signature_algorithms:
+            alg = kb.signature_algorithms[sig]
+            for option in alg.options:
+                b.add(option, f"tls.signature_algorithms {sig}")
+            b.add(kb.hashes[alg.hash].option, f"tls.signature_algorithms {sig} -> {kb.hashes[alg.hash].label}")
+        if profile.trust_format == "pem":
+            b.add("MBEDTLS_PEM_PARSE_C", "trust.format: pem -> trust anchors parsed from PEM on target")
+    for ca in profile.ca_files:
+        key_name = ca_key_type(ca)
+        if key_name in kb.key_types:
+            _key_needs(b, key_name, f"trust.ca_files {ca.name}", sign=False, profile=profile)
+        else:
+            warnings.append(f"trust.ca_files {ca.name}: key type not recognised; its key may not be usable")
+    if profile.client_certificate is not None:
+        cc = profile.client_certificate
+        b.add("MBEDTLS_PK_PARSE_C", "tls.client_certificate -> parse the client private key")
+        _key_needs(b, cc.key, "tls.client_certificate.key", sign=True, profile=profile)
+    if profile.verify == "none":
+        warnings.append("verify: none (allow_insecure): the server certificate is NOT verified; "
+                        "anyone can impersonate the server")
+
+
+def _seed_features(b: _Builder, profile: Profile) -> None:
+    if profile.sni:
+        b.add("MBEDTLS_SSL_SERVER_NAME_INDICATION", f"tls.sni: send server name {profile.host}")
+    if profile.alpn:
+        b.add("MBEDTLS_SSL_ALPN", f"tls.alpn {', '.join(profile.alpn)}")
+    if profile.resumption == "tickets":
+        b.add("MBEDTLS_SSL_SESSION_TICKETS", "tls.resumption: tickets")
+    if profile.max_fragment_length is not None:
+        b.add("MBEDTLS_SSL_MAX_FRAGMENT_LENGTH", f"tls.max_fragment_length {profile.max_fragment_length}")
+    if profile.psk is not None:
+        b.add("MBEDTLS_PSK_MAX_LEN", f"tls.psk key is {len(profile.psk.key)} bytes", value=str(len(profile.psk.key)))
+
+
+def _certificate_message_bytes(b: _Builder, profile: Profile) -> int:
+    """Generous size of the server's Certificate handshake message (leaf + intermediates)."""
+    if profile.chain is None:
+        return 0
+    kb = b.kb
+    certs = [profile.chain.leaf, *profile.chain.intermediates]
+    return kb.buffers.handshake_overhead + sum(3 + kb.key_types[k].cert_bytes for k in certs)
+
+
+def _size_values(b: _Builder, profile: Profile, warnings: list[str]) -> None:
+    kb = b.kb
+    full = kb.buffers.full_record
+    cert_msg = _certificate_message_bytes(b, profile)
+    if profile.buffers is not None:
+        in_len, out_len = profile.buffers.in_len, profile.buffers.out_len
+        in_why = out_why = "tls.buffers"
+        if profile.max_fragment_length is None and in_len < full:
+            warnings.append(f"tls.buffers.in is {in_len}: a server may send records up to {full} bytes "
+                            "and the handshake then fails; this server must send smaller records")
+        if cert_msg > in_len:
+            warnings.append(f"tls.buffers.in is {in_len} but the server's Certificate message may need about "
+                            f"{cert_msg} bytes (it is reassembled in the input buffer)")
+    elif profile.max_fragment_length is not None:
+        mfl = profile.max_fragment_length
+        out_len, out_why = mfl, f"tls.max_fragment_length {mfl}: records are at most {mfl} bytes"
+        if cert_msg > mfl:
+            in_len = -(-cert_msg // 512) * 512
+            in_why = (f"tls.max_fragment_length {mfl}, but MFL does not shrink handshake messages and the "
+                      f"server's Certificate message (~{cert_msg} bytes for the chain) is reassembled here")
+        else:
+            in_len, in_why = mfl, f"tls.max_fragment_length {mfl}: the server sends records of at most {mfl} bytes"
+    else:
+        in_len, in_why = full, f"a server may send full {full}-byte records (no max_fragment_length)"
+        if profile.client_certificate is not None:
+            out_len = kb.buffers.out_client_certificate
+            out_why = f"ClientHello, client Certificate and application data; {out_len} holds a client chain"
+        else:
+            out_len = kb.buffers.out_default
+            out_why = f"ClientHello and application data (larger writes are split into {out_len}-byte records)"
+    b.add("MBEDTLS_SSL_IN_CONTENT_LEN", in_why, value=str(in_len))
+    b.add("MBEDTLS_SSL_OUT_CONTENT_LEN", out_why, value=str(out_len))
+
+    if b.has("MBEDTLS_BIGNUM_C"):
+        sizes: list[tuple[int, str]] = []
+        keys = []
+        if profile.chain is not None:
+            keys += [profile.chain.root, *profile.chain.intermediates, profile.chain.leaf]
+        keys += [k for k in (ca_key_type(p) for p in profile.ca_files) if k in kb.key_types]
+        if profile.client_certificate is not None:
+            keys.append(profile.client_certificate.key)
+        for k in keys:
+            kt = kb.key_types[k]
+            sizes.append(((kt.bits + 7) // 8, f"{k} key"))
+        for g in profile.groups:
+            if b.has(kb.groups[g].option):
+                sizes.append((kb.groups[g].bytes, f"group {g}"))
+        if b.has("MBEDTLS_DHM_C") and not any(kb.groups[g].kind == "ffdhe" for g in profile.groups):
+            sizes.append((kb.groups["ffdhe2048"].bytes, "DHE with server-chosen parameters (assume 2048-bit)"))
+        if sizes:
+            size, what = max(sizes)
+            b.add("MBEDTLS_MPI_MAX_SIZE", f"largest big number: {what} ({size} bytes)", value=str(size))
+
+
+def _tuning(b: _Builder, profile: Profile) -> None:
+    level = profile.optimize
+    for t in b.kb.tuning:
+        if level not in t.levels:
+            continue
+        if not all(b.has(o) for o in t.when):
+            continue
+        if t.when_any and not any(b.has(o) for o in t.when_any):
+            continue
+        if any(b.has(o) for o in t.unless):
+            continue
+        b.add(t.name, f"optimize: {level} -> {t.reason}", value=t.levels[level])
+

@@ -1,0 +1,48 @@
+"""Compile-check a generated mbedtls_config.h against mbedTLS's own check_config.h.
+
+One translation unit, -fsyntax-only: fast (well under a second) and it runs
+every #error in check_config.h and the config_adjust_*.h headers.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+COMPILE_TIMEOUT_S = 60
+
+# Headers pulled in when their module is enabled, so their own checks run too.
+_OPTIONAL_HEADERS = (
+    ("MBEDTLS_X509_CRT_PARSE_C", "mbedtls/x509_crt.h"),
+    ("MBEDTLS_ENTROPY_C", "mbedtls/entropy.h"),
+    ("MBEDTLS_CTR_DRBG_C", "mbedtls/ctr_drbg.h"),
+    ("MBEDTLS_HMAC_DRBG_C", "mbedtls/hmac_drbg.h"),
+    ("MBEDTLS_PSA_CRYPTO_C", "psa/crypto.h"),
+)
+
+
+class ConfigBug(Exception):
+    """The generated header does not compile against mbedTLS: a tlsfit bug."""
+
+
+def validate_config(header_text: str, mbedtls_dir: Path, workdir: Path,
+                    cc: str = "arm-none-eabi-gcc", cflags: tuple[str, ...] = ()) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    header = workdir / "tlsfit_check_config.h"
+    header.write_text(header_text, encoding="utf-8")
+    defined = set(re.findall(r"^#define\s+(\w+)", header_text, flags=re.M))
+    includes = ["mbedtls/build_info.h", "mbedtls/ssl.h"]
+    includes += [h for option, h in _OPTIONAL_HEADERS if option in defined]
+    source = workdir / "tlsfit_check_config.c"
+    source.write_text("".join(f"#include \"{h}\"\n" for h in includes)
+                      + "int tlsfit_check_config_unit;\n", encoding="utf-8")
+    cmd = [cc, *cflags, "-std=c99", "-fsyntax-only", "-Werror=implicit-function-declaration",
+           f"-I{mbedtls_dir / 'include'}", f"-I{workdir}",
+           f"-DMBEDTLS_CONFIG_FILE=\"{header.name}\"", str(source)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
+    except FileNotFoundError as exc:
+        raise ConfigBug(f"compiler '{cc}' not found; install gcc-arm-none-eabi") from exc
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if "error" in line]
+        raise ConfigBug("generated config fails mbedTLS's checks:\n" + "\n".join(errors or done.stderr.splitlines()))

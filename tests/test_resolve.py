@@ -1,0 +1,163 @@
+"""Resolver: the smallest closed option set, with reasons; KB bugs reported as whole chains."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.knowledge import DATA_FILE, KnowledgeError, load_knowledge
+from generator.profile import load_profile
+from generator.resolve import NO_RTC_WARNING, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ROOT / "profiles"
+NEVER = ("MBEDTLS_SSL_SRV_C", "MBEDTLS_SSL_PROTO_DTLS", "MBEDTLS_SSL_RENEGOTIATION", "MBEDTLS_DEBUG_C",
+         "MBEDTLS_SELF_TEST", "MBEDTLS_NET_C", "MBEDTLS_FS_IO", "MBEDTLS_TIMING_C", "MBEDTLS_HAVE_TIME",
+         "MBEDTLS_HAVE_TIME_DATE", "MBEDTLS_ERROR_C", "MBEDTLS_USE_PSA_CRYPTO")
+
+
+def _resolved(name: str):
+    profile = load_profile(PROFILES / f"{name}.yaml")
+    return profile, resolve(profile, load_knowledge())
+
+
+@pytest.mark.parametrize("path", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_profiles_are_client_only_and_closed(path: Path) -> None:
+    kb = load_knowledge()
+    profile = load_profile(path)
+    rc = resolve(profile, kb)
+    names = [o.name for o in rc.options]
+    assert names == sorted(names)
+    for forbidden in NEVER:
+        assert not rc.has(forbidden), forbidden
+    for must in ("MBEDTLS_SSL_CLI_C", "MBEDTLS_SSL_TLS_C", "MBEDTLS_PLATFORM_C", "MBEDTLS_PLATFORM_MEMORY",
+                 "MBEDTLS_NO_PLATFORM_ENTROPY", "MBEDTLS_ENTROPY_HARDWARE_ALT", "MBEDTLS_ENTROPY_C"):
+        assert rc.has(must), must
+    assert rc.has("MBEDTLS_CTR_DRBG_C") or rc.has("MBEDTLS_HMAC_DRBG_C")
+    assert rc.value("MBEDTLS_SSL_CIPHERSUITES") == ",".join(kb.suites[s].macro for s in profile.ciphersuites)
+    for option in rc.options:  # closed: every requirement of every option is present
+        rule = kb.options[option.name]
+        assert all(rc.has(r) for r in rule.requires), option.name
+        assert all(any(rc.has(o) for o in group) for group in rule.requires_any), option.name
+        assert not any(rc.has(c) for c in rule.conflicts), option.name
+        assert option.reasons and all(option.reasons), option.name
+    assert rc.has("MBEDTLS_SSL_PROTO_TLS1_3") == ("1.3" in profile.versions)
+    assert rc.has("MBEDTLS_SSL_PROTO_TLS1_2") == ("1.2" in profile.versions)
+    assert not rc.has("MBEDTLS_PEM_PARSE_C") and not rc.has("MBEDTLS_BASE64_C")  # trust is embedded as DER
+
+
+def test_aws_iot_core_golden() -> None:
+    _, rc = _resolved("aws-iot-core")
+    for must in ("MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED", "MBEDTLS_RSA_C", "MBEDTLS_PKCS1_V15",
+                 "MBEDTLS_ECP_DP_SECP256R1_ENABLED", "MBEDTLS_ECDH_C", "MBEDTLS_GCM_C", "MBEDTLS_AES_C",
+                 "MBEDTLS_SHA256_C", "MBEDTLS_X509_CRT_PARSE_C", "MBEDTLS_SSL_SERVER_NAME_INDICATION",
+                 "MBEDTLS_SSL_ALPN", "MBEDTLS_CTR_DRBG_C", "MBEDTLS_X509_REMOVE_INFO", "MBEDTLS_AES_ROM_TABLES",
+                 "MBEDTLS_BLOCK_CIPHER_NO_DECRYPT", "MBEDTLS_SSL_EXTENDED_MASTER_SECRET"):
+        assert rc.has(must), must
+    for absent in ("MBEDTLS_ECDSA_C", "MBEDTLS_CIPHER_MODE_CBC", "MBEDTLS_SHA512_C", "MBEDTLS_SHA384_C",
+                   "MBEDTLS_ECP_DP_SECP384R1_ENABLED", "MBEDTLS_CCM_C", "MBEDTLS_PSA_CRYPTO_C",
+                   "MBEDTLS_SSL_SESSION_TICKETS", "MBEDTLS_SSL_MAX_FRAGMENT_LENGTH", "MBEDTLS_DHM_C",
+                   "MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED", "MBEDTLS_PKCS1_V21"):
+        assert not rc.has(absent), absent
+    assert rc.value("MBEDTLS_MPI_MAX_SIZE") == "256"
+    assert rc.value("MBEDTLS_SSL_IN_CONTENT_LEN") == "16384"
+    assert rc.value("MBEDTLS_ECP_WINDOW_SIZE") == "2" and rc.value("MBEDTLS_ECP_FIXED_POINT_OPTIM") == "0"
+    kx = next(o for o in rc.options if o.name == "MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED")
+    assert "ciphersuite TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 -> ECDHE-RSA key exchange" in kx.reasons
+    assert NO_RTC_WARNING in rc.warnings
+
+
+def test_tls13_needs_psa_keep_peer_cert_and_hkdf() -> None:
+    _, rc = _resolved("tls13-only")
+    for must in ("MBEDTLS_PSA_CRYPTO_C", "MBEDTLS_SSL_KEEP_PEER_CERTIFICATE", "MBEDTLS_HKDF_C",
+                 "MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED", "MBEDTLS_ECP_DP_CURVE25519_ENABLED",
+                 "MBEDTLS_ECP_DP_SECP256R1_ENABLED", "MBEDTLS_ECDSA_C"):
+        assert rc.has(must), must
+    assert not rc.has("MBEDTLS_SSL_PROTO_TLS1_2")
+    assert not rc.has("MBEDTLS_BLOCK_CIPHER_NO_DECRYPT")  # PSA derives ECB decryption from AES_C
+    assert rc.value("MBEDTLS_SSL_CIPHERSUITES") == "MBEDTLS_TLS1_3_AES_128_GCM_SHA256"
+
+
+def test_psk_profile_has_no_public_key_crypto() -> None:
+    _, rc = _resolved("tls12-psk")
+    for absent in ("MBEDTLS_X509_CRT_PARSE_C", "MBEDTLS_BIGNUM_C", "MBEDTLS_ECP_C", "MBEDTLS_RSA_C",
+                   "MBEDTLS_PK_C", "MBEDTLS_SSL_SERVER_NAME_INDICATION", "MBEDTLS_MPI_MAX_SIZE"):
+        assert not rc.has(absent), absent
+    assert rc.has("MBEDTLS_KEY_EXCHANGE_PSK_ENABLED") and rc.has("MBEDTLS_CCM_C")
+    assert rc.value("MBEDTLS_PSK_MAX_LEN") == "16"
+    assert NO_RTC_WARNING not in rc.warnings
+
+
+def test_mfl_sizes_buffers() -> None:
+    _, rc = _resolved("tls12-mfl")
+    assert rc.has("MBEDTLS_SSL_MAX_FRAGMENT_LENGTH")
+    assert rc.value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "1024"
+    assert rc.value("MBEDTLS_SSL_IN_CONTENT_LEN") == "1024"  # one P-256 leaf fits a 1024-byte fragment
+    in_len = next(o for o in rc.options if o.name == "MBEDTLS_SSL_IN_CONTENT_LEN")
+    assert "max_fragment_length 1024" in in_len.reasons[0]
+
+
+def test_mfl_with_large_chain_keeps_room_for_certificate(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "name: x\nserver: {host: a.example}\ntls:\n  versions: ['1.2']\n"
+        "  ciphersuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n  groups: [secp256r1]\n"
+        "  signature_algorithms: [rsa_pkcs1_sha256]\n  max_fragment_length: 512\n"
+        "trust:\n  chain: {root: rsa2048, intermediates: [rsa2048], leaf: rsa2048}\n")
+    rc = resolve(load_profile(tmp_path / "p.yaml"), load_knowledge())
+    assert rc.value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "512"
+    assert int(rc.value("MBEDTLS_SSL_IN_CONTENT_LEN") or 0) >= 2 * 1100
+
+
+def test_mutual_tls_can_sign() -> None:
+    _, rc = _resolved("tls12-mutual")
+    assert rc.has("MBEDTLS_PK_PARSE_C") and rc.has("MBEDTLS_ECDSA_C") and rc.has("MBEDTLS_ASN1_WRITE_C")
+    assert rc.value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "4096"
+    pk = next(o for o in rc.options if o.name == "MBEDTLS_PK_PARSE_C")
+    assert any("client_certificate" in r for r in pk.reasons)
+
+
+def test_optimize_speed_changes_only_tuning(tmp_path: Path) -> None:
+    text = (PROFILES / "tls12-ecdhe-ecdsa.yaml").read_text() + "optimize: speed\n"
+    (tmp_path / "tls12-ecdhe-ecdsa.yaml").write_text(text)
+    kb = load_knowledge()
+    size = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml"), kb)
+    speed = resolve(load_profile(tmp_path / "tls12-ecdhe-ecdsa.yaml"), kb)
+    assert speed.value("MBEDTLS_ECP_WINDOW_SIZE") == "4" and speed.value("MBEDTLS_ECP_FIXED_POINT_OPTIM") == "1"
+    assert speed.has("MBEDTLS_ECP_NIST_OPTIM") and not size.has("MBEDTLS_ECP_NIST_OPTIM")
+    tuned = {t.name for t in kb.tuning}
+    assert {o.name for o in size.options} - tuned == {o.name for o in speed.options} - tuned
+
+
+def test_cbc_suite_gets_encrypt_then_mac_and_no_decrypt_stays_off(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "name: x\nserver: {host: a.example}\ntls:\n  versions: ['1.2']\n"
+        "  ciphersuites: [TLS_PSK_WITH_AES_128_CBC_SHA256]\n  psk: {identity: a, key: '0011'}\n")
+    rc = resolve(load_profile(tmp_path / "p.yaml"), load_knowledge())
+    assert rc.has("MBEDTLS_SSL_ENCRYPT_THEN_MAC") and rc.has("MBEDTLS_CIPHER_MODE_CBC")
+    assert not rc.has("MBEDTLS_BLOCK_CIPHER_NO_DECRYPT")
+
+
+def _broken_kb(tmp_path: Path, old: str, new: str):
+    text = DATA_FILE.read_text()
+    assert old in text
+    path = tmp_path / "mbedtls-3.6.yaml"
+    path.write_text(text.replace(old, new))
+    return load_knowledge(path), text[:text.index(old)].count("\n") + 1
+
+
+def test_requirement_on_forbidden_option_reports_whole_chain(tmp_path: Path) -> None:
+    kb, line = _broken_kb(tmp_path, "{name: MBEDTLS_ECDH_C, requires: [MBEDTLS_ECP_C]",
+                          "{name: MBEDTLS_ECDH_C, requires: [MBEDTLS_ECP_C, MBEDTLS_FS_IO]")
+    with pytest.raises(KnowledgeError) as err:
+        resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml"), kb)
+    message = str(err.value)
+    assert "MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED (mbedtls-3.6.yaml:" in message
+    assert f"requires MBEDTLS_ECDH_C (mbedtls-3.6.yaml:{line}) requires MBEDTLS_FS_IO" in message
+    assert "tlsfit never defines MBEDTLS_FS_IO" in message
+
+
+def test_conflict_reports_both_chains(tmp_path: Path) -> None:
+    kb, _ = _broken_kb(tmp_path, "{name: MBEDTLS_GCM_C, requires_any",
+                       "{name: MBEDTLS_GCM_C, conflicts: [MBEDTLS_SHA256_C], requires_any")
+    with pytest.raises(KnowledgeError, match=r"MBEDTLS_GCM_C \(mbedtls-3.6.yaml:\d+\) conflicts with .*MBEDTLS_SHA256_C"):
+        resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml"), kb)
