@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             return report_cmds.run_report(args.reports, args.output)
         if args.command == "diff":
             return report_cmds.run_diff(args.old, args.new)
-        return report_cmds.run_gate(baseline=args.baseline, write_baseline=args.write_baseline,
+        return report_cmds.run_gate(baseline=args.baseline, write_baseline_to=args.write_baseline,
                                     reports=args.reports, limits_file=args.limits,
                                     limit_overrides=args.limit, junit=args.junit, summary=args.summary)
     except ProfileError as e:

@@ -1,0 +1,228 @@
+"""ROM and static RAM of a linked image, from its ELF and GNU ld map file.
+
+Three steps kept apart (esp-idf-size / Zephyr footprint habit):
+  parse      ELF -> ElfSection records, map file -> MapInput records
+  aggregate  records -> per-module ROM bytes and totals
+  present    -> the shared Footprint dataclass (measure/model.py)
+
+Memory is classified by ELF section flags, never by names: an allocated
+NOBITS section is RAM only, an allocated section with file contents but no
+write flag (code, rodata, ARM.exidx) is ROM only, and a writable one with
+contents (.data) is both: its load image sits in flash and is copied to RAM.
+The map file only tells which object each input section came from; whether
+those bytes are ROM is decided by the ELF class of the output section they
+landed in.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+
+from measure.model import Footprint, MeasureError
+
+# mbedTLS 3.6's library Makefile/CMake produce these three archives.
+MBEDTLS_ARCHIVES: tuple[str, ...] = ("libmbedtls.a", "libmbedx509.a", "libmbedcrypto.a")
+
+
+@dataclass(frozen=True)
+class ElfSection:
+    name: str
+    size: int
+    is_rom: bool                   # occupies flash (code, rodata, .data load image)
+    is_ram: bool                   # occupies RAM at run time (.data, .bss, NOLOAD)
+
+
+@dataclass(frozen=True)
+class MapInput:
+    """One input section as placed by the linker (a line of the memory map)."""
+    output_section: str            # e.g. ".text"
+    input_section: str             # e.g. ".text.mbedtls_ecp_mul" or "*fill*"
+    address: int
+    size: int
+    archive: str | None            # archive file name, e.g. "libmbedcrypto.a"; None for plain objects
+    member: str                    # object file name, e.g. "ecp.o"; "" for fill and assignments
+
+
+@dataclass(frozen=True)
+class RomAttribution:
+    modules: dict[str, int]        # object file name -> ROM bytes, mbedTLS objects only
+    rom_mbedtls: int               # sum of modules
+
+
+# ---------------------------------------------------------------- parse
+
+def read_elf_sections(elf: Path) -> list[ElfSection]:
+    """Allocated sections of an ELF, classified by flags and type."""
+    try:
+        with elf.open("rb") as stream:
+            sections = list(ELFFile(stream).iter_sections())
+            records = [_classify(s) for s in sections if s["sh_flags"] & SH_FLAGS.SHF_ALLOC]
+    except OSError as exc:
+        raise MeasureError(f"{elf}: cannot read ELF: {exc}") from exc
+    return records
+
+
+def _classify(section) -> ElfSection:
+    flags = section["sh_flags"]
+    has_contents = section["sh_type"] != "SHT_NOBITS"
+    writable = bool(flags & SH_FLAGS.SHF_WRITE)
+    return ElfSection(
+        name=section.name,
+        size=section["sh_size"],
+        is_rom=has_contents,
+        is_ram=writable or not has_contents,
+    )
+
+
+# Output section header: name at column 0, optionally with address and size
+# on the same line (long names wrap them onto the next line).
+_OUTPUT_LINE = re.compile(r"^(?P<name>[^\s*][^\s]*)(?:\s+0x(?P<addr>[0-9a-fA-F]+)\s+0x(?P<size>[0-9a-fA-F]+))?(?:\s.*)?$")
+# Input section: one leading space, name, then address, size and file, the
+# last three possibly wrapped onto the next line.
+_INPUT_FULL = re.compile(r"^ (?P<name>\S+)\s+0x(?P<addr>[0-9a-fA-F]+)\s+0x(?P<size>[0-9a-fA-F]+)(?:\s+(?P<file>\S.*?))?\s*$")
+_INPUT_NAME_ONLY = re.compile(r"^ (?P<name>[^\s*(][^\s]*|\*fill\*)\s*$")
+_CONTINUATION = re.compile(r"^\s+0x(?P<addr>[0-9a-fA-F]+)\s+0x(?P<size>[0-9a-fA-F]+)(?:\s+(?P<file>\S.*?))?\s*$")
+_ARCHIVE_MEMBER = re.compile(r"^(?P<archive>.+)\((?P<member>[^()]+)\)$")
+
+_MAP_START = "Linker script and memory map"
+_MAP_END = "Cross Reference Table"
+
+
+def parse_map(text: str) -> list[MapInput]:
+    """Input sections of a GNU ld map file's memory map, in file order.
+
+    Only the "Linker script and memory map" part is read: the "Discarded
+    input sections" list before it uses the same line format."""
+    lines = text.splitlines()
+    try:
+        start = lines.index(_MAP_START) + 1
+    except ValueError as exc:
+        raise MeasureError("map file has no 'Linker script and memory map' section") from exc
+
+    records: list[MapInput] = []
+    output = ""
+    pending_input: str | None = None
+    for line in lines[start:]:
+        if line.startswith(_MAP_END):
+            break
+        if not line.strip():
+            pending_input = None
+            continue
+        if pending_input is not None:
+            cont = _CONTINUATION.match(line)
+            if cont:
+                records.append(_record(output, pending_input, cont))
+                pending_input = None
+                continue
+            pending_input = None
+        if not line[0].isspace():
+            head = _OUTPUT_LINE.match(line)
+            if head and head["name"].startswith("."):
+                output = head["name"]
+            continue
+        full = _INPUT_FULL.match(line)
+        if full:
+            records.append(_record(output, full["name"], full))
+            continue
+        name_only = _INPUT_NAME_ONLY.match(line)
+        if name_only:
+            pending_input = name_only["name"]
+    return records
+
+
+def _record(output: str, input_section: str, match: re.Match[str]) -> MapInput:
+    source = (match["file"] or "").strip()
+    member_match = _ARCHIVE_MEMBER.match(source)
+    if member_match:
+        archive: str | None = Path(member_match["archive"]).name
+        member = member_match["member"]
+    else:
+        archive = None
+        member = Path(source).name if source else ""
+    return MapInput(
+        output_section=output,
+        input_section=input_section,
+        address=int(match["addr"], 16),
+        size=int(match["size"], 16),
+        archive=archive,
+        member=member,
+    )
+
+
+# ---------------------------------------------------------------- aggregate
+
+def attribute_rom(
+    records: list[MapInput],
+    rom_sections: set[str],
+    archives: tuple[str, ...] = MBEDTLS_ARCHIVES,
+) -> RomAttribution:
+    """ROM bytes per mbedTLS object, counting only input sections placed in ROM output sections."""
+    per_module: dict[str, int] = defaultdict(int)
+    for record, size in zip(records, placed_sizes(records)):
+        if record.archive in archives and record.output_section in rom_sections and size:
+            per_module[record.member] += size
+    modules = dict(sorted(per_module.items()))
+    return RomAttribution(modules=modules, rom_mbedtls=sum(modules.values()))
+
+
+def placed_sizes(records: list[MapInput]) -> list[int]:
+    """Bytes each input section really occupies, one per record.
+
+    ld prints merged string sections (.rodata.str1.1) with sizes that overlap
+    the next input section: identical strings were folded together. Clipping
+    each record at the next record's address in the same output section keeps
+    every byte counted once, so the parts add up to the section size."""
+    sizes: list[int] = []
+    for index, record in enumerate(records):
+        size = record.size
+        # Empty sections occupy no bytes; the next one holding data is what ends this one.
+        following = next((r for r in records[index + 1:] if r.size), None)
+        if (following is not None and following.output_section == record.output_section
+                and record.address <= following.address < record.address + size):
+            size = following.address - record.address
+        sizes.append(size)
+    return sizes
+
+
+def rom_total(sections: list[ElfSection]) -> int:
+    return sum(s.size for s in sections if s.is_rom)
+
+
+def ram_static(sections: list[ElfSection], reserved: set[str]) -> int:
+    return sum(s.size for s in sections if s.is_ram and s.name not in reserved)
+
+
+def _size_of(sections: list[ElfSection], name: str) -> int:
+    return sum(s.size for s in sections if s.name == name)
+
+
+# ---------------------------------------------------------------- present
+
+def read_footprint(
+    elf: Path,
+    map_file: Path,
+    heap_section: str = ".heap_arena",
+    stack_section: str = ".stack",
+    archives: tuple[str, ...] = MBEDTLS_ARCHIVES,
+) -> Footprint:
+    """ROM/RAM figures of a linked image; the heap arena and stack reservation are reported apart."""
+    sections = read_elf_sections(elf)
+    try:
+        map_text = map_file.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise MeasureError(f"{map_file}: cannot read map file: {exc}") from exc
+    rom_names = {s.name for s in sections if s.is_rom}
+    attribution = attribute_rom(parse_map(map_text), rom_names, archives)
+    return Footprint(
+        rom_total=rom_total(sections),
+        rom_mbedtls=attribution.rom_mbedtls,
+        modules=attribution.modules,
+        ram_static=ram_static(sections, {heap_section, stack_section}),
+        heap_arena=_size_of(sections, heap_section),
+        stack_reserved=_size_of(sections, stack_section),
+    )

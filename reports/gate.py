@@ -1,0 +1,215 @@
+"""`tlsfit gate`: compare fresh reports with a committed baseline and say what grew.
+
+check() never exits and never prints: it returns a GateResult whose rows the
+CLI formats (table, JUnit, Markdown) and turns into the exit status.
+"""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from reports.limits import Limits
+from reports.metrics import BY_NAME, METRICS, metric_value, report_key
+from reports.render import md_cell, number, signed
+
+BASELINE_SCHEMA_VERSION = 1
+
+
+class GateError(Exception):
+    """Unusable input to the gate: a malformed baseline, duplicate or failed reports for a baseline."""
+
+
+@dataclass(frozen=True)
+class GateRow:
+    key: str                       # "<profile>@<target>"
+    metric: str                    # "rom.total", ..., or a problem: "handshake", "baseline", "report", "budget.rom"
+    baseline: int | None
+    now: int | None
+    delta: int | None
+    limit: str                     # human-readable allowance, e.g. "+0" or "+1 %"
+    ok: bool
+    message: str = ""              # why a row failed (or a note)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    rows: tuple[GateRow, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    @property
+    def failures(self) -> tuple[GateRow, ...]:
+        return tuple(row for row in self.rows if not row.ok)
+
+
+# ---------------------------------------------------------------- baseline
+
+def baseline_entry(report: dict) -> dict[str, int | None]:
+    return {m.name: metric_value(report, m) for m in METRICS}
+
+
+def write_baseline(reports: list[dict]) -> str:
+    """Baseline JSON text (sorted keys, indent 2) from reports of successful handshakes."""
+    entries: dict[str, dict[str, int | None]] = {}
+    for report in reports:
+        key = report_key(report)
+        if key in entries:
+            raise GateError(f"two reports for {key}; give one report per profile and target")
+        if not report.get("handshake", {}).get("ok"):
+            raise GateError(f"{key}: the handshake failed; a baseline must come from working builds")
+        entries[key] = baseline_entry(report)
+    return json.dumps({"schema_version": BASELINE_SCHEMA_VERSION, "entries": entries}, sort_keys=True, indent=2) + "\n"
+
+
+def validate_baseline(baseline: object) -> dict[str, dict]:
+    if not isinstance(baseline, dict) or baseline.get("schema_version") != BASELINE_SCHEMA_VERSION:
+        raise GateError(f"baseline: expected schema_version {BASELINE_SCHEMA_VERSION} (rewrite it with --write-baseline)")
+    entries = baseline.get("entries")
+    if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+        raise GateError("baseline: 'entries' must map '<profile>@<target>' to metric figures")
+    return entries
+
+
+# ---------------------------------------------------------------- check
+
+def check(baseline: dict, reports: list[dict], limits: Limits) -> GateResult:
+    entries = validate_baseline(baseline)
+    rows: list[GateRow] = []
+    seen: set[str] = set()
+    for report in reports:
+        key = report_key(report)
+        if key in seen:
+            rows.append(GateRow(key, "report", None, None, None, "", False, f"two reports for {key}"))
+            continue
+        seen.add(key)
+        rows += _handshake_rows(key, report)
+        if key not in entries:
+            rows.append(GateRow(key, "baseline", None, None, None, "", False,
+                                f"{key} is not in the baseline; review its figures and add it with --write-baseline"))
+        else:
+            rows += _metric_rows(key, entries[key], report, limits)
+        rows += _budget_rows(key, report)
+    for key in sorted(set(entries) - seen):
+        rows.append(GateRow(key, "report", None, None, None, "", False,
+                            f"the baseline has {key} but no report was given (job not run, or profile removed: "
+                            "then rewrite the baseline)"))
+    return GateResult(rows=tuple(rows))
+
+
+def _handshake_rows(key: str, report: dict) -> list[GateRow]:
+    handshake = report.get("handshake", {})
+    if handshake.get("ok"):
+        return []
+    error = handshake.get("error") or {}
+    what = " ".join(str(x) for x in (error.get("name"), error.get("hex") and f"({error['hex']})",
+                                     error.get("stage") and f"in {error['stage']}", error.get("message")) if x)
+    return [GateRow(key, "handshake", None, None, None, "", False, f"handshake failed: {what or 'no details'}")]
+
+
+def _metric_rows(key: str, entry: dict, report: dict, limits: Limits) -> list[GateRow]:
+    rows: list[GateRow] = []
+    for metric in METRICS:
+        before = entry.get(metric.name)
+        now = metric_value(report, metric)
+        limit = limits.for_metric(metric.name)
+        if before is None and now is None:
+            continue  # e.g. instructions on the host target
+        if now is None:
+            rows.append(GateRow(key, metric.name, before, None, None, limit.describe(), False,
+                                f"{metric.name} is missing from the report"))
+            continue
+        if before is None:
+            rows.append(GateRow(key, metric.name, None, now, None, limit.describe(), True,
+                                "new figure, not in the baseline"))
+            continue
+        delta = now - before
+        ok = delta <= limit.allowance(before)
+        message = "" if ok else f"{metric.name} grew by {delta:,} {metric.unit} (allowed {limit.describe()})"
+        rows.append(GateRow(key, metric.name, before, now, delta, limit.describe(), ok, message))
+    return rows
+
+
+# Profile budgets are absolute ceilings, checked whatever the baseline says.
+_BUDGETS: tuple[tuple[str, str], ...] = (("rom", "rom.total"), ("ram", "ram.total"))
+
+
+def _budget_rows(key: str, report: dict) -> list[GateRow]:
+    budget = report.get("budget") or {}
+    rows: list[GateRow] = []
+    for budget_key, metric_name in _BUDGETS:
+        ceiling = budget.get(budget_key)
+        if ceiling is None:
+            continue
+        now = metric_value(report, BY_NAME[metric_name])
+        ok = now is not None and now <= ceiling
+        message = "" if ok else f"{metric_name} {number(now)} is over the profile budget {ceiling:,}"
+        rows.append(GateRow(key, f"budget.{budget_key}", ceiling, now, None if now is None else now - ceiling,
+                            f"<= {ceiling:,}", ok, message))
+    return rows
+
+
+# ---------------------------------------------------------------- present
+
+def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i < 2 or i == len(row) - 1 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+    return [line(header), line(tuple("-" * w for w in widths)), *(line(r) for r in rows)]
+
+
+def _cells(row: GateRow) -> tuple[str, ...]:
+    return (row.key, row.metric, number(row.baseline), number(row.now), signed(row.delta), row.limit,
+            "ok" if row.ok else "FAIL " + row.message)
+
+
+def format_table(result: GateResult) -> str:
+    """What grew when the gate passes; every row when it fails, failures first."""
+    if result.ok:
+        shown = [r for r in result.rows if r.delta is not None and r.delta > 0 and not r.metric.startswith("budget.")]
+        verdict = f"gate passed: {len(result.rows)} checks within limits"
+    else:
+        shown = sorted(result.rows, key=lambda r: r.ok)
+        verdict = f"gate FAILED: {len(result.failures)} of {len(result.rows)} checks"
+    lines = [verdict]
+    if shown:
+        lines += [""] + _text_table(("entry", "metric", "baseline", "now", "delta", "limit", "status"),
+                                    [_cells(r) for r in shown])
+    return "\n".join(lines) + "\n"
+
+
+def to_junit(result: GateResult) -> str:
+    """JUnit XML: one testcase per entry and metric (CI systems show failures per test)."""
+    suite = ET.Element("testsuite", name="tlsfit footprint gate", tests=str(len(result.rows)),
+                       failures=str(len(result.failures)), errors="0", skipped="0")
+    for row in result.rows:
+        case = ET.SubElement(suite, "testcase", classname=f"tlsfit.{row.key}", name=row.metric)
+        detail = (f"baseline {number(row.baseline)}, now {number(row.now)}, delta {signed(row.delta)}, "
+                  f"limit {row.limit or '—'}")
+        if not row.ok:
+            failure = ET.SubElement(case, "failure", message=row.message, type="footprint")
+            failure.text = detail
+        else:
+            ET.SubElement(case, "system-out").text = detail
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def to_markdown(result: GateResult) -> str:
+    """For CI step summaries and merge request comments: failures first, then what grew, then the rest."""
+    title = "passed" if result.ok else f"FAILED ({len(result.failures)} of {len(result.rows)} checks)"
+    lines = [f"### tlsfit footprint gate: {title}", "",
+             "| entry | metric | baseline | now | delta | limit | status |",
+             "| --- | --- | ---: | ---: | ---: | --- | --- |"]
+    ordered = sorted(result.rows, key=lambda r: (r.ok, -(r.delta or 0) if r.ok else 0))
+    for row in ordered:
+        status = "ok" if row.ok else f"**FAIL** {md_cell(row.message)}"
+        lines.append(f"| {md_cell(row.key)} | {row.metric} | {number(row.baseline)} | {number(row.now)} | "
+                     f"{signed(row.delta)} | {md_cell(row.limit)} | {status} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,94 @@
+"""mbedTLS error code -> name, read from the mbedTLS headers the firmware was built with.
+
+mbedTLS combines a high-level code (SSL, X509, PK, ...: bits 0xFF80) with a
+low-level one (bignum, AES, ...: bits 0x007F) by addition; this module splits
+them the way library/error.c's mbedtls_strerror() does. PSA status codes
+(-128..-255), which TLS 1.3 paths sometimes pass through, are matched exactly
+first since they would otherwise be split into meaningless halves.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_HIGH_MASK = 0xFF80
+_LOW_MASK = 0x007F
+
+_DOC_COMMENT = r"(?:/\*\*(?P<doc>(?:(?!\*/).)*?)\*/\s*)?"
+_MBEDTLS_DEFINE = re.compile(_DOC_COMMENT + r"#define\s+(?P<name>MBEDTLS_ERR_\w+)\s+-0x(?P<hex>[0-9A-Fa-f]+)\b", re.S)
+_PSA_DEFINE = re.compile(_DOC_COMMENT + r"#define\s+(?P<name>PSA_ERROR_\w+)\s+\(\(psa_status_t\)\s*-(?P<dec>\d+)\)", re.S)
+
+
+@dataclass(frozen=True)
+class ErrorDef:
+    name: str                      # e.g. "MBEDTLS_ERR_X509_CERT_VERIFY_FAILED"
+    code: int                      # negative
+    description: str               # first sentence of the header's doc comment, "" if none
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    mbedtls: dict[int, ErrorDef]
+    psa: dict[int, ErrorDef]
+
+
+def _description(doc: str | None) -> str:
+    if not doc:
+        return ""
+    # First paragraph only: some codes carry a page of advice after it.
+    paragraph: list[str] = []
+    for line in doc.splitlines():
+        words = line.strip().lstrip("*").strip()
+        if not words and paragraph:
+            break
+        paragraph.append(words)
+    return " ".join(" ".join(paragraph).split())
+
+
+def load_error_table(mbedtls_dir: Path) -> ErrorTable:
+    """All MBEDTLS_ERR_* and PSA_ERROR_* codes defined in mbedtls_dir/include."""
+    include = mbedtls_dir / "include"
+    headers = sorted((include / "mbedtls").glob("*.h")) + sorted((include / "psa").glob("*.h"))
+    if not headers:
+        raise FileNotFoundError(f"{include}: no mbedTLS headers found")
+    mbedtls: dict[int, ErrorDef] = {}
+    psa: dict[int, ErrorDef] = {}
+    for header in headers:
+        text = header.read_text(encoding="utf-8", errors="replace")
+        for match in _MBEDTLS_DEFINE.finditer(text):
+            code = -int(match["hex"], 16)
+            mbedtls.setdefault(code, ErrorDef(match["name"], code, _description(match["doc"])))
+        for match in _PSA_DEFINE.finditer(text):
+            code = -int(match["dec"])
+            psa.setdefault(code, ErrorDef(match["name"], code, _description(match["doc"])))
+    return ErrorTable(mbedtls=mbedtls, psa=psa)
+
+
+def split_code(code: int) -> tuple[int, int]:
+    """(high, low) parts of a combined mbedTLS error code, each negative or 0."""
+    magnitude = -code if code < 0 else code
+    return -(magnitude & _HIGH_MASK), -(magnitude & _LOW_MASK)
+
+
+def describe(code: int, table: ErrorTable) -> list[ErrorDef]:
+    """The definitions a code is made of: one for an exact match, up to two for a combination."""
+    if code == 0:
+        return []
+    if code in table.mbedtls:
+        return [table.mbedtls[code]]
+    if code in table.psa:
+        return [table.psa[code]]
+    parts = [part for part in split_code(code) if part]
+    return [table.mbedtls.get(part) or ErrorDef(f"UNKNOWN({hex_code(part)})", part, "") for part in parts]
+
+
+def hex_code(code: int) -> str:
+    """mbedTLS's own spelling: -0x2700."""
+    return f"-0x{-code:04X}" if code < 0 else f"0x{code:04X}"
+
+
+def error_name(code: int, mbedtls_dir: Path) -> str:
+    """E.g. "MBEDTLS_ERR_X509_CERT_VERIFY_FAILED", or "MBEDTLS_ERR_PK_X + MBEDTLS_ERR_MPI_Y" for a combined code."""
+    parts = describe(code, load_error_table(mbedtls_dir))
+    return " + ".join(part.name for part in parts) if parts else "OK"

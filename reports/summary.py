@@ -1,0 +1,53 @@
+"""`tlsfit report REPORT... -o DIR`: one table and chart across profiles and targets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from reports.metrics import BY_NAME, metric_value, report_key
+from reports.render import render
+from reports.write import write_text_atomic
+
+# Columns of the matrix, in order (metric names from reports/metrics.py).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "rom.total", "rom.mbedtls", "ram.total", "ram.heap_peak", "ram.stack_peak", "handshake.instructions",
+)
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    key: str
+    profile: str
+    target: str
+    ok: bool
+    version: str | None
+    ciphersuite: str | None
+    values: tuple[int | None, ...]   # one per SUMMARY_COLUMNS
+
+
+def summary_rows(reports: list[dict]) -> list[SummaryRow]:
+    rows = [
+        SummaryRow(
+            key=report_key(r),
+            profile=r["profile"],
+            target=r["target"],
+            ok=bool(r.get("handshake", {}).get("ok")),
+            version=r.get("handshake", {}).get("version"),
+            ciphersuite=r.get("handshake", {}).get("ciphersuite"),
+            values=tuple(metric_value(r, BY_NAME[name]) for name in SUMMARY_COLUMNS),
+        )
+        for r in reports
+    ]
+    return sorted(rows, key=lambda row: (row.profile, row.target))
+
+
+def write_summary(reports: list[dict], out_dir: Path) -> None:
+    """summary.md and summary.html in out_dir."""
+    rows = summary_rows(reports)
+    columns = [BY_NAME[name] for name in SUMMARY_COLUMNS]
+    contents = {
+        "summary.md": render("summary.md.j2", rows=rows, columns=columns),
+        "summary.html": render("summary.html.j2", rows=rows, columns=columns),
+    }
+    for name, text in contents.items():
+        write_text_atomic(out_dir / name, text)
