@@ -1,0 +1,238 @@
+"""measure/proxy.py + measure/tls_wire.py on byte streams captured from real
+openssl s_client <-> s_server sessions relayed by the WireProxy."""
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from generator.model import ChainShape, Profile
+from measure import tls_wire
+from measure.model import MeasureError
+from measure.pki import TestPki, make_test_pki
+from measure.proxy import (
+    CLIENT_TO_SERVER, SERVER_TO_CLIENT, Chunk, WireProxy, require_ok, summarize,
+)
+from measure.server import ClientResult, run_openssl_client, start_reference_server
+
+HOST = "wire.example.com"
+
+
+def profile(**changes: object) -> Profile:
+    base = Profile(
+        path=Path("/nonexistent/test.yaml"), name="test", description="", host=HOST, port=443,
+        versions=("1.2",), ciphersuites=("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",),
+        groups=("secp256r1",), signature_algorithms=("ecdsa_secp256r1_sha256",),
+        max_fragment_length=None, buffers=None, sni=True, alpn=(), resumption="none",
+        client_certificate=None, psk=None, ca_files=(),
+        chain=ChainShape("secp256r1", (), "secp256r1"), verify="required",
+        allow_insecure=False, target="mps2-an386", budget=None, optimize="size")
+    return dataclasses.replace(base, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Capture:
+    result: ClientResult
+    chunks: tuple[Chunk, ...]
+    client: bytes
+    server: bytes
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    return make_test_pki(ChainShape("secp256r1", (), "secp256r1"), HOST, None,
+                         tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def captures(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Capture]:
+    """One real session per scenario, recorded by the proxy."""
+    other = make_test_pki(ChainShape("secp256r1", (), "secp256r1"), HOST, None,
+                          tmp_path_factory.mktemp("other"))
+    trust = ["-CAfile", str(pki.root_file), "-servername", HOST, "-verify_return_error"]
+    scenarios = {
+        "tls12": (profile(), trust),
+        "tls13": (profile(versions=("1.3",), ciphersuites=("TLS_AES_128_GCM_SHA256",),
+                          groups=("x25519",)), trust),
+        # client's first key share is x25519, the server only takes P-256: HelloRetryRequest
+        "hrr": (profile(versions=("1.3",), ciphersuites=("TLS_AES_128_GCM_SHA256",)),
+                trust + ["-groups", "x25519:secp256r1"]),
+        "unknown_ca": (profile(), ["-CAfile", str(other.root_file), "-servername", HOST,
+                                   "-verify_return_error"]),
+        "no_shared_suite": (profile(), trust + ["-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]),
+    }
+    workdir = tmp_path_factory.mktemp("servers")
+    out: dict[str, Capture] = {}
+    for name, (prof, args) in scenarios.items():
+        with start_reference_server(prof, pki, "openssl", workdir) as server:
+            with WireProxy("127.0.0.1", server.port) as proxy:
+                result = run_openssl_client(proxy.port, args)
+                assert proxy.wait(5), name
+                require_ok(proxy)
+        out[name] = Capture(result, proxy.chunks(), proxy.stream(CLIENT_TO_SERVER),
+                            proxy.stream(SERVER_TO_CLIENT))
+    return out
+
+
+# ---------------------------------------------------------------- tls_wire on real bytes
+
+
+def test_records_cover_whole_streams(captures: dict[str, Capture]) -> None:
+    for name, cap in captures.items():
+        for stream in (cap.client, cap.server):
+            if not stream:
+                continue
+            records, truncated = tls_wire.split_records(stream)
+            assert not truncated, name
+            assert sum(5 + len(r.fragment) for r in records) == len(stream)
+            assert records[0].content_type in (tls_wire.CT_HANDSHAKE, tls_wire.CT_ALERT)
+
+
+def test_tls12_server_hello_and_key_exchange(captures: dict[str, Capture]) -> None:
+    cap = captures["tls12"]
+    assert cap.result.ok
+    hello = tls_wire.parse_server_hello(cap.server)
+    assert hello is not None
+    assert hello.version == "TLS 1.2"
+    assert hello.cipher_suite == 0xC02B  # TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+    assert hello.key_share_group is None and not hello.hello_retry
+    assert tls_wire.tls12_key_exchange_group(cap.server) == "secp256r1"
+    # ServerHello, Certificate, ServerKeyExchange, ServerHelloDone in the clear
+    assert tls_wire.flow_info(cap.server).handshake_types == (2, 11, 12, 14)
+    assert tls_wire.flow_info(cap.client).handshake_types[:2] == (1, 16)
+
+
+def test_tls13_server_hello(captures: dict[str, Capture]) -> None:
+    cap = captures["tls13"]
+    assert cap.result.ok
+    hello = tls_wire.parse_server_hello(cap.server)
+    assert hello is not None
+    assert (hello.version, hello.cipher_suite, hello.key_share_group) == \
+        ("TLS 1.3", 0x1301, "x25519")
+    info = tls_wire.flow_info(cap.server)
+    assert info.handshake_types == (2,)  # the rest is encrypted
+    assert info.application_data_records >= 1
+    assert tls_wire.negotiated_group(cap.server) == "x25519"
+
+
+def test_hello_retry_request(captures: dict[str, Capture]) -> None:
+    cap = captures["hrr"]
+    assert cap.result.ok, cap.result.log
+    hello = tls_wire.parse_server_hello(cap.server)
+    assert hello is not None
+    assert hello.hello_retry and hello.hrr_group == "secp256r1"
+    assert hello.key_share_group == "secp256r1" and hello.version == "TLS 1.3"
+
+
+def test_truncated_stream_is_tolerated(captures: dict[str, Capture]) -> None:
+    server = captures["tls12"].server
+    for cut in (3, 7, 60, len(server) // 2):
+        records, truncated = tls_wire.split_records(server[:cut])
+        assert truncated
+        tls_wire.flow_info(server[:cut])
+        tls_wire.parse_server_hello(server[:cut])
+        tls_wire.negotiated_group(server[:cut])
+    assert tls_wire.parse_server_hello(server[:60]) is None
+
+
+def test_alerts_from_real_failures(captures: dict[str, Capture]) -> None:
+    assert summarize(captures["unknown_ca"].chunks).alert == "unknown_ca (from client)"
+    assert summarize(captures["no_shared_suite"].chunks).alert == "handshake_failure (from server)"
+    assert summarize(captures["tls12"].chunks).alert is None
+    assert summarize(captures["tls13"].chunks).alert is None
+
+
+# ---------------------------------------------------------------- proxy summary
+
+
+def test_summary_counts_and_negotiation(captures: dict[str, Capture]) -> None:
+    for name, version, group in (("tls12", "TLS 1.2", "secp256r1"), ("tls13", "TLS 1.3", "x25519"),
+                                 ("hrr", "TLS 1.3", "secp256r1")):
+        cap = captures[name]
+        summary = summarize(cap.chunks)
+        assert summary.bytes_client_to_server == len(cap.client) > 200
+        assert summary.bytes_server_to_client == len(cap.server) > 500
+        assert (summary.version, summary.group) == (version, group), name
+
+
+def test_proxy_relays_both_ways_and_half_closes() -> None:
+    """A plain echo upstream: bytes pass both ways and the client's EOF reaches it."""
+    upstream = socket.create_server(("127.0.0.1", 0))
+    received = bytearray()
+
+    def echo_once() -> None:
+        conn, _ = upstream.accept()
+        with conn:
+            while data := conn.recv(4096):
+                received.extend(data)
+            conn.sendall(b"got " + bytes(received))  # only after the client half-closed
+
+    thread = threading.Thread(target=echo_once, daemon=True)
+    thread.start()
+    with WireProxy("127.0.0.1", upstream.getsockname()[1]) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            sock.sendall(b"hello")
+            sock.shutdown(socket.SHUT_WR)
+            reply = b""
+            while data := sock.recv(4096):
+                reply += data
+        assert proxy.wait(5)
+    thread.join(5)
+    upstream.close()
+    assert reply == b"got hello"
+    assert proxy.stream(CLIENT_TO_SERVER) == b"hello"
+    assert proxy.stream(SERVER_TO_CLIENT) == b"got hello"
+    summary = proxy.summary()
+    assert (summary.bytes_client_to_server, summary.bytes_server_to_client) == (5, 9)
+    assert summary.version is None and summary.group is None and proxy.error is None
+
+
+def test_proxy_reports_refused_upstream() -> None:
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with WireProxy("127.0.0.1", port) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            assert sock.recv(10) == b""
+        assert proxy.wait(5)
+    assert proxy.error is not None and "cannot connect to upstream" in proxy.error
+    with pytest.raises(MeasureError, match="wire proxy"):
+        require_ok(proxy)
+
+
+def test_proxy_accept_timeout() -> None:
+    with WireProxy("127.0.0.1", 9, accept_timeout=0.2) as proxy:
+        assert proxy.wait(5)
+    assert proxy.error is not None and "no client connected" in proxy.error
+
+
+# ---------------------------------------------------------------- tls_wire edge cases (hand-made)
+
+
+def test_dhe_and_psk_server_key_exchange() -> None:
+    ffdhe_like = b"\xff" * 8 + bytes(range(240)) + b"\xff" * 8  # 2048-bit, RFC 7919 shape
+    dh_params = (len(ffdhe_like).to_bytes(2, "big") + ffdhe_like + b"\x00\x01\x02"
+                 + b"\x00\x04" + b"\x01\x02\x03\x04")
+    assert tls_wire.server_key_exchange_group(dh_params) == "ffdhe2048"
+    other_prime = b"\xc0" + bytes(127)  # 1024-bit, not RFC 7919
+    plain_dh = b"\x00\x80" + other_prime + b"\x00\x01\x02" + b"\x00\x01\x07"
+    assert tls_wire.server_key_exchange_group(plain_dh) == "dhe1024"
+    ecdhe = b"\x03\x00\x1d\x20" + bytes(32)
+    assert tls_wire.server_key_exchange_group(ecdhe) == "x25519"
+    assert tls_wire.server_key_exchange_group(b"\x00\x04hint" + ecdhe) == "x25519"  # ECDHE_PSK
+    assert tls_wire.server_key_exchange_group(b"\x00\x03abc") is None  # plain PSK hint
+
+
+def test_alert_text_and_unknown_ids() -> None:
+    alert_record = bytes([tls_wire.CT_ALERT, 3, 3, 0, 2, 2, 42])
+    alert = tls_wire.flow_info(alert_record).first_alert
+    assert alert is not None
+    assert tls_wire.describe_alert(alert, "client") == "bad_certificate (from client)"
+    close_notify = bytes([tls_wire.CT_ALERT, 3, 3, 0, 2, 1, 0])
+    assert tls_wire.flow_info(close_notify).first_alert is None
+    assert tls_wire.group_name(0x0017) == "secp256r1"
+    assert tls_wire.group_name(0x1234) == "group_0x1234"
+    assert tls_wire.version_name(0x0304) == "TLS 1.3"
