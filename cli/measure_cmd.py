@@ -1,7 +1,6 @@
 """`tlsfit measure`: config -> firmware -> real handshake -> figures -> report files."""
 from __future__ import annotations
 
-import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,12 @@ def parse_server_address(text: str) -> tuple[str, int]:
 def needs_test_pki(profile: Profile) -> bool:
     """Certificates are needed unless every suite is pure PSK."""
     return profile.chain is not None or profile.client_certificate is not None
+
+
+def test_pki_dir(profile: Profile) -> Path:
+    """Beside the profile, so it can be committed: the firmware embeds the test root and the
+    server sends the test chain, so a fresh PKI per clone would move ROM and heap figures."""
+    return profile.path.parent / "test-pki" / profile.name
 
 
 def _run_once(fw: Firmware, board: Board, upstream: tuple[str, int], timeout: float) -> tuple[HandshakeRun | None, WireSummary | None, str | None]:
@@ -92,7 +97,7 @@ def run_measure(profile: Path, target: str | None, server: str | None, server_im
     if server is None and needs_test_pki(gen.profile):
         pki = make_test_pki(gen.profile.chain, gen.profile.host,
                             gen.profile.client_certificate.key if gen.profile.client_certificate else None,
-                            ws.build / "pki" / gen.profile.name)
+                            test_pki_dir(gen.profile))
     harness_input = (harness_input_for_external(gen.profile) if server is not None
                      else harness_input_for_reference(gen.profile, pki))
     fw = build_firmware(gen.text, render_harness_data(harness_input), board, ws.mbedtls, ws.cache)

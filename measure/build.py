@@ -1,0 +1,155 @@
+"""Build mbedTLS and the harness for one (config, board), with a library cache.
+
+Layout under cache_dir:
+  <config sha256>/tlsfit_config.h
+  <config sha256>/<board>/libmbedtls.a         the library, built once per entry
+  <config sha256>/<board>/complete.json        written last: the entry is usable
+  <config sha256>/<board>/fw/<data sha>/       harness_data.c, tlsfit.elf, tlsfit.map
+The build itself is ports/build.mk; this module decides what to build and where.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from measure.boards import Board
+from measure.model import Firmware, MeasureError
+
+CONFIG_NAME = "tlsfit_config.h"
+STAMP_NAME = "complete.json"
+LIB_TIMEOUT_S = 900.0
+FW_TIMEOUT_S = 180.0
+ERROR_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class LibraryBuild:
+    archive: Path                  # .../libmbedtls.a
+    config_dir: Path               # holds tlsfit_config.h
+    config_sha256: str
+    cached: bool                   # True: reused, nothing compiled
+
+
+def config_sha256(config_text: str) -> str:
+    return hashlib.sha256(config_text.encode("utf-8")).hexdigest()
+
+
+def _build_mk(board: Board) -> Path:
+    return board.dir.parent / "build.mk"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Leave an identical file alone so make's timestamps stay meaningful."""
+    if path.is_file() and path.read_text() == text:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _fingerprint(board: Board, mbedtls_dir: Path, sha: str) -> dict:
+    """Everything besides the config that makes a library build different."""
+    return {
+        "config_sha256": sha,
+        "cc": board.cc,
+        "cflags": list(board.cflags),
+        "mbedtls_dir": str(mbedtls_dir.resolve()),
+        "build_mk_sha256": hashlib.sha256(_build_mk(board).read_bytes()).hexdigest(),
+    }
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """One builder per cache entry at a time (parallel CLI runs share the cache)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _make(board: Board, target: str, variables: dict[str, str], jobs: int,
+          timeout_s: float, what: str) -> None:
+    argv = ["make", "--no-print-directory", "-f", str(_build_mk(board)), f"-j{jobs}", target]
+    argv += [f"{k}={v}" for k, v in variables.items()]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise MeasureError(f"{what}: build timed out after {timeout_s:.0f}s") from exc
+    if proc.returncode != 0:
+        lines = (proc.stdout + proc.stderr).splitlines()
+        errors = [ln for ln in lines if "error" in ln.lower()]
+        tail = "\n".join(lines[-ERROR_TAIL_LINES:])
+        first = f"first error: {errors[0]}\n" if errors else ""
+        raise MeasureError(f"{what}: build failed (make exit {proc.returncode}) for target "
+                           f"{board.name}\n{first}{tail}")
+
+
+def _lib_variables(board: Board, mbedtls_dir: Path, config_dir: Path, lib_dir: Path) -> dict[str, str]:
+    return {
+        "MBEDTLS_DIR": str(mbedtls_dir.resolve()),
+        "CONFIG_DIR": str(config_dir),
+        "LIB_DIR": str(lib_dir),
+        "CC": board.cc,
+        "AR": board.ar,
+        "BOARD_CFLAGS": " ".join(board.cflags),
+    }
+
+
+def build_library_only(config_text: str, board: Board, mbedtls_dir: Path, cache_dir: Path,
+                       jobs: int = 2) -> LibraryBuild:
+    """Compile every mbedTLS library file with this config for this board (cached)."""
+    cache_dir = cache_dir.resolve()
+    sha = config_sha256(config_text)
+    entry = cache_dir / sha
+    lib_dir = entry / board.name
+    entry.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(entry / CONFIG_NAME, config_text)
+    archive = lib_dir / "libmbedtls.a"
+    stamp = lib_dir / STAMP_NAME
+    fingerprint = _fingerprint(board, mbedtls_dir, sha)
+    with _locked(entry / f".{board.name}.lock"):
+        if stamp.is_file() and archive.is_file() and json.loads(stamp.read_text()) == fingerprint:
+            return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=True)
+        if lib_dir.exists():
+            # different flags or sources: stale objects would look up to date to make
+            shutil.rmtree(lib_dir)
+        _make(board, "lib", _lib_variables(board, mbedtls_dir, entry, lib_dir), jobs,
+              LIB_TIMEOUT_S, f"mbedTLS library (config {sha[:12]})")
+        stamp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+    return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=False)
+
+
+def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_dir: Path,
+                   cache_dir: Path, jobs: int = 2) -> Firmware:
+    """Library (from the cache when complete), then harness + board + data, linked."""
+    lib = build_library_only(config_text, board, mbedtls_dir, cache_dir, jobs)
+    lib_dir = lib.archive.parent
+    data_sha = hashlib.sha256(harness_data_c.encode("utf-8")).hexdigest()[:16]
+    fw_dir = lib_dir / "fw" / data_sha
+    fw_dir.mkdir(parents=True, exist_ok=True)
+    data_c = fw_dir / "harness_data.c"
+    _write_if_changed(data_c, harness_data_c)
+    variables = _lib_variables(board, mbedtls_dir, lib.config_dir, lib_dir)
+    variables.update({
+        "FW_DIR": str(fw_dir),
+        "BOARD_DIR": str(board.dir),
+        "BOARD_SRCS": " ".join(str(src) for src in board.sources),
+        "BOARD_INCLUDES": " ".join(str(d) for d in board.include_dirs),
+        "DATA_C": str(data_c),
+        "LDSCRIPT": str(board.linker_script) if board.linker_script else "",
+        "BOARD_LDFLAGS": " ".join(board.ldflags),
+    })
+    with _locked(fw_dir / ".lock"):
+        _make(board, "fw", variables, jobs, FW_TIMEOUT_S, f"harness firmware for {board.name}")
+    return Firmware(target=board.name, elf=fw_dir / "tlsfit.elf", map_file=fw_dir / "tlsfit.map",
+                    config_sha256=lib.config_sha256)

@@ -1,0 +1,85 @@
+"""Parse the harness's one machine-readable console line into a HandshakeRun.
+
+    TLSFIT-RESULT {"ok":1,"err":0,"stage":"","version":"TLSv1.2",...}
+
+written by ports/common/harness.c (prv_print_result); keep the two in step.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from measure.model import HandshakeRun, MeasureError, StateWork
+
+RESULT_MARK = "TLSFIT-RESULT "
+CONSOLE_TAIL_CHARS = 2000
+
+_RESULT_LINE = re.compile(r"^TLSFIT-RESULT (\{.*\})\s*$", re.MULTILINE)
+
+# mbedtls_ssl_get_version() -> report wording
+VERSION_NAMES = {"TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3"}
+
+# mbedTLS ciphersuite name prefix -> IANA prefix; the rest is '-' -> '_'.
+# Checked against library/ssl_ciphersuites.c by tests/test_ports.py.
+SUITE_PREFIXES = (("TLS1-3-", "TLS_"), ("TLS-", "TLS_"))
+
+_FIELDS = ("ok", "err", "stage", "version", "suite", "sent", "recv", "instr",
+           "heap_peak", "heap_overhead", "stack_peak", "echo", "states")
+
+
+def iana_suite_name(mbedtls_name: str) -> str:
+    """'TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256' -> 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+    'TLS1-3-AES-128-GCM-SHA256' -> 'TLS_AES_128_GCM_SHA256'."""
+    for mbedtls_prefix, iana_prefix in SUITE_PREFIXES:
+        if mbedtls_name.startswith(mbedtls_prefix):
+            return iana_prefix + mbedtls_name[len(mbedtls_prefix):].replace("-", "_")
+    raise MeasureError(f"unknown mbedTLS ciphersuite name '{mbedtls_name}'")
+
+
+def _tail(text: str) -> str:
+    return text[-CONSOLE_TAIL_CHARS:]
+
+
+def result_fields(console_text: str) -> dict:
+    """The JSON object of the last TLSFIT-RESULT line, checked for every field."""
+    matches = _RESULT_LINE.findall(console_text.replace("\r", ""))
+    if not matches:
+        raise MeasureError("the harness printed no TLSFIT-RESULT line; console tail:\n"
+                           + _tail(console_text))
+    try:
+        data = json.loads(matches[-1])
+    except json.JSONDecodeError as exc:
+        raise MeasureError(f"malformed TLSFIT-RESULT line ({exc}): {matches[-1][:300]}") from exc
+    missing = [k for k in _FIELDS if k not in data]
+    if missing:
+        raise MeasureError(f"TLSFIT-RESULT line lacks {', '.join(missing)}: {matches[-1][:300]}")
+    return data
+
+
+def parse_result(console_text: str) -> HandshakeRun:
+    """The last TLSFIT-RESULT line of the console output, as a HandshakeRun."""
+    data = result_fields(console_text)
+    instr = int(data["instr"])
+    version = data["version"] or None
+    suite = data["suite"] or None
+    return HandshakeRun(
+        ok=bool(data["ok"]),
+        error_code=int(data["err"]),
+        error_stage=data["stage"] or None,
+        version=VERSION_NAMES.get(version, version) if version else None,
+        ciphersuite=iana_suite_name(suite) if suite else None,
+        bytes_sent=int(data["sent"]),
+        bytes_received=int(data["recv"]),
+        instructions=None if instr < 0 else instr,
+        heap_peak=int(data["heap_peak"]),
+        heap_overhead_peak=int(data["heap_overhead"]),
+        stack_peak=int(data["stack_peak"]),
+        # per-state work only where the port counts instructions
+        states=() if instr < 0 else tuple(StateWork(state=str(s), instructions=int(n))
+                                           for s, n in data["states"]),
+    )
+
+
+def echo_kind(console_text: str) -> str:
+    """'same' | 'reversed' | 'none': how the server answered the message line."""
+    return str(result_fields(console_text)["echo"])

@@ -1,0 +1,82 @@
+# ports/build.mk - builds mbedTLS and the tlsfit harness for one board.
+# Invoked by measure/build.py with every variable set on the command line:
+#
+#   make -f ports/build.mk lib  MBEDTLS_DIR=... CONFIG_DIR=... LIB_DIR=...
+#        CC=... AR=... BOARD_CFLAGS="..."
+#   make -f ports/build.mk fw   (the above) FW_DIR=... BOARD_DIR=...
+#        BOARD_SRCS="abs paths" BOARD_INCLUDES="abs dirs" DATA_C=... LDSCRIPT=...
+#        BOARD_LDFLAGS="..."
+#
+# CONFIG_DIR holds tlsfit_config.h (the generated mbedtls_config.h).
+
+PORTS_DIR := $(dir $(lastword $(MAKEFILE_LIST)))
+COMMON_DIR := $(PORTS_DIR)common
+
+# size-oriented like a product build; sections per function so --gc-sections
+# drops what the profile never calls
+OPT_CFLAGS := -Os -ffunction-sections -fdata-sections -std=c99
+CONFIG_CFLAGS := -I$(CONFIG_DIR) -DMBEDTLS_CONFIG_FILE='"tlsfit_config.h"'
+MBEDTLS_INCLUDES := -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
+	-I$(MBEDTLS_DIR)/3rdparty/everest/include \
+	-I$(MBEDTLS_DIR)/3rdparty/everest/include/everest \
+	-I$(MBEDTLS_DIR)/3rdparty/everest/include/everest/kremlib \
+	-I$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m/include \
+	-I$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m/include/p256-m \
+	-I$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m_driver_interface
+LIB_CFLAGS := $(BOARD_CFLAGS) $(OPT_CFLAGS) $(CONFIG_CFLAGS) $(MBEDTLS_INCLUDES)
+HARNESS_CFLAGS := $(LIB_CFLAGS) -Wall -Wextra -Werror -I$(COMMON_DIR) \
+	$(addprefix -I,$(BOARD_DIR) $(BOARD_INCLUDES))
+
+# mbedTLS's library/*.c plus the 3rdparty drivers its own Makefile builds;
+# each compiles to nothing unless the config enables it
+LIB_SRCS := $(wildcard $(MBEDTLS_DIR)/library/*.c) \
+	$(MBEDTLS_DIR)/3rdparty/everest/library/everest.c \
+	$(MBEDTLS_DIR)/3rdparty/everest/library/x25519.c \
+	$(MBEDTLS_DIR)/3rdparty/everest/library/Hacl_Curve25519_joined.c \
+	$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m_driver_entrypoints.c \
+	$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m/p256-m.c
+LIB_OBJS := $(addprefix $(LIB_DIR)/obj/,$(notdir $(LIB_SRCS:.c=.o)))
+vpath %.c $(sort $(dir $(LIB_SRCS)))
+
+.PHONY: lib fw
+lib: $(LIB_DIR)/libmbedtls.a
+
+$(LIB_DIR)/obj/%.o: %.c $(CONFIG_DIR)/tlsfit_config.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+# one archive, so the map file names ROM per object: libmbedtls.a(ecp.o)
+$(LIB_DIR)/libmbedtls.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+COMMON_SRCS := harness.c heap.c stack.c
+FW_OBJS := $(addprefix $(FW_DIR)/obj/common/,$(COMMON_SRCS:.c=.o)) \
+	$(addprefix $(FW_DIR)/obj/board/,$(notdir $(BOARD_SRCS:.c=.o))) \
+	$(FW_DIR)/obj/harness_data.o
+# -L: a board's linker script may INCLUDE family files from its include dirs
+LDSCRIPT_FLAGS := $(if $(LDSCRIPT),-T$(LDSCRIPT) $(addprefix -L,$(BOARD_INCLUDES)))
+
+fw: $(FW_DIR)/tlsfit.elf
+
+$(FW_DIR)/obj/common/%.o: $(COMMON_DIR)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(HARNESS_CFLAGS) -MMD -c $< -o $@
+
+# one rule per board source: they may live in a shared family folder
+define board_object_rule
+$(FW_DIR)/obj/board/$(notdir $(1:.c=.o)): $(1)
+	@mkdir -p $$(@D)
+	$$(CC) $$(HARNESS_CFLAGS) -MMD -c $$< -o $$@
+endef
+$(foreach src,$(BOARD_SRCS),$(eval $(call board_object_rule,$(src))))
+
+$(FW_DIR)/obj/harness_data.o: $(DATA_C)
+	@mkdir -p $(@D)
+	$(CC) $(HARNESS_CFLAGS) -MMD -c $< -o $@
+
+$(FW_DIR)/tlsfit.elf: $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(LDSCRIPT)
+	$(CC) $(BOARD_CFLAGS) $(LDSCRIPT_FLAGS) -Wl,--gc-sections \
+		-Wl,-Map=$(FW_DIR)/tlsfit.map -o $@ $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(BOARD_LDFLAGS)
+
+-include $(FW_OBJS:.o=.d)

@@ -1,0 +1,122 @@
+/*
+ * heap.c - accounting first-fit allocator over one static arena.
+ *
+ * The arena lives in its own NOLOAD section (.heap_arena) so the figures can
+ * tell the reservation apart from the static RAM the profile really needs.
+ * Blocks carry a header {size|used, requested}; free neighbours are merged
+ * lazily while searching. The accounting is the point, not speed.
+ */
+#include "tlsfit_heap.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* 64 KiB: a default profile needs two 16 KiB+ record buffers plus the
+ * handshake's bignum/X.509 working set; this fits them with room. */
+#ifndef TLSFIT_HEAP_ARENA_SIZE
+#define TLSFIT_HEAP_ARENA_SIZE (64u * 1024u)
+#endif
+
+/* Header and payload alignment: 8 on 32-bit targets, 16 on 64-bit hosts,
+ * enough for any scalar mbedTLS stores in an allocation. */
+#define PRV_ALIGN (2u * sizeof(size_t))
+#define PRV_USED ((size_t)1)
+
+typedef struct {
+    size_t size_used;   /* whole block size incl. header; bit 0 = used */
+    size_t requested;   /* bytes the caller asked for (0 when free) */
+} prv_block_t;
+
+static uint8_t s_arena[TLSFIT_HEAP_ARENA_SIZE]
+    __attribute__((section(".heap_arena"), aligned(16)));
+static size_t s_live_requested;
+static size_t s_live_overhead;
+static tlsfit_heap_stats_t s_stats;
+
+static size_t prv_size(const prv_block_t *b) { return b->size_used & ~PRV_USED; }
+static int prv_is_used(const prv_block_t *b) { return (int)(b->size_used & PRV_USED); }
+
+static prv_block_t *prv_next(prv_block_t *b)
+{
+    uint8_t *n = (uint8_t *)b + prv_size(b);
+    return (n < s_arena + sizeof(s_arena)) ? (prv_block_t *)n : NULL;
+}
+
+/* see tlsfit_heap.h */
+void tlsfit_heap_init(void)
+{
+    prv_block_t *first = (prv_block_t *)s_arena;
+    first->size_used = sizeof(s_arena) & ~(PRV_ALIGN - 1u);
+    first->requested = 0;
+    s_live_requested = 0;
+    s_live_overhead = 0;
+    memset(&s_stats, 0, sizeof(s_stats));
+}
+
+/* see tlsfit_heap.h */
+void *tlsfit_heap_calloc(size_t n, size_t size)
+{
+    size_t req;
+    size_t need;
+    prv_block_t *b;
+
+    if (n != 0 && size > SIZE_MAX / n) {
+        s_stats.failed++;
+        return NULL;
+    }
+    req = n * size;
+    /* a zero-size request still gets a unique pointer, like most libcs */
+    need = sizeof(prv_block_t) + ((req == 0 ? 1u : req) + PRV_ALIGN - 1u) / PRV_ALIGN * PRV_ALIGN;
+
+    for (b = (prv_block_t *)s_arena; b != NULL; b = prv_next(b)) {
+        prv_block_t *nb;
+        if (prv_is_used(b)) {
+            continue;
+        }
+        /* merge following free blocks: frees only merge lazily, here */
+        while ((nb = prv_next(b)) != NULL && !prv_is_used(nb)) {
+            b->size_used += prv_size(nb);
+        }
+        if (prv_size(b) < need) {
+            continue;
+        }
+        if (prv_size(b) - need >= 2u * PRV_ALIGN) {
+            prv_block_t *rest = (prv_block_t *)((uint8_t *)b + need);
+            rest->size_used = prv_size(b) - need;
+            rest->requested = 0;
+            b->size_used = need;
+        }
+        b->size_used |= PRV_USED;
+        b->requested = req;
+        s_live_requested += req;
+        s_live_overhead += prv_size(b) - req;
+        if (s_live_requested > s_stats.peak_requested) {
+            s_stats.peak_requested = s_live_requested;
+            s_stats.overhead_at_peak = s_live_overhead;
+        }
+        memset(b + 1, 0, prv_size(b) - sizeof(prv_block_t));
+        return b + 1;
+    }
+    s_stats.failed++;
+    return NULL;
+}
+
+/* see tlsfit_heap.h */
+void tlsfit_heap_free(void *ptr)
+{
+    prv_block_t *b;
+    if (ptr == NULL) {
+        return;
+    }
+    b = (prv_block_t *)ptr - 1;
+    s_live_requested -= b->requested;
+    s_live_overhead -= prv_size(b) - b->requested;
+    b->requested = 0;
+    b->size_used &= ~PRV_USED;
+}
+
+/* see tlsfit_heap.h */
+tlsfit_heap_stats_t tlsfit_heap_stats(void)
+{
+    return s_stats;
+}

@@ -1,0 +1,45 @@
+/*
+ * tlsfit_port.h - THE port contract: what a board (or the host) provides to
+ * the common harness. A new port implements every function below and nothing
+ * in ports/common changes. See ports/template/ for a fill-in skeleton.
+ */
+#ifndef TLSFIT_PORT_H
+#define TLSFIT_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bring up clocks, console, transport and the work clock. Called once,
+ * before anything else in the harness. Returns 0 or a negative error. */
+int tlsfit_board_init(void);
+
+/* Write len bytes to the human-readable console (blocking). */
+void tlsfit_console_write(const char *buf, size_t len);
+
+/* Send len bytes to the host server (blocking). Returns len, or a negative
+ * value on a dead transport. */
+int tlsfit_transport_send(const unsigned char *buf, size_t len);
+
+/* Receive EXACTLY len bytes (blocking). Returns len, 0 when the peer closed,
+ * or a negative value. Never fewer: a short read would make mbedTLS's code
+ * path (and so the instruction count) depend on host timing. */
+int tlsfit_transport_recv(unsigned char *buf, size_t len);
+
+/* Fill buf with len bytes of entropy. Returns 0 or a negative error.
+ * A real board reads its TRNG here; emulated boards use a labelled
+ * TEST-ONLY deterministic source. */
+int tlsfit_entropy_read(unsigned char *buf, size_t len);
+
+/* Work done so far, in guest instructions, with every transport wait left
+ * out (the port reads its clock around each wait and subtracts it).
+ * Returns -1 when the port has no deterministic counter (host). */
+int64_t tlsfit_clock_read(void);
+
+/* Bounds [lo, hi) of the stack the harness runs on, for painting.
+ * lo == hi == NULL when the port cannot tell. */
+void tlsfit_stack_region(uint8_t **lo, uint8_t **hi);
+
+/* End the run with this exit code (0 ok, 1 handshake failed, 3 setup). */
+void tlsfit_board_exit(int code);
+
+#endif /* TLSFIT_PORT_H */

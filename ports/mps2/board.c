@@ -1,0 +1,198 @@
+/*
+ * board.c - MPS2 (AN385/AN386) port of the tlsfit harness (see ports/common/tlsfit_port.h):
+ * CMSDK UART0 console, CMSDK UART1 transport, CMSDK timer0 work clock,
+ * semihosting exit, TEST-ONLY entropy.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsfit_harness.h"
+#include "tlsfit_port.h"
+
+/* ---- CMSDK APB UART ------------------------------------------------------ */
+#define PRV_UART0_BASE 0x40004000u
+#define PRV_UART1_BASE 0x40005000u
+#define PRV_UART_DATA(b) (*(volatile uint32_t *)((b) + 0x000u))
+#define PRV_UART_STATE(b) (*(volatile uint32_t *)((b) + 0x004u))
+#define PRV_UART_CTRL(b) (*(volatile uint32_t *)((b) + 0x008u))
+#define PRV_UART_BAUDDIV(b) (*(volatile uint32_t *)((b) + 0x010u))
+#define PRV_UART_STATE_TXFULL 0x1u
+#define PRV_UART_STATE_RXFULL 0x2u
+#define PRV_UART_CTRL_TXEN 0x1u
+#define PRV_UART_CTRL_RXEN 0x2u
+/* QEMU's model wants BAUDDIV >= 16; the value is otherwise irrelevant. */
+#define PRV_UART_BAUDDIV_MIN 16u
+
+/* ---- CMSDK APB timer0, 25 MHz ---------------------------------------------- */
+#define PRV_TIMER0_BASE 0x40000000u
+#define PRV_TIMER_CTRL (*(volatile uint32_t *)(PRV_TIMER0_BASE + 0x000u))
+#define PRV_TIMER_VALUE (*(volatile uint32_t *)(PRV_TIMER0_BASE + 0x004u))
+#define PRV_TIMER_RELOAD (*(volatile uint32_t *)(PRV_TIMER0_BASE + 0x008u))
+#define PRV_TIMER_INTCLEAR (*(volatile uint32_t *)(PRV_TIMER0_BASE + 0x00Cu))
+#define PRV_TIMER_CTRL_EN 0x1u
+#define PRV_TIMER_CTRL_IRQEN 0x8u
+#define PRV_TIMER0_IRQ 8u
+#define PRV_NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
+
+/* -icount shift=10: 1024 ns of virtual time per guest instruction, and
+ * timer0 runs at 25 MHz, so 25.6 ticks = 256/10 ticks per instruction. */
+#define PRV_TICKS_PER_INSN_NUM 256u
+#define PRV_TICKS_PER_INSN_DEN 10u
+
+/* semihosting SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit: passes
+ * the real exit code (plain SYS_EXIT only gives 0 or 1) */
+#define PRV_SYS_EXIT_EXTENDED 0x20u
+#define PRV_ADP_STOPPED_APPLICATION_EXIT 0x20026u
+
+extern uint8_t __stack_limit[];
+extern uint8_t __stack_top[];
+
+void tlsfit_board_timer0_irq(void);
+void *_sbrk(ptrdiff_t incr);
+
+static volatile uint32_t s_timer_wraps;  /* extends the 32-bit down-counter to 64 bits */
+static uint64_t s_wait_ticks;            /* time spent waiting on the transport */
+
+/* timer0 wrap: every 2^32 ticks (~167 M instructions) */
+void tlsfit_board_timer0_irq(void)
+{
+    PRV_TIMER_INTCLEAR = 1u;
+    s_timer_wraps++;
+}
+
+static uint64_t prv_ticks(void)
+{
+    uint32_t hi;
+    uint32_t value;
+    do {
+        hi = s_timer_wraps;
+        value = PRV_TIMER_VALUE;
+    } while (hi != s_timer_wraps);
+    return ((uint64_t)hi << 32) + (uint64_t)(0xFFFFFFFFu - value);
+}
+
+static void prv_uart_init(uint32_t base)
+{
+    PRV_UART_BAUDDIV(base) = PRV_UART_BAUDDIV_MIN;
+    /* the model drops TX and refuses RX unless both are enabled */
+    PRV_UART_CTRL(base) = PRV_UART_CTRL_TXEN | PRV_UART_CTRL_RXEN;
+    /* one read makes QEMU start polling the backend (else ~1 s stalls) */
+    (void)PRV_UART_DATA(base);
+}
+
+/* see tlsfit_port.h */
+int tlsfit_board_init(void)
+{
+    prv_uart_init(PRV_UART0_BASE);
+    prv_uart_init(PRV_UART1_BASE);
+    PRV_TIMER_RELOAD = 0xFFFFFFFFu;
+    PRV_TIMER_VALUE = 0xFFFFFFFFu;
+    PRV_TIMER_CTRL = PRV_TIMER_CTRL_EN | PRV_TIMER_CTRL_IRQEN;
+    PRV_NVIC_ISER0 = 1u << PRV_TIMER0_IRQ;
+    __asm__ volatile("cpsie i" ::: "memory");
+    return 0;
+}
+
+/* see tlsfit_port.h */
+void tlsfit_console_write(const char *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        while (PRV_UART_STATE(PRV_UART0_BASE) & PRV_UART_STATE_TXFULL) {
+        }
+        PRV_UART_DATA(PRV_UART0_BASE) = (uint8_t)buf[i];
+    }
+}
+
+/* see tlsfit_port.h */
+int tlsfit_transport_send(const unsigned char *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (PRV_UART_STATE(PRV_UART1_BASE) & PRV_UART_STATE_TXFULL) {
+            uint64_t t0 = prv_ticks();
+            while (PRV_UART_STATE(PRV_UART1_BASE) & PRV_UART_STATE_TXFULL) {
+            }
+            s_wait_ticks += prv_ticks() - t0;
+        }
+        PRV_UART_DATA(PRV_UART1_BASE) = buf[i];
+    }
+    return (int)len;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_transport_recv(unsigned char *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (!(PRV_UART_STATE(PRV_UART1_BASE) & PRV_UART_STATE_RXFULL)) {
+            uint64_t t0 = prv_ticks();
+            while (!(PRV_UART_STATE(PRV_UART1_BASE) & PRV_UART_STATE_RXFULL)) {
+            }
+            s_wait_ticks += prv_ticks() - t0;
+        }
+        buf[i] = (unsigned char)PRV_UART_DATA(PRV_UART1_BASE);
+    }
+    return (int)len;
+}
+
+/* see tlsfit_port.h
+ * TEST-ONLY entropy: a fixed-seed splitmix64 stream, so every emulated run
+ * is reproducible. NOT random. A real board fills this hook from its TRNG. */
+int tlsfit_entropy_read(unsigned char *buf, size_t len)
+{
+    static uint64_t s_state = 0x746c7366697431ull; /* "tlsfit1" */
+    size_t i;
+    for (i = 0; i < len; i++) {
+        uint64_t z;
+        s_state += 0x9E3779B97F4A7C15ull;
+        z = s_state;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        buf[i] = (unsigned char)(z ^ (z >> 31));
+    }
+    return 0;
+}
+
+/* see tlsfit_port.h */
+int64_t tlsfit_clock_read(void)
+{
+    uint64_t work = prv_ticks() - s_wait_ticks;
+    return (int64_t)(work * PRV_TICKS_PER_INSN_DEN / PRV_TICKS_PER_INSN_NUM);
+}
+
+/* see tlsfit_port.h */
+void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
+{
+    *lo = __stack_limit;
+    *hi = __stack_top;
+}
+
+/* see tlsfit_port.h */
+void tlsfit_board_exit(int code)
+{
+    volatile uint32_t block[2] = {PRV_ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
+    register uint32_t r0 __asm__("r0") = PRV_SYS_EXIT_EXTENDED;
+    register volatile uint32_t *r1 __asm__("r1") = block;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    for (;;) {
+    }
+}
+
+/* No libc heap: the harness's accounting arena is the only allocator, so a
+ * stray malloc fails loudly instead of growing into the stack. */
+void *_sbrk(ptrdiff_t incr)
+{
+    (void)incr;
+    return (void *)-1;
+}
+
+int main(void)
+{
+    int code = 3;
+    if (tlsfit_board_init() == 0) {
+        code = tlsfit_harness_run();
+    }
+    tlsfit_board_exit(code);
+    return code;
+}

@@ -1,0 +1,83 @@
+/*
+ * port.c - TEMPLATE: fill in for a new board. Not built (no board.yaml here).
+ * Contract: ports/common/tlsfit_port.h.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsfit_harness.h"
+#include "tlsfit_port.h"
+
+/* see tlsfit_port.h */
+int tlsfit_board_init(void)
+{
+    /* TODO: clocks, console UART, transport UART, work counter (+ wrap IRQ) */
+    return -1;
+}
+
+/* see tlsfit_port.h */
+void tlsfit_console_write(const char *buf, size_t len)
+{
+    /* TODO: blocking write to the console */
+    (void)buf;
+    (void)len;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_transport_send(const unsigned char *buf, size_t len)
+{
+    /* TODO: blocking send; add time spent waiting to the excluded wait total */
+    (void)buf;
+    return (int)len;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_transport_recv(unsigned char *buf, size_t len)
+{
+    /* TODO: block until EXACTLY len bytes arrived; exclude the wait from the clock */
+    (void)buf;
+    return (int)len;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_entropy_read(unsigned char *buf, size_t len)
+{
+    /* TODO: the board's TRNG (a deterministic source only if labelled TEST-ONLY) */
+    (void)buf;
+    (void)len;
+    return -1;
+}
+
+/* see tlsfit_port.h */
+int64_t tlsfit_clock_read(void)
+{
+    /* TODO: work instructions so far (waits excluded), or -1 without a counter */
+    return -1;
+}
+
+/* see tlsfit_port.h */
+void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
+{
+    /* TODO: the linker script's stack bounds, e.g. __stack_limit / __stack_top */
+    *lo = NULL;
+    *hi = NULL;
+}
+
+/* see tlsfit_port.h */
+void tlsfit_board_exit(int code)
+{
+    /* TODO: report code to the runner (semihosting, a GPIO, a debugger) */
+    (void)code;
+    for (;;) {
+    }
+}
+
+int main(void)
+{
+    int code = 3;
+    if (tlsfit_board_init() == 0) {
+        code = tlsfit_harness_run();
+    }
+    tlsfit_board_exit(code);
+    return code;
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""Benchmarks that print figures (never assertions): `make bench`, `make bench-footprint`.
+
+measure:   per shipped profile, wall time of `tlsfit measure` cold (its mbedTLS build
+           removed from the cache) and warm (everything cached), with ROM, RAM and
+           handshake figures from the report it wrote.
+footprint: tlsfit's mbedTLS ROM for the server shapes of the hand-tuned reference
+           configs measured on these machines (../shared/NOTES.md), as a ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cli.gen_cmd import generate  # noqa: E402
+from cli.paths import workspace  # noqa: E402
+
+# Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
+# Cortex-M4, gcc 12.2 -Os, --gc-sections): ../shared/NOTES.md "Reference figures".
+HAND_TUNED = (
+    ("TLS 1.2 ECDHE-ECDSA P-256 AES-128-GCM", "tls12-ecdhe-ecdsa", 44_475),
+    ("TLS 1.2 PSK AES-128-CCM-8", "tls12-psk", 28_141),
+    ("TLS 1.2 static RSA AES-256-CBC-SHA256", "rt-thread", 59_763),
+    ("TLS 1.3 AES-128-GCM P-256 ECDSA", "tls13-only", 50_180),
+)
+
+
+def measure(profile: Path, out: Path) -> tuple[float, dict | None]:
+    started = time.monotonic()
+    proc = subprocess.run([str(ROOT / "tlsfit"), "measure", str(profile), "-o", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    elapsed = time.monotonic() - started
+    if proc.returncode not in (0, 1):
+        print(f"  {profile.name}: tlsfit measure exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        return elapsed, None
+    return elapsed, json.loads((out / "report.json").read_text())
+
+
+def bench_measure() -> None:
+    ws = workspace()
+    rows = []
+    for profile in sorted((ROOT / "profiles").glob("*.yaml")):
+        gen = generate(profile, ws, None, validate=False)
+        shutil.rmtree(ws.cache / gen.sha256 / gen.profile.target, ignore_errors=True)
+        out = ws.build / "bench" / gen.profile.name
+        cold, _ = measure(profile, out)
+        warm, report = measure(profile, out)
+        if report is None:
+            rows.append((gen.profile.name, f"{cold:.1f}", f"{warm:.1f}", "-", "-", "-", "-", "-", "error"))
+            continue
+        hs, rom, ram = report["handshake"], report["rom"], report["ram"]
+        rows.append((gen.profile.name, f"{cold:.1f}", f"{warm:.1f}", f"{rom['total']:,}", f"{rom['mbedtls']:,}",
+                     f"{ram['total']:,}", f"{ram['heap_peak'] or 0:,}", f"{hs['instructions'] or 0:,}",
+                     "ok" if hs["ok"] else "FAILED"))
+    print_table(("profile", "cold s", "warm s", "ROM", "mbedTLS ROM", "RAM", "heap peak",
+                 "handshake instr", "handshake"), rows)
+
+
+def bench_footprint() -> None:
+    ws = workspace()
+    rows = []
+    for shape, name, hand in HAND_TUNED:
+        profile = ROOT / "profiles" / f"{name}.yaml"
+        if not profile.is_file():
+            rows.append((shape, name, f"{hand:,}", "-", "-", "no profile yet"))
+            continue
+        _, report = measure(profile, ws.build / "bench-footprint" / name)
+        if report is None:
+            rows.append((shape, name, f"{hand:,}", "-", "-", "error"))
+            continue
+        ours = report["rom"]["mbedtls"]
+        rows.append((shape, name, f"{hand:,}", f"{ours:,}", f"{ours / hand:.2f}",
+                     "ok" if report["handshake"]["ok"] else "FAILED"))
+    print_table(("server shape", "profile", "hand-tuned ROM", "tlsfit ROM", "ratio", "handshake"), rows)
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", choices=("measure", "footprint"))
+    args = parser.parse_args()
+    bench_measure() if args.which == "measure" else bench_footprint()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Building: board facts, the library cache, build errors, rendered harness data."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from measure.boards import list_boards, load_board
+from measure.build import build_firmware, build_library_only, config_sha256
+from measure.firmware_data import c_string, render_harness_data
+from measure.model import HarnessInput, MeasureError
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTS = ROOT / "ports"
+MBEDTLS = ROOT / "build" / "deps" / "mbedtls-3.6.6"
+
+needs_mbedtls = pytest.mark.skipif(not MBEDTLS.is_dir(), reason="mbedTLS source not set up")
+
+# TLS 1.2 PSK-only client: no X.509, no ECC: proves the harness's #if guards.
+PSK_CONFIG = """/* test: TLS 1.2 PSK AES-128-CCM */
+#define MBEDTLS_PLATFORM_C
+#define MBEDTLS_PLATFORM_MEMORY
+#define MBEDTLS_NO_PLATFORM_ENTROPY
+#define MBEDTLS_ENTROPY_HARDWARE_ALT
+#define MBEDTLS_ENTROPY_C
+#define MBEDTLS_CTR_DRBG_C
+#define MBEDTLS_AES_C
+#define MBEDTLS_CCM_C
+#define MBEDTLS_CIPHER_C
+#define MBEDTLS_MD_C
+#define MBEDTLS_SHA256_C
+#define MBEDTLS_SSL_TLS_C
+#define MBEDTLS_SSL_CLI_C
+#define MBEDTLS_SSL_PROTO_TLS1_2
+#define MBEDTLS_KEY_EXCHANGE_PSK_ENABLED
+#define MBEDTLS_SSL_IN_CONTENT_LEN 2048
+#define MBEDTLS_SSL_OUT_CONTENT_LEN 2048
+#define MBEDTLS_SSL_CIPHERSUITES MBEDTLS_TLS_PSK_WITH_AES_128_CCM
+"""
+
+PSK_INPUT = HarnessInput(server_name="localhost", verify=True, ca_der=(), client_cert_der=(),
+                         client_key_der=None, psk_identity=b"device-1",
+                         psk_key=bytes.fromhex("00112233445566778899aabbccddeeff"),
+                         alpn=(), max_fragment_length=None)
+
+
+def test_board_facts_come_from_board_yaml():
+    board = load_board("mps2-an386", PORTS)
+    assert board.cpu == "cortex-m4" and not board.is_host
+    assert "-mcpu=cortex-m4" in board.cflags
+    assert (board.flash_limit, board.ram_limit) == (1024 * 1024, 256 * 1024)
+    assert board.linker_script is not None and board.linker_script.is_file()
+    assert "{elf}" in board.qemu_argv and "tcp:127.0.0.1:{port}" in board.qemu_argv
+    assert load_board("host", PORTS).is_host
+    assert {"mps2-an386", "mps2-an385", "host"} <= set(list_boards(PORTS))
+    assert "template" not in list_boards(PORTS)
+
+
+def test_unknown_board_names_the_known_ones():
+    with pytest.raises(MeasureError, match="unknown target 'nrf99'.*mps2-an386"):
+        load_board("nrf99", PORTS)
+
+
+def test_board_flags_stay_in_board_files():
+    """-mcpu appears in board facts only, never in common code or the makefile."""
+    for path in [PORTS / "build.mk", *sorted((PORTS / "common").iterdir())]:
+        assert "-mcpu" not in path.read_text(), path
+
+
+def test_render_harness_data_is_deterministic_and_complete():
+    inp = HarnessInput(server_name='a"b?.example', verify=False, ca_der=(b"\x30\x82\x01", b"\x30"),
+                       client_cert_der=(b"\x30\x01",), client_key_der=b"\x30\x02",
+                       psk_identity=None, psk_key=None, alpn=("mqtt", "x-amzn-mqtt-ca"),
+                       max_fragment_length=1024)
+    text = render_harness_data(inp)
+    assert text == render_harness_data(inp)
+    assert "do not edit" in text
+    assert "static const unsigned char s_ca_0[3] = {\n    0x30, 0x82, 0x01,\n};" in text
+    assert ".ca_count = 2u," in text and ".client_cert_count = 1u," in text
+    assert ".verify = 0," in text and ".max_fragment_length = 1024u," in text
+    assert ".psk_key = { NULL, 0u }," in text
+    assert '.server_name = "a\\"b\\077.example",' in text
+    assert '"x-amzn-mqtt-ca",\n    NULL,' in text
+    assert render_harness_data(PSK_INPUT) != text
+
+
+def test_c_string_escapes_non_ascii():
+    assert c_string("é\n") == '"\\303\\251\\012"'
+
+
+@needs_mbedtls
+def test_library_cache_cold_then_warm(tmp_path):
+    board = load_board("mps2-an386", PORTS)
+    start = time.monotonic()
+    cold = build_library_only(PSK_CONFIG, board, MBEDTLS, tmp_path)
+    cold_s = time.monotonic() - start
+    assert not cold.cached and cold.archive.is_file()
+    assert cold.archive.parent == tmp_path / config_sha256(PSK_CONFIG) / "mps2-an386"
+    mtime = cold.archive.stat().st_mtime_ns
+
+    start = time.monotonic()
+    warm = build_library_only(PSK_CONFIG, board, MBEDTLS, tmp_path)
+    warm_s = time.monotonic() - start
+    assert warm.cached and warm.archive.stat().st_mtime_ns == mtime
+    assert warm_s < 1.0 < cold_s
+
+    # the harness builds with -Werror against a config without X.509 or ECC
+    fw = build_firmware(PSK_CONFIG, render_harness_data(PSK_INPUT), board, MBEDTLS, tmp_path)
+    assert fw.elf.is_file() and fw.config_sha256 == config_sha256(PSK_CONFIG)
+    assert cold.archive.stat().st_mtime_ns == mtime
+    map_text = fw.map_file.read_text()
+    assert "libmbedtls.a(ssl_tls12_client.o)" in map_text
+    assert "libmbedtls.a(ecp.o)" not in map_text  # nothing of ECC linked
+
+
+@needs_mbedtls
+def test_build_error_carries_the_compiler_message(tmp_path):
+    board = load_board("mps2-an386", PORTS)
+    broken = "#define MBEDTLS_SSL_TLS_C\n#define MBEDTLS_SSL_CLI_C\n"
+    with pytest.raises(MeasureError, match=r"(?s)build failed.*#error"):
+        build_library_only(broken, board, MBEDTLS, tmp_path)
+    # a failed build leaves no entry that looks complete
+    assert not (tmp_path / config_sha256(broken) / "mps2-an386" / "complete.json").exists()
+
+
+@needs_mbedtls
+def test_linker_enforces_the_modelled_flash_limit(tmp_path):
+    board = load_board("mps2-an386", PORTS)
+    huge = HarnessInput(server_name="x", verify=True, ca_der=(), client_cert_der=(),
+                        client_key_der=None, psk_identity=b"id", psk_key=b"k" * 16, alpn=(),
+                        max_fragment_length=None, message=b"\x01" * (1024 * 1024))
+    with pytest.raises(MeasureError, match="does not fit the modelled part's flash|overflowed"):
+        build_firmware(PSK_CONFIG, render_harness_data(huge), board, MBEDTLS, tmp_path)
