@@ -1,0 +1,165 @@
+"""`tlsfit measure` end to end: real builds, real QEMU runs, real servers, through the launcher."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from generator.profile import load_profile
+from generator.model import ChainShape
+from measure.pki import TestPki, make_test_pki
+from measure.server import start_reference_server
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ROOT / "profiles"
+SHIPPED = sorted(PROFILES.glob("*.yaml"))
+X509_CERT_VERIFY_FAILED = -0x2700
+SSL_FATAL_ALERT = -0x7780  # MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: the server refused
+
+
+def measure(*args: str) -> tuple[subprocess.CompletedProcess[str], dict | None]:
+    proc = subprocess.run([str(ROOT / "tlsfit"), "measure", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    out = Path(args[args.index("-o") + 1]) if "-o" in args else None
+    report = json.loads((out / "report.json").read_text()) if out and (out / "report.json").is_file() else None
+    return proc, report
+
+
+def check_contract(report: dict) -> None:
+    """The report.json keys of DESIGN.md, with figures that add up."""
+    for key in ("tlsfit_version", "profile", "target", "cpu", "mbedtls_version", "config_sha256",
+                "rom", "ram", "handshake", "server"):
+        assert key in report, key
+    rom, ram = report["rom"], report["ram"]
+    assert rom["total"] > rom["mbedtls"] > 0
+    assert sum(rom["modules"].values()) == rom["mbedtls"]
+    assert ram["total"] == ram["static"] + ram["heap_peak"] + ram["stack_peak"]
+    assert report["mbedtls_version"] == "3.6.6"
+
+
+def test_tls12_openssl_in_qemu(tmp_path: Path) -> None:
+    proc, report = measure(str(PROFILES / "tls12-ecdhe-ecdsa.yaml"), "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_contract(report)
+    hs = report["handshake"]
+    assert (hs["ok"], hs["version"], hs["ciphersuite"], hs["group"]) == \
+        (True, "TLS 1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "secp256r1")
+    assert hs["instructions"] > 1_000_000 and hs["bytes_sent"] > 0 and hs["bytes_received"] > 0
+    assert report["server"]["impl"] == "openssl s_server"
+    for name in ("report.md", "report.html"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_tls13_gnutls_in_qemu(tmp_path: Path) -> None:
+    proc, report = measure(str(PROFILES / "tls13-only.yaml"), "--server-impl", "gnutls", "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_contract(report)
+    assert report["handshake"]["version"] == "TLS 1.3"
+    assert report["handshake"]["ciphersuite"] == "TLS_AES_128_GCM_SHA256"
+    assert report["server"]["impl"] == "gnutls-serv"
+
+
+def test_same_firmware_gives_same_figures(tmp_path: Path) -> None:
+    profile = str(PROFILES / "aws-iot-core.yaml")
+    _, first = measure(profile, "-o", str(tmp_path / "1"))
+    _, second = measure(profile, "-o", str(tmp_path / "2"))
+    assert first["rom"] == second["rom"]
+    assert first["ram"] == second["ram"]
+    a, b = first["handshake"]["instructions"], second["handshake"]["instructions"]
+    assert abs(a - b) / a < 0.005
+
+
+def test_host_target_negotiates_what_qemu_does(tmp_path: Path) -> None:
+    profile = str(PROFILES / "tls12-psk.yaml")
+    _, qemu = measure(profile, "-o", str(tmp_path / "qemu"))
+    proc, host = measure(profile, "--target", "host", "-o", str(tmp_path / "host"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert host["handshake"]["ciphersuite"] == qemu["handshake"]["ciphersuite"] == "TLS_PSK_WITH_AES_128_CCM_8"
+    assert host["handshake"]["instructions"] is None  # no deterministic counter on Linux
+
+
+def test_bad_server_address_exits_2(tmp_path: Path) -> None:
+    proc, report = measure(str(PROFILES / "tls12-psk.yaml"), "--server", "nohostport", "-o", str(tmp_path))
+    assert proc.returncode == 2 and "HOST:PORT" in proc.stderr and report is None
+
+
+# ---- attacks: a real server the firmware must refuse, reached with --server ----
+
+DEVICE_HOST = "device.tlsfit.test"
+
+
+def external_profile(tmp_path: Path, ca_file: Path) -> Path:
+    """A TLS 1.2 ECDHE-ECDSA profile trusting ca_file, for a server the test starts itself."""
+    path = tmp_path / "external.yaml"
+    path.write_text(f"""name: external
+server: {{host: {DEVICE_HOST}, port: 4433}}
+tls:
+  versions: ["1.2"]
+  ciphersuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
+  groups: [secp256r1]
+  signature_algorithms: [ecdsa_secp256r1_sha256]
+trust:
+  ca_files: [{ca_file}]
+""")
+    return path
+
+
+CHAIN = ChainShape(root="secp256r1", intermediates=(), leaf="secp256r1")
+
+
+@pytest.fixture(scope="module")
+def trusted_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    return make_test_pki(CHAIN, DEVICE_HOST, None, tmp_path_factory.mktemp("trusted"))
+
+
+def run_against(tmp_path: Path, trusted_root: Path, server_pki: TestPki,
+                suites: tuple[str, ...] | None = None) -> tuple[int, dict]:
+    """Measure a profile trusting trusted_root against openssl serving server_pki's chain."""
+    profile_path = external_profile(tmp_path, trusted_root)
+    server_profile = load_profile(profile_path)
+    if suites is not None:
+        server_profile = dataclasses.replace(server_profile, ciphersuites=suites)
+    with start_reference_server(server_profile, server_pki, impl="openssl", workdir=tmp_path / "srv") as srv:
+        proc, report = measure(str(profile_path), "--server", f"127.0.0.1:{srv.port}", "-o", str(tmp_path / "out"))
+    assert report is not None, proc.stderr
+    return proc.returncode, report
+
+
+def test_trusted_server_is_accepted(tmp_path: Path, trusted_pki: TestPki) -> None:
+    code, report = run_against(tmp_path, trusted_pki.root_file, trusted_pki)
+    assert code == 0 and report["handshake"]["ok"]
+    assert report["server"]["impl"] == "external"
+
+
+def test_server_certificate_from_another_ca_is_refused(tmp_path: Path, trusted_pki: TestPki) -> None:
+    rogue = make_test_pki(CHAIN, DEVICE_HOST, None, tmp_path / "rogue-ca", tag="rogue")
+    code, report = run_against(tmp_path, trusted_pki.root_file, rogue)
+    assert code == 1 and not report["handshake"]["ok"]
+    assert report["handshake"]["error"]["code"] == X509_CERT_VERIFY_FAILED
+
+
+def test_certificate_for_another_host_name_is_refused(tmp_path: Path) -> None:
+    # A chain the device trusts, but issued to another name than the profile's server.host.
+    other = make_test_pki(CHAIN, "other.tlsfit.test", None, tmp_path / "other-host")
+    code, report = run_against(tmp_path, other.root_file, other)
+    assert code == 1 and not report["handshake"]["ok"]
+    assert report["handshake"]["error"]["code"] == X509_CERT_VERIFY_FAILED
+
+
+def test_server_offering_only_another_suite_is_refused(tmp_path: Path, trusted_pki: TestPki) -> None:
+    code, report = run_against(tmp_path, trusted_pki.root_file, trusted_pki,
+                               suites=("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",))
+    assert code == 1 and not report["handshake"]["ok"]
+    assert report["handshake"]["error"]["code"] == SSL_FATAL_ALERT
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("impl", ["openssl", "gnutls"])
+@pytest.mark.parametrize("profile", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_profile_handshakes(profile: Path, impl: str, tmp_path: Path) -> None:
+    proc, report = measure(str(profile), "--server-impl", impl, "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_contract(report)
