@@ -3,7 +3,7 @@ PYTHON  ?= /usr/bin/python3
 PROFILE ?= profiles/aws-iot-core.yaml
 PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider
 
-.PHONY: help setup demo test test-all test-browser bench bench-footprint gate install clean
+.PHONY: help setup demo test test-all test-browser bench bench-footprint gate baseline install clean
 
 help:
 	@echo "make demo            generate, build and measure the default profile ($(PROFILE))"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench           wall time and figures of 'tlsfit measure' per shipped profile"
 	@echo "make bench-footprint tlsfit's mbedTLS ROM beside hand-tuned configs"
 	@echo "make gate            measure shipped profiles and gate them against ci/baseline.json"
+	@echo "make baseline        re-measure shipped profiles and rewrite ci/baseline.json (review the diff)"
 	@echo "make setup           install Debian packages and fetch mbedTLS (idempotent)"
 	@echo "make install         put tlsfit on PATH (/usr/local/bin)"
 
@@ -40,10 +41,15 @@ bench-footprint: setup
 	$(PYTHON) scripts/bench.py footprint
 
 gate: setup
-	$(PYTHON) scripts/gate_shipped.py
+	ci/measure-shipped.sh build/gate
+	./tlsfit gate --baseline ci/baseline.json --junit build/gate/junit.xml build/gate/*/report.json
+
+baseline: setup
+	ci/measure-shipped.sh build/gate
+	./tlsfit gate --write-baseline ci/baseline.json build/gate/*/report.json
 
 install:
 	ln -sf $(CURDIR)/tlsfit /usr/local/bin/tlsfit
 
 clean:
-	rm -rf build/cache build/pki $(filter-out build/deps,$(wildcard build/*))
+	rm -rf $(filter-out build/deps,$(wildcard build/*))

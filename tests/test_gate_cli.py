@@ -1,0 +1,84 @@
+"""`tlsfit gate` on real reports: an unchanged build passes, any growth fails and names the metric."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tlsfit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ROOT / "tlsfit"), *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def psk_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("psk")
+    proc = tlsfit("measure", str(ROOT / "profiles" / "tls12-psk.yaml"), "-o", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "report.json"
+
+
+def test_unchanged_build_passes(psk_report: Path, tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    assert tlsfit("gate", "--write-baseline", str(baseline), str(psk_report)).returncode == 0
+    entries = json.loads(baseline.read_text())["entries"]
+    assert list(entries) == ["tls12-psk@mps2-an386"]
+    proc = tlsfit("gate", "--baseline", str(baseline), str(psk_report))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_one_byte_of_growth_fails_and_names_the_metric(psk_report: Path, tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    assert tlsfit("gate", "--write-baseline", str(baseline), str(psk_report)).returncode == 0
+    grown = json.loads(psk_report.read_text())
+    grown["ram"]["stack_peak"] += 1
+    grown["ram"]["total"] += 1
+    grown_path = tmp_path / "report.json"
+    grown_path.write_text(json.dumps(grown))
+    junit = tmp_path / "junit.xml"
+    proc = tlsfit("gate", "--baseline", str(baseline), "--junit", str(junit), str(grown_path))
+    assert proc.returncode == 1
+    assert "ram.stack_peak" in proc.stdout and "ram.total" in proc.stdout
+    assert "<failure" in junit.read_text()
+    allowed = tlsfit("gate", "--baseline", str(baseline), "--limit", "ram.stack_peak=+1",
+                     "--limit", "ram.total=+1", str(grown_path))
+    assert allowed.returncode == 0, allowed.stdout
+
+
+def test_a_real_config_growth_fails_the_gate(psk_report: Path, tmp_path: Path) -> None:
+    """Same profile name, one more ciphersuite: a real rebuild whose ROM grows."""
+    baseline = tmp_path / "baseline.json"
+    assert tlsfit("gate", "--write-baseline", str(baseline), str(psk_report)).returncode == 0
+    profile = (ROOT / "profiles" / "tls12-psk.yaml").read_text().replace(
+        "ciphersuites: [TLS_PSK_WITH_AES_128_CCM_8]",
+        "ciphersuites: [TLS_PSK_WITH_AES_128_CCM_8, TLS_PSK_WITH_AES_128_CBC_SHA256]")
+    assert "TLS_PSK_WITH_AES_128_CBC_SHA256" in profile
+    (tmp_path / "tls12-psk.yaml").write_text(profile)
+    proc = tlsfit("measure", str(tmp_path / "tls12-psk.yaml"), "-o", str(tmp_path / "new"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    gate = tlsfit("gate", "--baseline", str(baseline), str(tmp_path / "new" / "report.json"))
+    assert gate.returncode == 1
+    assert "rom.mbedtls" in gate.stdout
+
+
+def test_failed_handshake_and_missing_report_fail_the_gate(psk_report: Path, tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    assert tlsfit("gate", "--write-baseline", str(baseline), str(psk_report)).returncode == 0
+    failed = json.loads(psk_report.read_text())
+    failed["profile"] = "other"
+    failed["handshake"]["ok"] = False
+    path = tmp_path / "failed.json"
+    path.write_text(json.dumps(failed))
+    proc = tlsfit("gate", "--baseline", str(baseline), str(path))
+    assert proc.returncode == 1
+    assert "tls12-psk@mps2-an386" in proc.stdout  # in the baseline, no report given
+    assert "other@mps2-an386" in proc.stdout
+
+
+def test_missing_report_file_is_bad_input(tmp_path: Path) -> None:
+    proc = tlsfit("gate", "--baseline", str(tmp_path / "b.json"), str(tmp_path / "nope.json"))
+    assert proc.returncode == 2 and "nope.json" in proc.stderr
