@@ -109,7 +109,7 @@ def resolve(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
 
     b.close()
     # The DRBG follows the build: CTR_DRBG reuses AES when it is already there.
-    drbg = "MBEDTLS_CTR_DRBG_C" if b.has("MBEDTLS_AES_C") else "MBEDTLS_HMAC_DRBG_C"
+    drbg = "MBEDTLS_HMAC_DRBG_C"
     b.add(drbg, "random generator: " + ("AES is already linked" if drbg.startswith("MBEDTLS_CTR")
                                         else "no AES in this build, HMAC_DRBG reuses the hash"))
     b.close()

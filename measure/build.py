@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from generator.render import config_sha256
+from generator.write import write_if_changed
 from measure.boards import Board
 from measure.model import Firmware, MeasureError
 
@@ -37,21 +39,8 @@ class LibraryBuild:
     cached: bool                   # True: reused, nothing compiled
 
 
-def config_sha256(config_text: str) -> str:
-    return hashlib.sha256(config_text.encode("utf-8")).hexdigest()
-
-
 def _build_mk(board: Board) -> Path:
     return board.dir.parent / "build.mk"
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    """Leave an identical file alone so make's timestamps stay meaningful."""
-    if path.is_file() and path.read_text() == text:
-        return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _fingerprint(board: Board, mbedtls_dir: Path, sha: str) -> dict:
@@ -113,7 +102,7 @@ def build_library_only(config_text: str, board: Board, mbedtls_dir: Path, cache_
     entry = cache_dir / sha
     lib_dir = entry / board.name
     entry.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(entry / CONFIG_NAME, config_text)
+    write_if_changed(entry / CONFIG_NAME, config_text)
     archive = lib_dir / "libmbedtls.a"
     stamp = lib_dir / STAMP_NAME
     fingerprint = _fingerprint(board, mbedtls_dir, sha)
@@ -138,7 +127,7 @@ def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_
     fw_dir = lib_dir / "fw" / data_sha
     fw_dir.mkdir(parents=True, exist_ok=True)
     data_c = fw_dir / "harness_data.c"
-    _write_if_changed(data_c, harness_data_c)
+    write_if_changed(data_c, harness_data_c)
     variables = _lib_variables(board, mbedtls_dir, lib.config_dir, lib_dir)
     variables.update({
         "FW_DIR": str(fw_dir),

@@ -13,7 +13,7 @@ from generator.model import Budget
 from measure.model import Footprint, HandshakeRun, ServerInfo, WireSummary
 from reports.mbedtls_errors import ErrorDef, describe, hex_code, load_error_table
 from reports.render import render
-from reports.write import write_text_atomic
+from generator.write import write_if_changed
 
 SCHEMA_VERSION = 1
 INSTRUCTIONS_UNIT = "guest instructions (QEMU -icount), not CPU cycles"
@@ -159,4 +159,4 @@ def write_report_files(report: dict, out_dir: Path, config_text: str) -> None:
         "report.html": render_html(report, config_text),
     }
     for name, text in contents.items():
-        write_text_atomic(out_dir / name, text)
+        write_if_changed(out_dir / name, text)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from reports.metrics import BY_NAME, metric_value, report_key
 from reports.render import render
-from reports.write import write_text_atomic
+from generator.write import write_if_changed
 
 # Columns of the matrix, in order (metric names from reports/metrics.py).
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -50,4 +50,4 @@ def write_summary(reports: list[dict], out_dir: Path) -> None:
         "summary.html": render("summary.html.j2", rows=rows, columns=columns),
     }
     for name, text in contents.items():
-        write_text_atomic(out_dir / name, text)
+        write_if_changed(out_dir / name, text)

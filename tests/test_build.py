@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from measure.boards import list_boards, load_board
-from measure.build import build_firmware, build_library_only, config_sha256
+from generator.render import config_sha256
+from measure.build import build_firmware, build_library_only
 from measure.firmware_data import c_string, render_harness_data
 from measure.model import HarnessInput, MeasureError
 

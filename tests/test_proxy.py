@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_profile
 from generator.model import ChainShape, Profile
 from measure import tls_wire
 from measure.model import MeasureError
@@ -22,15 +23,7 @@ HOST = "wire.example.com"
 
 
 def profile(**changes: object) -> Profile:
-    base = Profile(
-        path=Path("/nonexistent/test.yaml"), name="test", description="", host=HOST, port=443,
-        versions=("1.2",), ciphersuites=("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",),
-        groups=("secp256r1",), signature_algorithms=("ecdsa_secp256r1_sha256",),
-        max_fragment_length=None, buffers=None, sni=True, alpn=(), resumption="none",
-        client_certificate=None, psk=None, ca_files=(),
-        chain=ChainShape("secp256r1", (), "secp256r1"), verify="required",
-        allow_insecure=False, target="mps2-an386", budget=None, optimize="size")
-    return dataclasses.replace(base, **changes)
+    return make_profile(HOST, 443, **changes)
 
 
 @dataclasses.dataclass(frozen=True)

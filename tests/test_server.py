@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_profile
 from generator.model import ChainShape, ClientCertificate, Profile, Psk
 from measure.model import MeasureError
 from measure.pki import TestPki, make_test_pki
@@ -23,15 +24,7 @@ PSK_KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 
 
 def profile(**changes: object) -> Profile:
-    base = Profile(
-        path=Path("/nonexistent/test.yaml"), name="test", description="", host=HOST, port=8883,
-        versions=("1.2",), ciphersuites=("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",),
-        groups=("secp256r1",), signature_algorithms=("ecdsa_secp256r1_sha256",),
-        max_fragment_length=None, buffers=None, sni=True, alpn=(), resumption="none",
-        client_certificate=None, psk=None, ca_files=(),
-        chain=ChainShape("secp256r1", (), "secp256r1"), verify="required",
-        allow_insecure=False, target="mps2-an386", budget=None, optimize="size")
-    return dataclasses.replace(base, **changes)
+    return make_profile(HOST, 8883, **changes)
 
 
 TLS13 = dict(versions=("1.3",), ciphersuites=("TLS_AES_128_GCM_SHA256",), groups=("x25519",))

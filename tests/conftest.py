@@ -1,0 +1,20 @@
+"""Shared test helpers."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from generator.model import ChainShape, Profile
+
+
+def make_profile(host: str, port: int, **changes: object) -> Profile:
+    """A TLS 1.2 ECDHE-ECDSA P-256 profile built directly (no YAML), with `changes` applied."""
+    base = Profile(
+        path=Path("/nonexistent/test.yaml"), name="test", description="", host=host, port=port,
+        versions=("1.2",), ciphersuites=("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",),
+        groups=("secp256r1",), signature_algorithms=("ecdsa_secp256r1_sha256",),
+        max_fragment_length=None, buffers=None, sni=True, alpn=(), resumption="none",
+        client_certificate=None, psk=None, ca_files=(),
+        chain=ChainShape("secp256r1", (), "secp256r1"), verify="required",
+        allow_insecure=False, target="mps2-an386", budget=None, optimize="size")
+    return dataclasses.replace(base, **changes)
