@@ -73,6 +73,7 @@ def render_harness_data(inp: HarnessInput, templates_dir: Path = TEMPLATES_DIR) 
         "alpn": [c_string(p) for p in inp.alpn],
         "max_fragment_length": inp.max_fragment_length or 0,
         "message": add("s_message", inp.message),
+        "groups": inp.group_ids,
         "blobs": blobs,
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)),

@@ -77,6 +77,7 @@ class HarnessInput:
     alpn: tuple[str, ...]
     max_fragment_length: int | None  # 512..4096, requested with mbedtls_ssl_conf_max_frag_len
     message: bytes = b"tlsfit ping\n"  # line sent after the handshake; the server echoes it
+    group_ids: tuple[int, ...] = ()  # TLS NamedGroup ids in the profile's preference order
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import ssl
 import subprocess
 from pathlib import Path
 
+from generator.knowledge import load_knowledge
 from generator.model import Profile
 from measure.model import HarnessInput, MeasureError
 from measure.pki import TestPki
@@ -39,6 +40,7 @@ def _common(profile: Profile) -> dict:
         psk_key=psk.key if psk else None,
         alpn=profile.alpn,
         max_fragment_length=profile.max_fragment_length,
+        group_ids=tuple(load_knowledge().groups[g].id for g in profile.groups),
     )
 
 

@@ -59,6 +59,7 @@ def test_tls13_gnutls_in_qemu(tmp_path: Path) -> None:
     check_contract(report)
     assert report["handshake"]["version"] == "TLS 1.3"
     assert report["handshake"]["ciphersuite"] == "TLS_AES_128_GCM_SHA256"
+    assert report["handshake"]["group"] == "secp256r1"  # the profile's first group gets the key share
     assert report["server"]["impl"] == "gnutls-serv"
 
 

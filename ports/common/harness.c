@@ -372,6 +372,9 @@ static int prv_setup(const tlsfit_profile_data_t *d)
         }
     }
 #endif
+    if (d->groups != NULL) {
+        mbedtls_ssl_conf_groups(&s_ctx.conf, d->groups);
+    }
 #if defined(MBEDTLS_SSL_ALPN)
     if (d->alpn != NULL) {
         ret = mbedtls_ssl_conf_alpn_protocols(&s_ctx.conf, d->alpn);

@@ -7,6 +7,7 @@
 #define TLSFIT_PROFILE_DATA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     const unsigned char *data;   /* NULL when absent */
@@ -26,6 +27,8 @@ typedef struct {
     const char **alpn;               /* NULL-terminated; mbedTLS wants non-const */
     unsigned max_fragment_length;    /* 512..4096, 0 for none */
     tlsfit_blob_t message;           /* line sent after the handshake */
+    const uint16_t *groups;          /* TLS group ids in the profile's order, 0-terminated;
+                                        NULL: mbedTLS's default order */
 } tlsfit_profile_data_t;
 
 extern const tlsfit_profile_data_t tlsfit_profile_data;
