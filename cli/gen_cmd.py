@@ -44,6 +44,11 @@ def generate(profile_path: Path, ws: Workspace, target: str | None, validate: bo
     return GeneratedConfig(profile, resolved, text, config_sha256(text))
 
 
+def print_warnings(profile_path: Path, gen: GeneratedConfig) -> None:
+    for warning in gen.resolved.warnings:
+        print(f"{profile_path}: warning: {warning}", file=sys.stderr)
+
+
 def run_gen(profile: Path, output: Path | None, target: str | None, validate: bool) -> int:
     started = time.monotonic()
     ws = workspace()
@@ -52,8 +57,7 @@ def run_gen(profile: Path, output: Path | None, target: str | None, validate: bo
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "mbedtls_config.h"
     changed = write_if_changed(path, gen.text)
-    for warning in gen.resolved.warnings:
-        print(f"{profile}: warning: {warning}", file=sys.stderr)
+    print_warnings(profile, gen)
     state = "wrote" if changed else "unchanged"
     print(f"{state} {path} ({len(gen.resolved.options)} options, sha256 {gen.sha256[:12]}, "
           f"{'validated' if validate else 'NOT validated'}, {time.monotonic() - started:.2f} s)")

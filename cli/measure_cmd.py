@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cli import EXIT_FAILED, EXIT_OK, VERSION, InputError
-from cli.gen_cmd import GeneratedConfig, generate
+from cli.gen_cmd import GeneratedConfig, generate, print_warnings
 from cli.paths import Workspace, require_mbedtls, workspace
 from generator.model import Profile
 from measure.boards import Board, load_board
@@ -88,6 +88,7 @@ def run_measure(profile: Path, target: str | None, server: str | None, server_im
     if server is not None:
         parse_server_address(server)  # bad input fails before any build
     gen = generate(profile, ws, target, validate=True)
+    print_warnings(profile, gen)
     board = load_board(target or gen.profile.target, ws.ports)
     out_dir = output if output is not None else ws.build / gen.profile.name / board.name
     work = ws.build / gen.profile.name / "work"
