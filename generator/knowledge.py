@@ -7,7 +7,7 @@ where each link comes from.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,7 @@ class OptionRule:
     conflicts: tuple[str, ...]
     reason: str
     line: int
+    value: str | None = None       # defined with this value unless the resolver gives one (PSA_WANT_* are 1)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,32 @@ class Tuning:
     when_any: tuple[str, ...]
     unless: tuple[str, ...]
     levels: dict[str, str | None]   # optimize level -> value (None: plain #define)
+    reason: str
+    line: int
+    only_ciphers: tuple[str, ...] = ()  # non-empty: every suite's cipher must be one of these
+
+
+@dataclass(frozen=True)
+class RandomChoice:
+    """One candidate random generator; the resolver takes the first that matches."""
+    option: str
+    when: tuple[str, ...]           # all must already be seeded
+    levels: tuple[str, ...]         # optimize levels this entry applies to
+    reason: str
+    line: int
+
+
+@dataclass(frozen=True)
+class DriverBuild:
+    """A build that swaps legacy modules for a PSA driver (today: p256-m for P-256-only TLS 1.3)."""
+    name: str
+    levels: tuple[str, ...]         # optimize levels it applies at
+    versions: tuple[str, ...]       # the profile's tls.versions must be exactly these
+    curves: tuple[str, ...]         # every group offered and every EC key must be one of these
+    rsa: bool                       # False: no RSA key anywhere in the trust or client key
+    replace: dict[str, tuple[str, ...]]   # legacy option -> what is seeded instead
+    add: tuple[tuple[str, str | None], ...]  # (option, value) added with the build
+    psa_wants: dict[str, tuple[str, ...]]  # legacy option present -> PSA_WANT_* it needs
     reason: str
     line: int
 
@@ -135,6 +162,9 @@ class Knowledge:
     never: dict[str, str]
     tuning: tuple[Tuning, ...]
     buffers: BufferPolicy
+    random_generators: tuple[RandomChoice, ...] = ()
+    group_offer: dict[str, str] = field(default_factory=dict)  # optimize level -> "one" | "all"
+    driver_builds: tuple[DriverBuild, ...] = ()
 
     def where(self, option: str) -> str:
         """`file:line` where an option rule is defined, for error chains."""
@@ -182,11 +212,23 @@ def _load_cached(path: Path) -> Knowledge:
         options[name] = OptionRule(name=name, requires=_tuple(entry.get("requires")),
                                    requires_any=tuple(_tuple(g) for g in entry.get("requires_any") or ()),
                                    conflicts=_tuple(entry.get("conflicts")),
-                                   reason=entry["reason"], line=entry["__line__"])
+                                   reason=entry["reason"], line=entry["__line__"],
+                                   value=None if entry.get("value") is None else str(entry["value"]))
     tuning = tuple(Tuning(name=t["name"], when=_tuple(t.get("when")), when_any=_tuple(t.get("when_any")),
                           unless=_tuple(t.get("unless")), levels=_strip(t["levels"]),
-                          reason=t["reason"], line=t["__line__"])
+                          reason=t["reason"], line=t["__line__"], only_ciphers=_tuple(t.get("only_ciphers")))
                    for t in raw["tuning"])
+    driver_builds = tuple(
+        DriverBuild(name=d["name"], levels=_tuple(d["levels"]), versions=_tuple(d["versions"]),
+                    curves=_tuple(d["curves"]), rsa=bool(d["rsa"]),
+                    replace={k: _tuple(v) for k, v in _strip(d["replace"]).items()},
+                    add=tuple((a["name"], None if a.get("value") is None else str(a["value"])) for a in d["add"]),
+                    psa_wants={k: _tuple(v) for k, v in _strip(d["psa_wants"]).items()},
+                    reason=d["reason"], line=d["__line__"])
+        for d in raw.get("driver_builds") or ())
+    random_generators = tuple(RandomChoice(option=r["option"], when=_tuple(r.get("when")),
+                                           levels=_tuple(r["levels"]), reason=r["reason"], line=r["__line__"])
+                              for r in raw.get("random_generators") or ())
     kb = Knowledge(
         source=path,
         mbedtls_version=str(raw["mbedtls_version"]),
@@ -208,6 +250,9 @@ def _load_cached(path: Path) -> Knowledge:
         never=_strip(raw["never"]),
         tuning=tuning,
         buffers=BufferPolicy(**_strip(raw["buffers"])),
+        random_generators=random_generators,
+        group_offer=_strip(raw.get("group_offer") or {}),
+        driver_builds=driver_builds,
     )
     _check(kb)
     return kb
@@ -246,6 +291,22 @@ def _check(kb: Knowledge) -> None:
             problems.append(f"signature algorithm {sig.name}: unknown hash {sig.hash}")
     for t in kb.tuning:
         known(t.name, f"{kb.source.name}:{t.line}")
+    for r in kb.random_generators:
+        known(r.option, f"{kb.source.name}:{r.line}")
+    for d in kb.driver_builds:
+        where = f"{kb.source.name}:{d.line}"
+        for legacy, replacement in d.replace.items():
+            for o in (legacy, *replacement):
+                known(o, where)
+        for o, _ in d.add:
+            known(o, where)
+        for legacy, wants in d.psa_wants.items():
+            for o in (legacy, *wants):
+                known(o, where)
+    for t in kb.tuning:
+        for c in t.only_ciphers:
+            if c not in kb.ciphers:
+                problems.append(f"{kb.source.name}:{t.line}: only_ciphers names unknown cipher {c}")
     for mode in kb.tls13_modes.values():
         known(mode, "tls13_modes")
     if problems:

@@ -2,14 +2,17 @@
 
 Seeds come from the profile (each with the profile field that asked for it),
 the closure follows the knowledge base's `requires` rules, and size choices
-come from its `tuning` table. Nothing here names an option's dependencies:
+come from its tables keyed on `optimize`: `tuning` (options and values),
+`random_generators` (which DRBG), `group_offer` (how many of the server's
+groups the client offers) and `driver_builds` (legacy modules swapped for a
+PSA driver such as p256-m). Nothing here names an option's dependencies:
 those live in generator/data/mbedtls-3.6.yaml.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from generator.knowledge import Knowledge, KnowledgeError
+from generator.knowledge import DriverBuild, Knowledge, KnowledgeError
 from generator.model import Option, Profile, ResolvedConfig
 from generator.profile import ca_key_type
 
@@ -37,14 +40,22 @@ class _Entry:
 @dataclass
 class _Builder:
     kb: Knowledge
+    driver: DriverBuild | None = None
     entries: dict[str, _Entry] = field(default_factory=dict)
 
     def add(self, name: str, reason: str, value: str | None = None, parent: str | None = None) -> None:
+        if self.driver is not None and name in self.driver.replace:
+            for other in self.driver.replace[name]:
+                self.add(other, f"{reason} ({name} -> {self.driver.name} driver)", parent=parent)
+            return
         if name in self.kb.never:
             raise KnowledgeError(self._chain(parent, name) + f": tlsfit never defines {name} "
                                  f"({self.kb.never[name]}); reason asked: {reason}")
         entry = self.entries.get(name)
         if entry is None:
+            rule = self.kb.options.get(name)
+            if value is None and rule is not None:
+                value = rule.value
             self.entries[name] = _Entry(value=value, reasons=[reason], parent=parent)
         elif reason not in entry.reasons:
             entry.reasons.append(reason)
@@ -68,6 +79,8 @@ class _Builder:
         pending = list(self.entries)
         while pending:
             name = pending.pop(0)
+            if name not in self.entries:
+                continue  # swapped out by a driver build: its replacement was queued instead
             rule = self.kb.options.get(name)
             if rule is None:
                 raise KnowledgeError(f"{self._chain(name)}: {name} has no rule in {self.kb.source.name}")
@@ -77,8 +90,9 @@ class _Builder:
                     wanted.append(group[0])
             for dep in wanted:
                 if not self.has(dep):  # first requirer only: later ones would just be noise
-                    pending.append(dep)
+                    before = set(self.entries)
                     self.add(dep, f"required by {name}", parent=name)
+                    pending.extend(n for n in self.entries if n not in before)
 
     def check_conflicts(self) -> None:
         for name in sorted(self.entries):
@@ -93,25 +107,26 @@ class _Builder:
 
 def resolve(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
     kb = knowledge
-    b = _Builder(kb)
+    groups = offered_groups(profile, kb)
+    b = _Builder(kb, driver=_driver_build(profile, kb, groups))
     warnings: list[str] = []
     for name, reason in _BASE:
         b.add(name, reason)
+    _seed_driver(b)
     for version in profile.versions:
         b.add(f"MBEDTLS_SSL_PROTO_TLS{version.replace('.', '_')}", f"tls.versions includes {version}")
     if "1.2" in profile.versions:
         b.add("MBEDTLS_SSL_EXTENDED_MASTER_SECRET", "tls.versions includes 1.2 -> extended master secret (RFC 7627)")
 
     _seed_suites(b, profile)
-    _seed_groups(b, profile)
+    _seed_groups(b, profile, groups)
     _seed_trust(b, profile, warnings)
     _seed_features(b, profile)
+    # Before the closure: PSA's need for a DRBG must be met by this choice, not by a default.
+    _seed_random(b, profile)
 
     b.close()
-    # The DRBG follows the build: CTR_DRBG reuses AES when it is already there.
-    drbg = "MBEDTLS_HMAC_DRBG_C"
-    b.add(drbg, "random generator: " + ("AES is already linked" if drbg.startswith("MBEDTLS_CTR")
-                                        else "no AES in this build, HMAC_DRBG reuses the hash"))
+    _driver_options(b)
     b.close()
 
     _size_values(b, profile, warnings)
@@ -149,6 +164,14 @@ def _seed_suites(b: _Builder, profile: Profile) -> None:
     b.add("MBEDTLS_SSL_CIPHERSUITES", "tls.ciphersuites, in preference order", value=",".join(macros))
 
 
+def _seed_random(b: _Builder, profile: Profile) -> None:
+    for choice in b.kb.random_generators:
+        if profile.optimize in choice.levels and all(b.has(o) for o in choice.when):
+            b.add(choice.option, f"random generator (optimize: {profile.optimize}): {choice.reason}")
+            return
+    raise KnowledgeError(f"{b.kb.source.name}: no random_generators entry matches optimize: {profile.optimize}")
+
+
 def _uses_ecdhe(b: _Builder, profile: Profile) -> bool:
     kb = b.kb
     for name in profile.ciphersuites:
@@ -160,12 +183,67 @@ def _uses_ecdhe(b: _Builder, profile: Profile) -> bool:
     return False
 
 
-def _seed_groups(b: _Builder, profile: Profile) -> None:
+def offered_groups(profile: Profile, kb: Knowledge) -> tuple[str, ...]:
+    """Groups the client offers: the server accepts each listed one, so at `one` a single group is enough.
+
+    `one` keeps the first listed group usable with every profile version whose curve the chain or
+    a client key already needs (it then costs no extra ROM), else the first usable one.
+    """
+    usable = [g for g in profile.groups if set(profile.versions) <= set(kb.groups[g].versions)]
+    if kb.group_offer.get(profile.optimize, "all") != "one" or not usable:
+        return profile.groups
+    curves = {kb.key_types[k].curve for k in _key_names(profile, kb) if kb.key_types[k].kind == "ec"}
+    return (next((g for g in usable if g in curves), usable[0]),)
+
+
+def _key_names(profile: Profile, kb: Knowledge) -> list[str]:
+    keys: list[str] = []
+    if profile.chain is not None:
+        keys += [profile.chain.root, *profile.chain.intermediates, profile.chain.leaf]
+    keys += [k for k in (ca_key_type(p) for p in profile.ca_files) if k in kb.key_types]
+    if profile.client_certificate is not None:
+        keys.append(profile.client_certificate.key)
+    return keys
+
+
+def _driver_build(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) -> DriverBuild | None:
+    """The first driver build whose conditions the profile meets (see driver_builds in the KB)."""
+    keys = [kb.key_types[k] for k in _key_names(profile, kb)]
+    unknown_ca = any(ca_key_type(p) not in kb.key_types for p in profile.ca_files)
+    uses_ec = any(kb.groups[g].kind == "ecdhe" for g in groups) or any(k.kind == "ec" for k in keys)
+    for d in kb.driver_builds:
+        if (uses_ec and profile.optimize in d.levels and profile.versions == d.versions and not unknown_ca
+                and all(g in d.curves for g in groups if kb.groups[g].kind == "ecdhe")
+                and all(k.curve in d.curves for k in keys if k.kind == "ec")
+                and (d.rsa or all(k.kind != "rsa" for k in keys))):
+            return d
+    return None
+
+
+def _seed_driver(b: _Builder) -> None:
+    d = b.driver
+    if d is not None:
+        for name, value in d.add:
+            b.add(name, f"{d.name} driver build: {d.reason}", value=value)
+
+
+def _driver_options(b: _Builder) -> None:
+    d = b.driver
+    if d is None:
+        return
+    for legacy, wants in d.psa_wants.items():
+        if b.has(legacy):
+            for want in wants:
+                b.add(want, f"{legacy} under MBEDTLS_PSA_CRYPTO_CONFIG: PSA only provides what is wanted",
+                      parent=legacy)
+
+
+def _seed_groups(b: _Builder, profile: Profile, groups: tuple[str, ...]) -> None:
     kb = b.kb
     ecdhe = _uses_ecdhe(b, profile)
     ffdhe = any(kb.suites[s].key_exchange != "MBEDTLS_KEY_EXCHANGE_NONE"
                 and kb.key_exchanges[kb.suites[s].key_exchange].ephemeral == "ffdhe" for s in profile.ciphersuites)
-    for name in profile.groups:
+    for name in groups:
         group = kb.groups[name]
         if not set(group.versions) & set(profile.versions):
             continue
@@ -303,6 +381,8 @@ def _tuning(b: _Builder, profile: Profile) -> None:
         if t.when_any and not any(b.has(o) for o in t.when_any):
             continue
         if any(b.has(o) for o in t.unless):
+            continue
+        if t.only_ciphers and any(b.kb.suites[s].cipher not in t.only_ciphers for s in profile.ciphersuites):
             continue
         b.add(t.name, f"optimize: {level} -> {t.reason}", value=t.levels[level])
 

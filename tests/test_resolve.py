@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "profiles"
 NEVER = ("MBEDTLS_SSL_SRV_C", "MBEDTLS_SSL_PROTO_DTLS", "MBEDTLS_SSL_RENEGOTIATION", "MBEDTLS_DEBUG_C",
          "MBEDTLS_SELF_TEST", "MBEDTLS_NET_C", "MBEDTLS_FS_IO", "MBEDTLS_TIMING_C", "MBEDTLS_HAVE_TIME",
-         "MBEDTLS_HAVE_TIME_DATE", "MBEDTLS_ERROR_C", "MBEDTLS_USE_PSA_CRYPTO")
+         "MBEDTLS_HAVE_TIME_DATE", "MBEDTLS_ERROR_C")
 
 
 def _resolved(name: str):
@@ -35,10 +35,19 @@ def test_shipped_profiles_are_client_only_and_closed(path: Path) -> None:
         assert rc.has(must), must
     assert rc.has("MBEDTLS_CTR_DRBG_C") or rc.has("MBEDTLS_HMAC_DRBG_C")
     assert rc.value("MBEDTLS_SSL_CIPHERSUITES") == ",".join(kb.suites[s].macro for s in profile.ciphersuites)
+    # MBEDTLS_USE_PSA_CRYPTO only comes with a PSA driver build (p256-m), never on its own.
+    assert rc.has("MBEDTLS_USE_PSA_CRYPTO") == rc.has("MBEDTLS_PSA_P256M_DRIVER_ENABLED")
+    replaced = {}
+    if rc.has("MBEDTLS_PSA_P256M_DRIVER_ENABLED"):
+        replaced = next(d for d in kb.driver_builds if d.name == "p256-m").replace
+
+    def met(name: str) -> bool:  # present, or swapped for its (present) driver-build replacement
+        return rc.has(name) or (name in replaced and all(rc.has(o) for o in replaced[name]))
+
     for option in rc.options:  # closed: every requirement of every option is present
         rule = kb.options[option.name]
-        assert all(rc.has(r) for r in rule.requires), option.name
-        assert all(any(rc.has(o) for o in group) for group in rule.requires_any), option.name
+        assert all(met(r) for r in rule.requires), option.name
+        assert all(any(met(o) for o in group) for group in rule.requires_any), option.name
         assert not any(rc.has(c) for c in rule.conflicts), option.name
         assert option.reasons and all(option.reasons), option.name
     assert rc.has("MBEDTLS_SSL_PROTO_TLS1_3") == ("1.3" in profile.versions)
@@ -51,7 +60,7 @@ def test_aws_iot_core_golden() -> None:
     for must in ("MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED", "MBEDTLS_RSA_C", "MBEDTLS_PKCS1_V15",
                  "MBEDTLS_ECP_DP_SECP256R1_ENABLED", "MBEDTLS_ECDH_C", "MBEDTLS_GCM_C", "MBEDTLS_AES_C",
                  "MBEDTLS_SHA256_C", "MBEDTLS_X509_CRT_PARSE_C", "MBEDTLS_SSL_SERVER_NAME_INDICATION",
-                 "MBEDTLS_SSL_ALPN", "MBEDTLS_CTR_DRBG_C", "MBEDTLS_X509_REMOVE_INFO", "MBEDTLS_AES_ROM_TABLES",
+                 "MBEDTLS_SSL_ALPN", "MBEDTLS_HMAC_DRBG_C", "MBEDTLS_X509_REMOVE_INFO", "MBEDTLS_AES_ROM_TABLES",
                  "MBEDTLS_BLOCK_CIPHER_NO_DECRYPT", "MBEDTLS_SSL_EXTENDED_MASTER_SECRET"):
         assert rc.has(must), must
     for absent in ("MBEDTLS_ECDSA_C", "MBEDTLS_CIPHER_MODE_CBC", "MBEDTLS_SHA512_C", "MBEDTLS_SHA384_C",
@@ -67,15 +76,37 @@ def test_aws_iot_core_golden() -> None:
     assert NO_RTC_WARNING in rc.warnings
 
 
-def test_tls13_needs_psa_keep_peer_cert_and_hkdf() -> None:
-    _, rc = _resolved("tls13-only")
+def test_tls13_needs_psa_keep_peer_cert_and_hkdf(tmp_path: Path) -> None:
+    # x25519 is not P-256: the built-in ECP stays, and PSA derives its mechanisms from the legacy modules.
+    text = (PROFILES / "tls13-only.yaml").read_text().replace("groups: [secp256r1, x25519]", "groups: [x25519]")
+    assert "groups: [x25519]" in text
+    (tmp_path / "tls13-only.yaml").write_text(text)
+    rc = resolve(load_profile(tmp_path / "tls13-only.yaml"), load_knowledge())
     for must in ("MBEDTLS_PSA_CRYPTO_C", "MBEDTLS_SSL_KEEP_PEER_CERTIFICATE", "MBEDTLS_HKDF_C",
                  "MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED", "MBEDTLS_ECP_DP_CURVE25519_ENABLED",
-                 "MBEDTLS_ECP_DP_SECP256R1_ENABLED", "MBEDTLS_ECDSA_C"):
+                 "MBEDTLS_ECP_DP_SECP256R1_ENABLED", "MBEDTLS_ECDSA_C", "MBEDTLS_CTR_DRBG_C"):
         assert rc.has(must), must
     assert not rc.has("MBEDTLS_SSL_PROTO_TLS1_2")
+    assert not rc.has("MBEDTLS_PSA_P256M_DRIVER_ENABLED") and not rc.has("MBEDTLS_USE_PSA_CRYPTO")
     assert not rc.has("MBEDTLS_BLOCK_CIPHER_NO_DECRYPT")  # PSA derives ECB decryption from AES_C
     assert rc.value("MBEDTLS_SSL_CIPHERSUITES") == "MBEDTLS_TLS1_3_AES_128_GCM_SHA256"
+
+
+def test_tls13_p256_only_at_size_uses_p256m_driver() -> None:
+    _, rc = _resolved("tls13-only")
+    for must in ("MBEDTLS_PSA_CRYPTO_C", "MBEDTLS_SSL_KEEP_PEER_CERTIFICATE", "MBEDTLS_PSA_CRYPTO_CONFIG",
+                 "MBEDTLS_USE_PSA_CRYPTO", "MBEDTLS_PSA_P256M_DRIVER_ENABLED", "PSA_WANT_ECC_SECP_R1_256",
+                 "PSA_WANT_ALG_ECDSA", "PSA_WANT_ALG_ECDH", "PSA_WANT_ALG_HKDF_EXTRACT", "PSA_WANT_ALG_HKDF_EXPAND",
+                 "PSA_WANT_ALG_GCM", "PSA_WANT_KEY_TYPE_AES", "PSA_WANT_ALG_SHA_256",
+                 "MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED", "MBEDTLS_BLOCK_CIPHER_NO_DECRYPT"):
+        assert rc.has(must), must
+    # x25519 is not offered at size (P-256 is listed first and the chain needs it anyway)
+    for absent in ("MBEDTLS_ECP_C", "MBEDTLS_BIGNUM_C", "MBEDTLS_ECDSA_C", "MBEDTLS_ECDH_C", "MBEDTLS_HKDF_C",
+                   "MBEDTLS_ECP_DP_CURVE25519_ENABLED", "MBEDTLS_ECP_DP_SECP256R1_ENABLED", "MBEDTLS_RSA_C",
+                   "PSA_WANT_ALG_ECB_NO_PADDING", "MBEDTLS_MPI_MAX_SIZE"):
+        assert not rc.has(absent), absent
+    assert rc.value("MBEDTLS_PSA_CRYPTO_CONFIG_FILE") == '"mbedtls/build_info.h"'
+    assert rc.value("PSA_WANT_ALG_ECDSA") == "1"
 
 
 def test_psk_profile_has_no_public_key_crypto() -> None:
@@ -124,7 +155,7 @@ def test_optimize_speed_changes_only_tuning(tmp_path: Path) -> None:
     speed = resolve(load_profile(tmp_path / "tls12-ecdhe-ecdsa.yaml"), kb)
     assert speed.value("MBEDTLS_ECP_WINDOW_SIZE") == "4" and speed.value("MBEDTLS_ECP_FIXED_POINT_OPTIM") == "1"
     assert speed.has("MBEDTLS_ECP_NIST_OPTIM") and not size.has("MBEDTLS_ECP_NIST_OPTIM")
-    tuned = {t.name for t in kb.tuning}
+    tuned = {t.name for t in kb.tuning} | {r.option for r in kb.random_generators}
     assert {o.name for o in size.options} - tuned == {o.name for o in speed.options} - tuned
 
 
