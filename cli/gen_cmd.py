@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cli import EXIT_OK
@@ -29,9 +29,15 @@ class GeneratedConfig:
     sha256: str
 
 
-def generate(profile_path: Path, ws: Workspace, target: str | None, validate: bool) -> GeneratedConfig:
-    """Load, resolve, render and (optionally) compile-check one profile's config."""
+def generate(profile_path: Path, ws: Workspace, target: str | None, validate: bool,
+             optimize: str | None = None) -> GeneratedConfig:
+    """Load, resolve, render and (optionally) compile-check one profile's config.
+
+    `optimize` overrides the profile's level, to compare levels without editing the file.
+    """
     profile = load_profile(profile_path)
+    if optimize is not None:
+        profile = replace(profile, optimize=optimize)
     resolved = resolve(profile, load_knowledge())
     text = render_config(resolved, profile)
     if validate:
@@ -49,16 +55,18 @@ def print_warnings(profile_path: Path, gen: GeneratedConfig) -> None:
         print(f"{profile_path}: warning: {warning}", file=sys.stderr)
 
 
-def run_gen(profile: Path, output: Path | None, target: str | None, validate: bool) -> int:
+def run_gen(profile: Path, output: Path | None, target: str | None, validate: bool,
+            optimize: str | None = None) -> int:
     started = time.monotonic()
     ws = workspace()
-    gen = generate(profile, ws, target, validate)
+    gen = generate(profile, ws, target, validate, optimize)
     out_dir = output if output is not None else ws.build / gen.profile.name
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "mbedtls_config.h"
     changed = write_if_changed(path, gen.text)
     print_warnings(profile, gen)
     state = "wrote" if changed else "unchanged"
-    print(f"{state} {path} ({len(gen.resolved.options)} options, sha256 {gen.sha256[:12]}, "
+    print(f"{state} {path} ({len(gen.resolved.options)} options, optimize {gen.profile.optimize}, "
+          f"sha256 {gen.sha256[:12]}, "
           f"{'validated' if validate else 'NOT validated'}, {time.monotonic() - started:.2f} s)")
     return EXIT_OK

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from cli import EXIT_BAD_INPUT, EXIT_TOOL_ERROR, VERSION, InputError
+from generator.model import OPTIMIZE_LEVELS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="output folder (default: build/<profile name>)")
     g.add_argument("--target", help="board whose compiler flags validate the config (default: the profile's target)")
     g.add_argument("--no-validate", action="store_true", help="skip the compile check (faster, not recommended)")
+    g.add_argument("--optimize", choices=OPTIMIZE_LEVELS,
+                   help="use this optimize level instead of the profile's")
 
     m = sub.add_parser("measure", help="build, run a real handshake, report ROM/RAM/handshake figures",
                        description="Build the harness with PROFILE's config for TARGET, run it in QEMU "
@@ -43,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="report folder (default: build/<profile>/<target>)")
     m.add_argument("--timeout", type=float, default=120.0, metavar="S",
                    help="seconds before a stuck QEMU or host run is killed (default: 120)")
+    m.add_argument("--optimize", choices=OPTIMIZE_LEVELS,
+                   help="use this optimize level instead of the profile's (reports go to "
+                        "build/<profile>/<target>-<level> unless -o is given)")
 
     r = sub.add_parser("report", help="summary across many report.json files",
                        description="Write summary.md and summary.html comparing reports across profiles and targets.")
@@ -81,11 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "gen":
             from cli.gen_cmd import run_gen
             return run_gen(profile=args.profile, output=args.output, target=args.target,
-                           validate=not args.no_validate)
+                           validate=not args.no_validate, optimize=args.optimize)
         if args.command == "measure":
             from cli.measure_cmd import run_measure
             return run_measure(profile=args.profile, target=args.target, server=args.server,
-                               server_impl=args.server_impl, output=args.output, timeout=args.timeout)
+                               server_impl=args.server_impl, output=args.output, timeout=args.timeout,
+                               optimize=args.optimize)
         from cli import report_cmds
         if args.command == "report":
             return report_cmds.run_report(args.reports, args.output)

@@ -82,15 +82,17 @@ def run_handshake(gen: GeneratedConfig, fw: Firmware, board: Board, pki: TestPki
 
 
 def run_measure(profile: Path, target: str | None, server: str | None, server_impl: str,
-                output: Path | None, timeout: float) -> int:
+                output: Path | None, timeout: float, optimize: str | None = None) -> int:
     ws = workspace()
     mbedtls_version = require_mbedtls(ws)
     if server is not None:
         parse_server_address(server)  # bad input fails before any build
-    gen = generate(profile, ws, target, validate=True)
+    gen = generate(profile, ws, target, validate=True, optimize=optimize)
     print_warnings(profile, gen)
     board = load_board(target or gen.profile.target, ws.ports)
-    out_dir = output if output is not None else ws.build / gen.profile.name / board.name
+    # An --optimize override gets its own folder so the levels' reports sit side by side.
+    default_leaf = board.name if optimize is None else f"{board.name}-{optimize}"
+    out_dir = output if output is not None else ws.build / gen.profile.name / default_leaf
     work = ws.build / gen.profile.name / "work"
     work.mkdir(parents=True, exist_ok=True)
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+OPTIMIZE_LEVELS = ("size", "balanced", "speed")  # profile `optimize:` values, smallest first
+
+
 class ProfileError(Exception):
     """A user error in a profile: printed as `FILE:LINE: error: message`, exit 2."""
 

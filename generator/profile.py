@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from generator.knowledge import Knowledge, load_knowledge
-from generator.model import Budget, Buffers, ChainShape, ClientCertificate, Profile, ProfileError, Psk
+from generator.model import OPTIMIZE_LEVELS, Budget, Buffers, ChainShape, ClientCertificate, Profile, ProfileError, Psk
 
 NAME_PATTERN = re.compile(r"^[a-z0-9-]+$")
 VERSIONS = ("1.2", "1.3")
@@ -197,7 +197,7 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
     target = r.string(top["target"][1], "target") if "target" in top else "mps2-an386"
     if not NAME_PATTERN.match(target):
         raise r.fail(top["target"][1], f"target '{target}' must match [a-z0-9-]+ (a board folder name)")
-    optimize = r.choice(top["optimize"][1], "optimize", ("size", "balanced", "speed")) if "optimize" in top else "size"
+    optimize = r.choice(top["optimize"][1], "optimize", OPTIMIZE_LEVELS) if "optimize" in top else "size"
     verify = r.choice(top["verify"][1], "verify", ("required", "none")) if "verify" in top else "required"
     allow_insecure = r.boolean(top["allow_insecure"][1], "allow_insecure") if "allow_insecure" in top else False
 

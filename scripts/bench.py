@@ -5,7 +5,8 @@ measure:   per shipped profile, wall time of `tlsfit measure` cold (its mbedTLS 
            removed from the cache) and warm (everything cached), with ROM, RAM and
            handshake figures from the report it wrote.
 footprint: tlsfit's mbedTLS ROM for the server shapes of the hand-tuned reference
-           configs measured on these machines (../shared/NOTES.md), as a ratio.
+           configs measured on these machines (../shared/NOTES.md), as a ratio; then
+           what each `optimize` level costs for the same shapes (ROM, RAM, instructions).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from cli.gen_cmd import generate  # noqa: E402
 from cli.paths import workspace  # noqa: E402
+from generator.model import OPTIMIZE_LEVELS  # noqa: E402
 
 # Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
 # Cortex-M4, gcc 12.2 -Os, --gc-sections): ../shared/NOTES.md "Reference figures".
@@ -33,9 +35,9 @@ HAND_TUNED = (
 )
 
 
-def measure(profile: Path, out: Path) -> tuple[float, dict | None]:
+def measure(profile: Path, out: Path, *extra: str) -> tuple[float, dict | None]:
     started = time.monotonic()
-    proc = subprocess.run([str(ROOT / "tlsfit"), "measure", str(profile), "-o", str(out)],
+    proc = subprocess.run([str(ROOT / "tlsfit"), "measure", str(profile), "-o", str(out), *extra],
                           capture_output=True, text=True, timeout=900)
     elapsed = time.monotonic() - started
     if proc.returncode not in (0, 1):
@@ -80,6 +82,19 @@ def bench_footprint() -> None:
         rows.append((shape, name, f"{hand:,}", f"{ours:,}", f"{ours / hand:.2f}",
                      "ok" if report["handshake"]["ok"] else "FAILED"))
     print_table(("server shape", "profile", "hand-tuned ROM", "tlsfit ROM", "ratio", "handshake"), rows)
+    print()
+    rows = []
+    for _, name, _ in HAND_TUNED:
+        for level in OPTIMIZE_LEVELS:
+            _, report = measure(ROOT / "profiles" / f"{name}.yaml", ws.build / "bench-footprint" / f"{name}-{level}",
+                                "--optimize", level)
+            if report is None:
+                rows.append((name, level, "-", "-", "-", "-", "error"))
+                continue
+            hs, rom, ram = report["handshake"], report["rom"], report["ram"]
+            rows.append((name, level, f"{rom['mbedtls']:,}", f"{ram['heap_peak'] or 0:,}", f"{ram['total']:,}",
+                         f"{hs['instructions'] or 0:,}", "ok" if hs["ok"] else "FAILED"))
+    print_table(("profile", "optimize", "mbedTLS ROM", "heap peak", "RAM", "handshake instr", "handshake"), rows)
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

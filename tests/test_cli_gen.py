@@ -67,3 +67,17 @@ def test_help_lists_every_command() -> None:
     assert proc.returncode == 0
     for command in ("gen", "measure", "report", "diff", "gate"):
         assert command in proc.stdout
+
+
+def test_gen_optimize_flag_overrides_the_profile_level(tmp_path: Path) -> None:
+    profile = str(ROOT / "profiles" / "tls12-ecdhe-ecdsa.yaml")  # optimize: size
+    assert tlsfit("gen", profile, "-o", str(tmp_path / "size")).returncode == 0
+    speed = tlsfit("gen", profile, "--optimize", "speed", "-o", str(tmp_path / "speed"))
+    assert speed.returncode == 0, speed.stderr
+    assert "optimize speed" in speed.stdout
+    size_text = (tmp_path / "size" / "mbedtls_config.h").read_text()
+    speed_text = (tmp_path / "speed" / "mbedtls_config.h").read_text()
+    assert "#define MBEDTLS_ECP_NIST_OPTIM\n" in speed_text and "MBEDTLS_ECP_NIST_OPTIM" not in size_text
+    assert "#define MBEDTLS_ECP_WINDOW_SIZE 4\n" in speed_text
+    assert tlsfit("gen", profile, "--optimize", "tiny", "-o", str(tmp_path / "bad")).returncode == 2
+    assert not (tmp_path / "bad").exists()

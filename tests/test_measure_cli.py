@@ -73,6 +73,16 @@ def test_same_firmware_gives_same_figures(tmp_path: Path) -> None:
     assert abs(a - b) / a < 0.005
 
 
+def test_optimize_speed_trades_rom_for_handshake_work(tmp_path: Path) -> None:
+    profile = str(PROFILES / "tls12-ecdhe-ecdsa.yaml")  # optimize: size in the file
+    _, size = measure(profile, "-o", str(tmp_path / "size"))
+    _, speed = measure(profile, "--optimize", "speed", "-o", str(tmp_path / "speed"))
+    assert size and speed and size["handshake"]["ok"] and speed["handshake"]["ok"]
+    assert (size["optimize"], speed["optimize"]) == ("size", "speed")
+    assert speed["rom"]["mbedtls"] > size["rom"]["mbedtls"]
+    assert speed["handshake"]["instructions"] < size["handshake"]["instructions"] / 2
+
+
 def test_host_target_negotiates_what_qemu_does(tmp_path: Path) -> None:
     profile = str(PROFILES / "tls12-psk.yaml")
     _, qemu = measure(profile, "-o", str(tmp_path / "qemu"))
