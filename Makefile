@@ -3,7 +3,7 @@ PYTHON  ?= /usr/bin/python3
 PROFILE ?= profiles/aws-iot-core.yaml
 PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider
 
-.PHONY: help setup demo test test-all test-browser bench bench-footprint gate baseline install clean
+.PHONY: help setup demo test test-all test-browser bench bench-footprint bench-choices gate baseline install clean
 
 help:
 	@echo "make demo            generate, build and measure the default profile ($(PROFILE))"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-browser    render report.html in headless Chromium (installs chromium)"
 	@echo "make bench           wall time and figures of 'tlsfit measure' per shipped profile"
 	@echo "make bench-footprint tlsfit's mbedTLS ROM beside hand-tuned configs"
+	@echo "make bench-choices   what each size choice saves (each undone alone, mbedTLS ROM and static RAM)"
 	@echo "make gate            measure shipped profiles and gate them against ci/baseline.json"
 	@echo "make baseline        re-measure shipped profiles and rewrite ci/baseline.json (review the diff)"
 	@echo "make setup           install Debian packages and fetch mbedTLS (idempotent)"
@@ -39,6 +40,9 @@ bench: setup
 
 bench-footprint: setup
 	$(PYTHON) scripts/bench.py footprint
+
+bench-choices: setup
+	$(PYTHON) scripts/bench.py choices
 
 gate: setup
 	ci/measure-shipped.sh build/gate

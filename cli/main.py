@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     # Imported late so `tlsfit --help` works before set-up.
     from cli.paths import SetupError
     from generator.model import ProfileError
+    from generator.knowledge import KnowledgeError
+    from generator.validate import ConfigBug
     from measure.model import MeasureError
     try:
         if args.command == "gen":
@@ -109,5 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (SetupError, MeasureError) as e:
         print(f"tlsfit: error: {e}", file=sys.stderr)
+        return EXIT_TOOL_ERROR
+    except (ConfigBug, KnowledgeError) as e:
+        print(f"tlsfit: internal error: {e}\nThis is a tlsfit bug: please report it with your profile.",
+              file=sys.stderr)
         return EXIT_TOOL_ERROR
 

@@ -130,6 +130,7 @@ class DriverBuild:
     versions: tuple[str, ...]       # the profile's tls.versions must be exactly these
     curves: tuple[str, ...]         # every group offered and every EC key must be one of these
     rsa: bool                       # False: no RSA key anywhere in the trust or client key
+    any_cipher: tuple[str, ...]     # some suite must use one of these ciphers (empty: no condition)
     replace: dict[str, tuple[str, ...]]   # legacy option -> what is seeded instead
     add: tuple[tuple[str, str | None], ...]  # (option, value) added with the build
     psa_wants: dict[str, tuple[str, ...]]  # legacy option present -> PSA_WANT_* it needs
@@ -220,7 +221,7 @@ def _load_cached(path: Path) -> Knowledge:
                    for t in raw["tuning"])
     driver_builds = tuple(
         DriverBuild(name=d["name"], levels=_tuple(d["levels"]), versions=_tuple(d["versions"]),
-                    curves=_tuple(d["curves"]), rsa=bool(d["rsa"]),
+                    curves=_tuple(d["curves"]), rsa=bool(d["rsa"]), any_cipher=_tuple(d.get("any_cipher")),
                     replace={k: _tuple(v) for k, v in _strip(d["replace"]).items()},
                     add=tuple((a["name"], None if a.get("value") is None else str(a["value"])) for a in d["add"]),
                     psa_wants={k: _tuple(v) for k, v in _strip(d["psa_wants"]).items()},
@@ -307,6 +308,10 @@ def _check(kb: Knowledge) -> None:
         for c in t.only_ciphers:
             if c not in kb.ciphers:
                 problems.append(f"{kb.source.name}:{t.line}: only_ciphers names unknown cipher {c}")
+    for d in kb.driver_builds:
+        for c in d.any_cipher:
+            if c not in kb.ciphers:
+                problems.append(f"{kb.source.name}:{d.line}: any_cipher names unknown cipher {c}")
     for mode in kb.tls13_modes.values():
         known(mode, "tls13_modes")
     if problems:

@@ -441,6 +441,21 @@ class _Semantics:
                     kinds.add(kx.certificate)
         return kinds
 
+    def leaf_signs(self) -> bool:
+        """Whether the server's leaf key signs the handshake (TLS 1.3, or (EC)DHE with a certificate).
+
+        RSA key transport and static ECDH only use the leaf key to decrypt or agree, so then no
+        signature algorithm for the leaf's own key type is needed.
+        """
+        for name, _ in self.suites:
+            suite = self.kb.suites[name]
+            if "1.3" in suite.versions:
+                return True
+            kx = self.kb.key_exchanges[suite.key_exchange]
+            if kx.certificate and kx.ephemeral in ("ecdhe", "ffdhe"):
+                return True
+        return False
+
     def check(self, chain: ChainShape | None, chain_node: yaml.Node | None) -> ChainShape | None:
         r, kb = self.r, self.kb
         if self.verify == "none" and not self.allow_insecure:
@@ -531,8 +546,9 @@ class _Semantics:
             self.top["tls"][0])
         tls13_only = self.versions == ("1.3",)
         algs = [kb.signature_algorithms[n] for n, _ in self.sigalgs]
-        levels = [("root", chain.root), *((f"intermediate {i + 1}", k) for i, k in enumerate(chain.intermediates)),
-                  ("leaf", chain.leaf)]
+        levels = [("root", chain.root), *((f"intermediate {i + 1}", k) for i, k in enumerate(chain.intermediates))]
+        if self.leaf_signs():
+            levels.append(("leaf", chain.leaf))
         for level, key_name in levels:
             kt = kb.key_types[key_name]
             ok = [a for a in algs if a.key == kt.kind and (not tls13_only or a.curve in (None, kt.curve))]

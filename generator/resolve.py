@@ -215,7 +215,8 @@ def _driver_build(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) -> D
         if (uses_ec and profile.optimize in d.levels and profile.versions == d.versions and not unknown_ca
                 and all(g in d.curves for g in groups if kb.groups[g].kind == "ecdhe")
                 and all(k.curve in d.curves for k in keys if k.kind == "ec")
-                and (d.rsa or all(k.kind != "rsa" for k in keys))):
+                and (d.rsa or all(k.kind != "rsa" for k in keys))
+                and (not d.any_cipher or any(kb.suites[s].cipher in d.any_cipher for s in profile.ciphersuites))):
             return d
     return None
 

@@ -7,10 +7,14 @@ measure:   per shipped profile, wall time of `tlsfit measure` cold (its mbedTLS 
 footprint: tlsfit's mbedTLS ROM for the server shapes of the hand-tuned reference
            configs measured on these machines (../shared/NOTES.md), as a ratio; then
            what each `optimize` level costs for the same shapes (ROM, RAM, instructions).
+choices:   for the same shapes, each size choice of the knowledge base undone alone
+           (the resolver run on a copy of the knowledge base without it, so mbedTLS's
+           default applies) and the mbedTLS ROM that costs: which choices give the most.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -22,8 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cli.gen_cmd import generate  # noqa: E402
+from cli.measure_cmd import needs_test_pki, test_pki_dir  # noqa: E402
 from cli.paths import workspace  # noqa: E402
-from generator.model import OPTIMIZE_LEVELS  # noqa: E402
+from generator.knowledge import Knowledge, KnowledgeError, RandomChoice, load_knowledge  # noqa: E402
+from generator.model import OPTIMIZE_LEVELS, Profile  # noqa: E402
+from generator.render import render_config  # noqa: E402
+from generator.resolve import resolve  # noqa: E402
+from measure.boards import load_board  # noqa: E402
+from measure.build import build_firmware  # noqa: E402
+from measure.figures import read_footprint  # noqa: E402
+from measure.firmware_data import render_harness_data  # noqa: E402
+from measure.model import MeasureError  # noqa: E402
+from measure.pki import make_test_pki  # noqa: E402
+from measure.trust import harness_input_for_reference  # noqa: E402
 
 # Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
 # Cortex-M4, gcc 12.2 -Os, --gc-sections): ../shared/NOTES.md "Reference figures".
@@ -97,6 +112,55 @@ def bench_footprint() -> None:
     print_table(("profile", "optimize", "mbedTLS ROM", "heap peak", "RAM", "handshake instr", "handshake"), rows)
 
 
+def size_choice_variants(profile: Profile, kb: Knowledge) -> list[tuple[str, Knowledge]]:
+    """(label, knowledge base without one size choice) for every choice this profile's config uses."""
+    config = resolve(profile, kb)
+    variants = []
+    for name in sorted({t.name for t in kb.tuning if profile.optimize in t.levels}):
+        if config.has(name):
+            label = f"{name} {config.value(name) or ''}".strip()
+            variants.append((label, dataclasses.replace(kb, tuning=tuple(t for t in kb.tuning if t.name != name))))
+    for driver in kb.driver_builds:
+        if config.has(driver.add[0][0]):
+            variants.append((f"{driver.name} driver build",
+                             dataclasses.replace(kb, driver_builds=tuple(d for d in kb.driver_builds if d is not driver))))
+    drbgs = ("MBEDTLS_HMAC_DRBG_C", "MBEDTLS_CTR_DRBG_C")
+    for chosen, other in (drbgs, drbgs[::-1]):
+        if config.has(chosen):
+            instead = (RandomChoice(option=other, when=(), levels=OPTIMIZE_LEVELS, reason="bench", line=0),)
+            variants.append((f"{chosen} (vs {other})", dataclasses.replace(kb, random_generators=instead)))
+    return variants
+
+
+def bench_choices() -> None:
+    ws = workspace()
+    kb = load_knowledge()
+    rows = []
+    for _, name, _ in HAND_TUNED:
+        profile = generate(ROOT / "profiles" / f"{name}.yaml", ws, None, validate=False).profile
+        board = load_board(profile.target, ws.ports)
+        pki = (make_test_pki(profile.chain, profile.host,
+                             profile.client_certificate.key if profile.client_certificate else None,
+                             test_pki_dir(profile)) if needs_test_pki(profile) else None)
+        data = render_harness_data(harness_input_for_reference(profile, pki))
+
+        def footprint(knowledge: Knowledge) -> tuple[int, int]:
+            text = render_config(resolve(profile, knowledge), profile)
+            fw = build_firmware(text, data, board, ws.mbedtls, ws.cache)
+            figures = read_footprint(fw.elf, fw.map_file)
+            return figures.rom_mbedtls, figures.ram_static
+
+        rom, ram = footprint(kb)
+        for label, without in size_choice_variants(profile, kb):
+            try:
+                rom_without, ram_without = footprint(without)
+                rows.append((name, f"{rom:,}", label, f"{rom_without - rom:+,}", f"{ram_without - ram:+,}"))
+            except (MeasureError, KnowledgeError):
+                rows.append((name, f"{rom:,}", label, "does not build without it", "-"))
+    print_table(("profile", "mbedTLS ROM", "size choice undone", "mbedTLS ROM without it",
+                 "static RAM without it"), rows)
+
+
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
@@ -107,9 +171,9 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=("measure", "footprint"))
+    parser.add_argument("which", choices=("measure", "footprint", "choices"))
     args = parser.parse_args()
-    bench_measure() if args.which == "measure" else bench_footprint()
+    {"measure": bench_measure, "footprint": bench_footprint, "choices": bench_choices}[args.which]()
     return 0
 
 
