@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.model import OPTIMIZE_LEVELS
 from reports.metrics import BY_NAME, metric_value, report_key
 from reports.render import render
 from generator.write import write_if_changed
@@ -17,8 +18,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class SummaryRow:
     key: str
+    label: str                       # key, plus the optimize level when the reports mix levels
     profile: str
     target: str
+    optimize: str
     ok: bool
     version: str | None
     ciphersuite: str | None
@@ -26,11 +29,14 @@ class SummaryRow:
 
 
 def summary_rows(reports: list[dict]) -> list[SummaryRow]:
+    levels = {r.get("optimize", "size") for r in reports}
     rows = [
         SummaryRow(
             key=report_key(r),
+            label=report_key(r) if len(levels) == 1 else f"{report_key(r)} ({r.get('optimize', 'size')})",
             profile=r["profile"],
             target=r["target"],
+            optimize=r.get("optimize", "size"),
             ok=bool(r.get("handshake", {}).get("ok")),
             version=r.get("handshake", {}).get("version"),
             ciphersuite=r.get("handshake", {}).get("ciphersuite"),
@@ -38,7 +44,8 @@ def summary_rows(reports: list[dict]) -> list[SummaryRow]:
         )
         for r in reports
     ]
-    return sorted(rows, key=lambda row: (row.profile, row.target))
+    order = {level: i for i, level in enumerate(OPTIMIZE_LEVELS)}
+    return sorted(rows, key=lambda row: (row.profile, row.target, order.get(row.optimize, len(order))))
 
 
 def write_summary(reports: list[dict], out_dir: Path) -> None:

@@ -164,6 +164,15 @@ def test_summary_matrix(tmp_path: Path) -> None:
     assert html.count("<svg") == 2 and html.count("<tr>") == 4
 
 
+def test_summary_puts_optimize_levels_side_by_side(tmp_path: Path) -> None:
+    reports = [dict(make_report(), optimize=level) for level in ("speed", "size", "balanced")]
+    write_summary(reports, tmp_path)
+    table = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("| ")]
+    assert [line.split("|")[3].strip() for line in table[2:]] == ["size", "balanced", "speed"]
+    html = (tmp_path / "summary.html").read_text()
+    assert all(f"({level})" in html for level in ("size", "balanced", "speed"))  # chart rows kept apart
+
+
 # ---------------------------------------------------------------- diff
 
 def test_diff_per_metric_and_module() -> None:
