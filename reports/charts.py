@@ -62,12 +62,19 @@ def bar_chart(
     series: tuple[str, ...],
     unit: str,
     width: int = 760,
-    label_width: int = 220,
+    label_width: int | None = None,
     bar_height: int = 14,
     gap: int = 8,
 ) -> BarChart:
-    """rows: (label, one value per series); bar lengths share one scale across all series."""
+    """rows: (label, one value per series); bar lengths share one scale across all series.
+
+    Without a label_width the label column fits the longest label (about 7 px a character at
+    the charts' 12 px font), and the chart widens so the bars keep at least 300 px.
+    """
     value_space = 90   # room right of the longest bar for its printed value
+    if label_width is None:
+        label_width = max(120, 7 * max((len(label) for label, _ in rows), default=0) + 12)
+        width = max(width, label_width + value_space + 300)
     plot_width = width - label_width - value_space
     biggest = max((v for _, values in rows for v in values), default=0) or 1
     row_height = bar_height * len(series) + gap
