@@ -50,6 +50,14 @@ def test_pki_dir(profile: Profile) -> Path:
     return profile.path.parent / "test-pki" / profile.name
 
 
+def reference_pki(profile: Profile) -> TestPki | None:
+    """The committed test PKI the reference server and firmware use (None for pure PSK)."""
+    if not needs_test_pki(profile):
+        return None
+    client_key = profile.client_certificate.key if profile.client_certificate else None
+    return make_test_pki(profile.chain, profile.host, client_key, test_pki_dir(profile))
+
+
 def _run_once(fw: Firmware, board: Board, upstream: tuple[str, int], timeout: float) -> tuple[HandshakeRun | None, WireSummary | None, str | None]:
     with WireProxy(*upstream) as proxy:
         try:
@@ -96,11 +104,7 @@ def run_measure(profile: Path, target: str | None, server: str | None, server_im
     work = ws.build / gen.profile.name / "work"
     work.mkdir(parents=True, exist_ok=True)
 
-    pki = None
-    if server is None and needs_test_pki(gen.profile):
-        pki = make_test_pki(gen.profile.chain, gen.profile.host,
-                            gen.profile.client_certificate.key if gen.profile.client_certificate else None,
-                            test_pki_dir(gen.profile))
+    pki = reference_pki(gen.profile) if server is None else None
     harness_input = (harness_input_for_external(gen.profile) if server is not None
                      else harness_input_for_reference(gen.profile, pki))
     fw = build_firmware(gen.text, render_harness_data(harness_input), board, ws.mbedtls, ws.cache)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cli.gen_cmd import generate  # noqa: E402
-from cli.measure_cmd import needs_test_pki, test_pki_dir  # noqa: E402
+from cli.measure_cmd import reference_pki  # noqa: E402
 from cli.paths import workspace  # noqa: E402
 from generator.knowledge import Knowledge, KnowledgeError, RandomChoice, load_knowledge  # noqa: E402
 from generator.model import OPTIMIZE_LEVELS, Profile  # noqa: E402
@@ -37,7 +37,6 @@ from measure.build import build_firmware  # noqa: E402
 from measure.figures import read_footprint  # noqa: E402
 from measure.firmware_data import render_harness_data  # noqa: E402
 from measure.model import MeasureError  # noqa: E402
-from measure.pki import make_test_pki  # noqa: E402
 from measure.trust import harness_input_for_reference  # noqa: E402
 
 # Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
@@ -139,10 +138,7 @@ def bench_choices() -> None:
     for _, name, _ in HAND_TUNED:
         profile = generate(ROOT / "profiles" / f"{name}.yaml", ws, None, validate=False).profile
         board = load_board(profile.target, ws.ports)
-        pki = (make_test_pki(profile.chain, profile.host,
-                             profile.client_certificate.key if profile.client_certificate else None,
-                             test_pki_dir(profile)) if needs_test_pki(profile) else None)
-        data = render_harness_data(harness_input_for_reference(profile, pki))
+        data = render_harness_data(harness_input_for_reference(profile, reference_pki(profile)))
 
         def footprint(knowledge: Knowledge) -> tuple[int, int]:
             text = render_config(resolve(profile, knowledge), profile)
