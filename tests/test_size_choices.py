@@ -7,6 +7,7 @@ tests/test_cli_gen.py). Figures (ROM, instructions) are measured by
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -26,17 +27,9 @@ LEVELS = ("size", "balanced", "speed")
 MBEDTLS = Path(os.environ.get("MBEDTLS_DIR", ROOT / "build" / "deps" / "mbedtls-3.6.6"))
 
 
-def _at(level: str, name: str, tmp_path: Path):
-    """The shipped profile `name` with `optimize: level`, resolved (a copy beside certs/ for its CA files)."""
-    text = "".join(line for line in (PROFILES / f"{name}.yaml").read_text().splitlines(keepends=True)
-                   if not line.startswith("optimize:"))
-    folder = tmp_path / level
-    folder.mkdir(exist_ok=True)
-    if not (folder / "certs").exists():
-        (folder / "certs").symlink_to(PROFILES / "certs")
-    path = folder / f"{name}.yaml"
-    path.write_text(text + f"optimize: {level}\n")
-    profile = load_profile(path)
+def _at(level: str, name: str):
+    """The shipped profile `name` at optimize `level`, resolved (as `--optimize level` does)."""
+    profile = dataclasses.replace(load_profile(PROFILES / f"{name}.yaml"), optimize=level)
     return profile, resolve(profile, load_knowledge())
 
 
@@ -44,10 +37,10 @@ def _names(rc) -> set[str]:
     return {o.name for o in rc.options}
 
 
-def test_ecdsa_profile_trades_rom_for_speed_by_level(tmp_path: Path) -> None:
-    _, size = _at("size", "tls12-ecdhe-ecdsa", tmp_path)
-    _, balanced = _at("balanced", "tls12-ecdhe-ecdsa", tmp_path)
-    _, speed = _at("speed", "tls12-ecdhe-ecdsa", tmp_path)
+def test_ecdsa_profile_trades_rom_for_speed_by_level() -> None:
+    _, size = _at("size", "tls12-ecdhe-ecdsa")
+    _, balanced = _at("balanced", "tls12-ecdhe-ecdsa")
+    _, speed = _at("speed", "tls12-ecdhe-ecdsa")
     # size: smallest code and tables
     for must in ("MBEDTLS_HAVE_ASM", "MBEDTLS_SHA256_SMALLER", "MBEDTLS_AES_FEWER_TABLES", "MBEDTLS_HMAC_DRBG_C",
                  "MBEDTLS_AES_ONLY_128_BIT_KEY_LENGTH", "MBEDTLS_BLOCK_CIPHER_NO_DECRYPT"):
@@ -73,8 +66,8 @@ def test_ecdsa_profile_trades_rom_for_speed_by_level(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
-def test_no_level_weakens_security(path: Path, level: str, tmp_path: Path) -> None:
-    profile, rc = _at(level, path.stem, tmp_path)
+def test_no_level_weakens_security(path: Path, level: str) -> None:
+    profile, rc = _at(level, path.stem)
     kb = load_knowledge()
     names = _names(rc)
     if "1.2" in profile.versions:
@@ -101,7 +94,7 @@ def test_no_level_weakens_security(path: Path, level: str, tmp_path: Path) -> No
 def test_one_group_offered_the_one_the_chain_already_needs(tmp_path: Path) -> None:
     kb = load_knowledge()
     for level in LEVELS:
-        profile, _ = _at(level, "letsencrypt-ecdsa", tmp_path)
+        profile, _ = _at(level, "letsencrypt-ecdsa")
         assert profile.groups == ("secp256r1", "x25519")
         assert offered_groups(profile, kb) == ("secp256r1",)  # the P-256 leaf links that curve anyway
     path = tmp_path / "x25519-first.yaml"
@@ -116,10 +109,10 @@ def test_p256m_only_for_tls13_only_p256_only(tmp_path: Path) -> None:
     mixed_groups = tmp_path / "mixed.yaml"
     mixed_groups.write_text((PROFILES / "tls13-only.yaml").read_text().replace("[secp256r1, x25519]", "[x25519]"))
     x25519 = resolve(load_profile(mixed_groups), load_knowledge())
-    _, mixed = _at("size", "letsencrypt-ecdsa", tmp_path)  # TLS 1.2 too: p256-m breaks 1.2 in 3.6.6
-    _, tls12 = _at("size", "tls12-ecdhe-ecdsa", tmp_path)
+    _, mixed = _at("size", "letsencrypt-ecdsa")  # TLS 1.2 too: p256-m breaks 1.2 in 3.6.6
+    _, tls12 = _at("size", "tls12-ecdhe-ecdsa")
     for level in LEVELS:  # p256-m is smaller and faster than the built-in ECP: every level
-        _, rc = _at(level, "tls13-only", tmp_path)
+        _, rc = _at(level, "tls13-only")
         assert rc.has("MBEDTLS_PSA_P256M_DRIVER_ENABLED") and not rc.has("MBEDTLS_ECP_C"), level
         assert rc.has("MBEDTLS_BLOCK_CIPHER_NO_DECRYPT"), level  # PSA wants no ECB: AES decryption goes
     for rc in (mixed, tls12, x25519):
@@ -127,11 +120,11 @@ def test_p256m_only_for_tls13_only_p256_only(tmp_path: Path) -> None:
         assert not rc.has("MBEDTLS_USE_PSA_CRYPTO") and not rc.has("MBEDTLS_PSA_CRYPTO_CONFIG")
 
 
-def test_static_rsa_cbc_profile(tmp_path: Path) -> None:
-    _, balanced = _at("balanced", "rt-thread", tmp_path)
+def test_static_rsa_cbc_profile() -> None:
+    _, balanced = _at("balanced", "rt-thread")
     # RSA key transport draws many random bytes: balanced pays for the faster DRBG, size does not
     assert balanced.has("MBEDTLS_CTR_DRBG_C") and not balanced.has("MBEDTLS_HMAC_DRBG_C")
-    _, rc = _at("size", "rt-thread", tmp_path)
+    _, rc = _at("size", "rt-thread")
     assert rc.has("MBEDTLS_HMAC_DRBG_C") and not rc.has("MBEDTLS_CTR_DRBG_C")
     assert rc.value("MBEDTLS_MPI_MAX_SIZE") == "256"  # RSA-2048 everywhere: no 4096-bit numbers
     assert rc.has("MBEDTLS_SSL_ENCRYPT_THEN_MAC") and rc.has("MBEDTLS_CIPHER_MODE_CBC")
@@ -145,7 +138,7 @@ def test_static_rsa_cbc_profile(tmp_path: Path) -> None:
 def test_every_level_passes_mbedtls_check_config(path: Path, level: str, tmp_path: Path) -> None:
     if not (MBEDTLS / "include" / "mbedtls" / "check_config.h").is_file():
         pytest.skip(f"mbedTLS source not found at {MBEDTLS}")
-    profile, rc = _at(level, path.stem, tmp_path)
+    profile, rc = _at(level, path.stem)
     board = load_board(profile.target, ROOT / "ports")
     validate_config(render_config(rc, profile), MBEDTLS, tmp_path / "check", cflags=tuple(board.cflags))
 
