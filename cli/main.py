@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     from cli.paths import SetupError
     from generator.model import ProfileError
     from generator.knowledge import KnowledgeError
-    from generator.validate import ConfigBug
+    from generator.validate import CompilerNotFound, ConfigBug
     from measure.model import MeasureError
     try:
         if args.command == "gen":
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"tlsfit: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (SetupError, MeasureError) as e:
+    except (SetupError, MeasureError, CompilerNotFound) as e:
         print(f"tlsfit: error: {e}", file=sys.stderr)
         return EXIT_TOOL_ERROR
     except (ConfigBug, KnowledgeError) as e:

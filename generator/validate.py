@@ -1,7 +1,11 @@
 """Compile-check a generated mbedtls_config.h against mbedTLS's own check_config.h.
 
 One translation unit, -fsyntax-only: fast (well under a second) and it runs
-every #error in check_config.h and the config_adjust_*.h headers.
+every #error in check_config.h and the config_adjust_*.h headers. The
+config_adjust headers also *undefine* options whose prerequisites are off
+(SSL_CLI_C without SSL_TLS_C, say) without a word, so the unit then checks
+that every option the header defines is still defined: a header that does not
+mean what it says is a tlsfit bug too.
 """
 from __future__ import annotations
 
@@ -25,6 +29,10 @@ class ConfigBug(Exception):
     """The generated header does not compile against mbedTLS: a tlsfit bug."""
 
 
+class CompilerNotFound(Exception):
+    """The compiler that checks the header is not installed (a set-up problem, not a bug)."""
+
+
 def validate_config(header_text: str, mbedtls_dir: Path, workdir: Path,
                     cc: str = "arm-none-eabi-gcc", cflags: tuple[str, ...] = ()) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -34,7 +42,10 @@ def validate_config(header_text: str, mbedtls_dir: Path, workdir: Path,
     includes = ["mbedtls/build_info.h", "mbedtls/ssl.h"]
     includes += [h for option, h in _OPTIONAL_HEADERS if option in defined]
     source = workdir / "tlsfit_check_config.c"
-    source.write_text("".join(f"#include \"{h}\"\n" for h in includes)
+    kept = "".join(f"#if !defined({name})\n#error \"{name} is defined in the config but mbedTLS's "
+                   f"config_adjust headers dropped it (a prerequisite is missing)\"\n#endif\n"
+                   for name in sorted(defined))
+    source.write_text("".join(f"#include \"{h}\"\n" for h in includes) + kept
                       + "int tlsfit_check_config_unit;\n", encoding="utf-8")
     cmd = [cc, *cflags, "-std=c99", "-fsyntax-only", "-Werror=implicit-function-declaration",
            f"-I{mbedtls_dir / 'include'}", f"-I{workdir}",
@@ -42,7 +53,7 @@ def validate_config(header_text: str, mbedtls_dir: Path, workdir: Path,
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
     except FileNotFoundError as exc:
-        raise ConfigBug(f"compiler '{cc}' not found; install gcc-arm-none-eabi") from exc
+        raise CompilerNotFound(f"compiler '{cc}' not found; run 'make setup' (installs gcc-arm-none-eabi)") from exc
     if done.returncode != 0:
         errors = [line for line in done.stderr.splitlines() if "error" in line]
         raise ConfigBug("generated config fails mbedTLS's checks:\n" + "\n".join(errors or done.stderr.splitlines()))

@@ -81,3 +81,17 @@ def test_gen_optimize_flag_overrides_the_profile_level(tmp_path: Path) -> None:
     assert "#define MBEDTLS_ECP_WINDOW_SIZE 4\n" in speed_text
     assert tlsfit("gen", profile, "--optimize", "tiny", "-o", str(tmp_path / "bad")).returncode == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_config_mbedtls_rejects_is_reported_as_a_tlsfit_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """If the resolver ever emits a header check_config.h refuses: exit 3, the #error text, no file."""
+    import cli.gen_cmd
+    from cli.main import main
+    monkeypatch.setattr(cli.gen_cmd, "render_config",
+                        lambda resolved, profile: "#define MBEDTLS_SSL_TLS_C\n")  # none of its prerequisites
+    code = main(["gen", str(ROOT / "profiles" / "tls12-psk.yaml"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "tlsfit bug" in err and "#error" in err
+    assert not (tmp_path / "out").exists()

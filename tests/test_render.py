@@ -11,7 +11,7 @@ from generator.knowledge import load_knowledge
 from generator.profile import load_profile
 from generator.render import config_sha256, render_config
 from generator.resolve import resolve
-from generator.validate import ConfigBug, validate_config
+from generator.validate import CompilerNotFound, ConfigBug, validate_config
 from generator.write import write_if_changed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,8 +70,15 @@ def test_validate_config_rejects_broken_header(tmp_path: Path) -> None:
         validate_config(text, MBEDTLS, tmp_path, cflags=CFLAGS)
 
 
+@needs_toolchain
+def test_validate_config_rejects_an_option_mbedtls_silently_drops(tmp_path: Path) -> None:
+    # config_adjust_ssl.h #undefs SSL_CLI_C when SSL_TLS_C is off, and check_config.h then says nothing.
+    with pytest.raises(ConfigBug, match="MBEDTLS_SSL_CLI_C is defined in the config but mbedTLS's config_adjust"):
+        validate_config("#define MBEDTLS_SSL_CLI_C\n", MBEDTLS, tmp_path, cflags=CFLAGS)
+
+
 def test_validate_config_reports_missing_compiler(tmp_path: Path) -> None:
-    with pytest.raises(ConfigBug, match="not found"):
+    with pytest.raises(CompilerNotFound, match="not found"):
         validate_config("", MBEDTLS, tmp_path, cc="tlsfit-no-such-cc")
 
 
