@@ -99,6 +99,8 @@ class ResolvedConfig:
     profile_name: str
     options: tuple[Option, ...]    # sorted by name; deterministic
     warnings: tuple[str, ...] = field(default=())
+    # What the other optimize levels would do differently: "OPTION at LEVEL[, ...]: why", sorted.
+    other_levels: tuple[str, ...] = field(default=())
 
     def has(self, name: str) -> bool:
         return any(o.name == name for o in self.options)

@@ -38,6 +38,8 @@ def render_config(resolved: ResolvedConfig, profile: Profile) -> str:
         option_count=len(options),
         warnings=[_comment_safe(w) for w in resolved.warnings],
         never=sorted((n, _comment_safe(w)) for n, w in kb.never.items()),
+        optimize=profile.optimize,
+        other_levels=[_comment_safe(line) for line in resolved.other_levels],
         options=options,
     )
 

@@ -10,10 +10,12 @@ those live in generator/data/mbedtls-3.6.yaml.
 """
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
-from generator.knowledge import DriverBuild, Knowledge, KnowledgeError
-from generator.model import Option, Profile, ResolvedConfig
+from generator.knowledge import DriverBuild, Knowledge, KnowledgeError, RandomChoice, Tuning
+from generator.model import OPTIMIZE_LEVELS, Option, Profile, ResolvedConfig
 from generator.profile import ca_key_type
 
 # Always on for a bare-metal client measured by the harness.
@@ -106,6 +108,45 @@ class _Builder:
 
 
 def resolve(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
+    """The profile's option set, and what each other optimize level would change in it."""
+    config = _resolve_level(profile, knowledge)
+    changes: dict[str, list[tuple[str, str, str]]] = {}
+    for level in OPTIMIZE_LEVELS:
+        if level != profile.optimize:
+            other = _resolve_level(dataclasses.replace(profile, optimize=level), knowledge)
+            for name, setting, reason in _differences(config, other):
+                changes.setdefault(name, []).append((setting, level, reason))
+    return dataclasses.replace(config, other_levels=tuple(_describe(name, changes[name]) for name in sorted(changes)))
+
+
+def _setting(config: ResolvedConfig, name: str) -> str:
+    if not config.has(name):
+        return "off"
+    return config.value(name) or "on"
+
+
+def _differences(mine: ResolvedConfig, other: ResolvedConfig) -> list[tuple[str, str, str]]:
+    """(option, its setting in `other`, why) for every option the two set differently."""
+    reasons = {o.name: o.reasons[0] for o in (*mine.options, *other.options)}
+    reasons.update({o.name: o.reasons[0] for o in other.options})  # the other level's reason wins
+    names = {o.name for o in mine.options} | {o.name for o in other.options}
+    return [(n, _setting(other, n), reasons[n]) for n in sorted(names) if _setting(mine, n) != _setting(other, n)]
+
+
+def _describe(name: str, changes: list[tuple[str, str, str]]) -> str:
+    """e.g. "MBEDTLS_ECP_WINDOW_SIZE 3 at balanced, 4 at speed: <why>"."""
+    by_setting: dict[str, list[str]] = {}
+    for setting, level, _ in changes:
+        by_setting.setdefault(setting, []).append(level)
+    where = ", ".join(f"{setting} at {' and '.join(levels)}" for setting, levels in by_setting.items())
+    why = _LEVEL_PREFIX.sub("", changes[-1][2])  # the level is already said
+    return f"{name} {where}: {why}"
+
+
+_LEVEL_PREFIX = re.compile(r"^(optimize: \w+ -> |random generator \(optimize: \w+\): )")
+
+
+def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
     kb = knowledge
     groups = offered_groups(profile, kb)
     b = _Builder(kb, driver=_driver_build(profile, kb, groups))
@@ -164,12 +205,16 @@ def _seed_suites(b: _Builder, profile: Profile) -> None:
     b.add("MBEDTLS_SSL_CIPHERSUITES", "tls.ciphersuites, in preference order", value=",".join(macros))
 
 
-def _seed_random(b: _Builder, profile: Profile) -> None:
+def _random_choice(b: _Builder, level: str) -> RandomChoice:
     for choice in b.kb.random_generators:
-        if profile.optimize in choice.levels and all(b.has(o) for o in choice.when):
-            b.add(choice.option, f"random generator (optimize: {profile.optimize}): {choice.reason}")
-            return
-    raise KnowledgeError(f"{b.kb.source.name}: no random_generators entry matches optimize: {profile.optimize}")
+        if level in choice.levels and all(b.has(o) for o in choice.when):
+            return choice
+    raise KnowledgeError(f"{b.kb.source.name}: no random_generators entry matches optimize: {level}")
+
+
+def _seed_random(b: _Builder, profile: Profile) -> None:
+    choice = _random_choice(b, profile.optimize)
+    b.add(choice.option, f"random generator (optimize: {profile.optimize}): {choice.reason}")
 
 
 def _uses_ecdhe(b: _Builder, profile: Profile) -> bool:
@@ -372,18 +417,17 @@ def _size_values(b: _Builder, profile: Profile, warnings: list[str]) -> None:
             b.add("MBEDTLS_MPI_MAX_SIZE", f"largest big number: {what} ({size} bytes)", value=str(size))
 
 
+def _tuning_applies(b: _Builder, profile: Profile, t: Tuning) -> bool:
+    return (all(b.has(o) for o in t.when)
+            and (not t.when_any or any(b.has(o) for o in t.when_any))
+            and not any(b.has(o) for o in t.unless)
+            and not (t.only_ciphers and any(b.kb.suites[s].cipher not in t.only_ciphers
+                                            for s in profile.ciphersuites)))
+
+
 def _tuning(b: _Builder, profile: Profile) -> None:
     level = profile.optimize
     for t in b.kb.tuning:
-        if level not in t.levels:
-            continue
-        if not all(b.has(o) for o in t.when):
-            continue
-        if t.when_any and not any(b.has(o) for o in t.when_any):
-            continue
-        if any(b.has(o) for o in t.unless):
-            continue
-        if t.only_ciphers and any(b.kb.suites[s].cipher not in t.only_ciphers for s in profile.ciphersuites):
-            continue
-        b.add(t.name, f"optimize: {level} -> {t.reason}", value=t.levels[level])
+        if level in t.levels and _tuning_applies(b, profile, t):
+            b.add(t.name, f"optimize: {level} -> {t.reason}", value=t.levels[level])
 
