@@ -54,7 +54,7 @@ def test_board_facts_come_from_board_yaml():
     assert board.linker_script is not None and board.linker_script.is_file()
     assert "{elf}" in board.qemu_argv and "tcp:127.0.0.1:{port}" in board.qemu_argv
     assert load_board("host", PORTS).is_host
-    assert {"mps2-an386", "mps2-an385", "host"} <= set(list_boards(PORTS))
+    assert {"mps2-an386", "mps2-an385", "mps2-an500", "host"} <= set(list_boards(PORTS))
     assert "template" not in list_boards(PORTS)
 
 

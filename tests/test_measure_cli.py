@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from generator.profile import load_profile
+from measure.boards import list_boards, load_board
 from generator.model import ChainShape
 from measure.pki import TestPki, make_test_pki
 from measure.server import start_reference_server
@@ -81,6 +82,14 @@ def test_optimize_speed_trades_rom_for_handshake_work(tmp_path: Path) -> None:
     assert (size["optimize"], speed["optimize"]) == ("size", "speed")
     assert speed["rom"]["mbedtls"] > size["rom"]["mbedtls"]
     assert speed["handshake"]["instructions"] < size["handshake"]["instructions"] / 2
+
+
+@pytest.mark.parametrize("board", [b for b in list_boards(ROOT / "ports") if b != "host"])
+def test_every_qemu_board_handshakes(board: str, tmp_path: Path) -> None:
+    proc, report = measure(str(PROFILES / "tls12-psk.yaml"), "--target", board, "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report["target"] == board and report["cpu"] == load_board(board, ROOT / "ports").cpu
+    assert report["handshake"]["ok"] and report["handshake"]["instructions"] > 0
 
 
 def test_host_target_negotiates_what_qemu_does(tmp_path: Path) -> None:
