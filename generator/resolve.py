@@ -10,9 +10,8 @@ those live in generator/data/mbedtls-3.6.yaml.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from generator.knowledge import DriverBuild, Knowledge, KnowledgeError, RandomChoice, Tuning
 from generator.model import OPTIMIZE_LEVELS, Option, Profile, ResolvedConfig
@@ -27,6 +26,9 @@ _BASE = (
     ("MBEDTLS_ENTROPY_C", "entropy pool for the DRBG"),
     ("MBEDTLS_ENTROPY_HARDWARE_ALT", "the board port supplies mbedtls_hardware_poll()"),
 )
+
+# How a level-specific reason starts; dropped where the level is already said.
+_LEVEL_PREFIX = re.compile(r"^(optimize: \w+ -> |random generator \(optimize: \w+\): )")
 
 NO_RTC_WARNING = ("no RTC on the target: MBEDTLS_HAVE_TIME_DATE is off, so certificate validity dates "
                   "(notBefore/notAfter) are NOT checked")
@@ -113,10 +115,10 @@ def resolve(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
     changes: dict[str, list[tuple[str, str, str]]] = {}
     for level in OPTIMIZE_LEVELS:
         if level != profile.optimize:
-            other = _resolve_level(dataclasses.replace(profile, optimize=level), knowledge)
+            other = _resolve_level(replace(profile, optimize=level), knowledge)
             for name, setting, reason in _differences(config, other):
                 changes.setdefault(name, []).append((setting, level, reason))
-    return dataclasses.replace(config, other_levels=tuple(_describe(name, changes[name]) for name in sorted(changes)))
+    return replace(config, other_levels=tuple(_describe(name, changes[name]) for name in sorted(changes)))
 
 
 def _setting(config: ResolvedConfig, name: str) -> str:
@@ -141,9 +143,6 @@ def _describe(name: str, changes: list[tuple[str, str, str]]) -> str:
     where = ", ".join(f"{setting} at {' and '.join(levels)}" for setting, levels in by_setting.items())
     why = _LEVEL_PREFIX.sub("", changes[-1][2])  # the level is already said
     return f"{name} {where}: {why}"
-
-
-_LEVEL_PREFIX = re.compile(r"^(optimize: \w+ -> |random generator \(optimize: \w+\): )")
 
 
 def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
