@@ -1,7 +1,11 @@
 /*
- * board.c - MPS2 (AN385/AN386) port of the tlsfit harness (see ports/common/tlsfit_port.h):
+ * board.c - MPS2 (AN385/AN386/AN500, AN505) port of the tlsfit harness (see ports/common/tlsfit_port.h):
  * CMSDK UART0 console, CMSDK UART1 transport, CMSDK timer0 work clock,
  * semihosting exit, TEST-ONLY entropy.
+ *
+ * The TLSFIT_MPS2_* macros below default to the AN385/AN386/AN500 map; a
+ * board whose map differs (mps2-an505: IoTKit, Secure aliases) sets them
+ * with -D in its board.yaml cflags.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,8 +14,14 @@
 #include "tlsfit_port.h"
 
 /* ---- CMSDK APB UART ------------------------------------------------------ */
-#define PRV_UART0_BASE 0x40004000u
-#define PRV_UART1_BASE 0x40005000u
+#ifndef TLSFIT_MPS2_UART0_BASE
+#define TLSFIT_MPS2_UART0_BASE 0x40004000u
+#endif
+#ifndef TLSFIT_MPS2_UART1_BASE
+#define TLSFIT_MPS2_UART1_BASE 0x40005000u
+#endif
+#define PRV_UART0_BASE TLSFIT_MPS2_UART0_BASE
+#define PRV_UART1_BASE TLSFIT_MPS2_UART1_BASE
 #define PRV_UART_DATA(b) (*(volatile uint32_t *)((b) + 0x000u))
 #define PRV_UART_STATE(b) (*(volatile uint32_t *)((b) + 0x004u))
 #define PRV_UART_CTRL(b) (*(volatile uint32_t *)((b) + 0x008u))
@@ -23,21 +33,35 @@
 /* QEMU's model wants BAUDDIV >= 16; the value is otherwise irrelevant. */
 #define PRV_UART_BAUDDIV_MIN 16u
 
-/* ---- CMSDK APB timer0, 25 MHz ---------------------------------------------- */
-#define PRV_TIMER0_BASE 0x40000000u
+/* ---- CMSDK APB timer0 (25 MHz on AN385/AN386/AN500) ---------------------- */
+#ifndef TLSFIT_MPS2_TIMER0_BASE
+#define TLSFIT_MPS2_TIMER0_BASE 0x40000000u
+#endif
+#ifndef TLSFIT_MPS2_TIMER0_IRQ
+#define TLSFIT_MPS2_TIMER0_IRQ 8u
+#endif
+#define PRV_TIMER0_BASE TLSFIT_MPS2_TIMER0_BASE
 #define PRV_TIMER_CTRL (*(volatile uint32_t *)(PRV_TIMER0_BASE + 0x000u))
 #define PRV_TIMER_VALUE (*(volatile uint32_t *)(PRV_TIMER0_BASE + 0x004u))
 #define PRV_TIMER_RELOAD (*(volatile uint32_t *)(PRV_TIMER0_BASE + 0x008u))
 #define PRV_TIMER_INTCLEAR (*(volatile uint32_t *)(PRV_TIMER0_BASE + 0x00Cu))
 #define PRV_TIMER_CTRL_EN 0x1u
 #define PRV_TIMER_CTRL_IRQEN 0x8u
-#define PRV_TIMER0_IRQ 8u
+#define PRV_TIMER0_IRQ TLSFIT_MPS2_TIMER0_IRQ
 #define PRV_NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
 
-/* -icount shift=10: 1024 ns of virtual time per guest instruction, and
- * timer0 runs at 25 MHz, so 25.6 ticks = 256/10 ticks per instruction. */
-#define PRV_TICKS_PER_INSN_NUM 256u
-#define PRV_TICKS_PER_INSN_DEN 10u
+/* -icount shift=10: 1024 ns of virtual time per guest instruction, so
+ * timer0 moves (clock in Hz * 1.024e-6) ticks per instruction, as the
+ * fraction NUM/DEN: 25 MHz gives 25.6 = 256/10 (the default). A board whose
+ * timer0 clock differs sets both from its board.yaml cflags. */
+#ifndef TLSFIT_MPS2_TICKS_PER_INSN_NUM
+#define TLSFIT_MPS2_TICKS_PER_INSN_NUM 256u
+#endif
+#ifndef TLSFIT_MPS2_TICKS_PER_INSN_DEN
+#define TLSFIT_MPS2_TICKS_PER_INSN_DEN 10u
+#endif
+#define PRV_TICKS_PER_INSN_NUM TLSFIT_MPS2_TICKS_PER_INSN_NUM
+#define PRV_TICKS_PER_INSN_DEN TLSFIT_MPS2_TICKS_PER_INSN_DEN
 
 /* semihosting SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit: passes
  * the real exit code (plain SYS_EXIT only gives 0 or 1) */
@@ -53,7 +77,7 @@ void *_sbrk(ptrdiff_t incr);
 static volatile uint32_t s_timer_wraps;  /* extends the 32-bit down-counter to 64 bits */
 static uint64_t s_wait_ticks;            /* time spent waiting on the transport */
 
-/* timer0 wrap: every 2^32 ticks (~167 M instructions) */
+/* timer0 wrap: every 2^32 ticks (~167 M instructions at 25 MHz) */
 void tlsfit_board_timer0_irq(void)
 {
     PRV_TIMER_INTCLEAR = 1u;
