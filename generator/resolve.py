@@ -22,13 +22,13 @@ _BASE = (
     ("MBEDTLS_SSL_CLI_C", "tlsfit builds TLS clients only"),
     ("MBEDTLS_PLATFORM_C", "harness hooks calloc/free"),
     ("MBEDTLS_PLATFORM_MEMORY", "the harness counts heap through mbedtls_platform_set_calloc_free()"),
-    ("MBEDTLS_NO_PLATFORM_ENTROPY", "bare metal: no OS entropy source"),
-    ("MBEDTLS_ENTROPY_C", "entropy pool for the DRBG"),
-    ("MBEDTLS_ENTROPY_HARDWARE_ALT", "the board port supplies mbedtls_hardware_poll()"),
 )
 
 # How a level-specific reason starts; dropped where the level is already said.
 _LEVEL_PREFIX = re.compile(r"^(optimize: \w+ -> |random generator \(optimize: \w+\): )")
+
+DIRECT_SEED_NOTE = ("no MBEDTLS_ENTROPY_C (nothing else needs it): seed the DRBG straight from the board's "
+                    "TRNG, passing its read function as f_entropy to mbedtls_*_drbg_seed()")
 
 NO_RTC_WARNING = ("no RTC on the target: MBEDTLS_HAVE_TIME_DATE is off, so certificate validity dates "
                   "(notBefore/notAfter) are NOT checked")
@@ -168,6 +168,11 @@ def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
     b.close()
     _driver_options(b)
     b.close()
+
+    if not b.has("MBEDTLS_ENTROPY_C"):  # only PSA needs the entropy module: say how to seed instead
+        for drbg in ("MBEDTLS_CTR_DRBG_C", "MBEDTLS_HMAC_DRBG_C"):
+            if b.has(drbg):
+                b.add(drbg, DIRECT_SEED_NOTE)
 
     _size_values(b, profile, warnings)
     _tuning(b, profile)
