@@ -27,8 +27,10 @@ _BASE = (
 # How a level-specific reason starts; dropped where the level is already said.
 _LEVEL_PREFIX = re.compile(r"^(optimize: \w+ -> |random generator \(optimize: \w+\): )")
 
-DIRECT_SEED_NOTE = ("no MBEDTLS_ENTROPY_C (nothing else needs it): seed the DRBG straight from the board's "
-                    "TRNG, passing its read function as f_entropy to mbedtls_*_drbg_seed()")
+DIRECT_SEED_NOTE = ("no MBEDTLS_ENTROPY_C: seed the DRBG straight from the board's TRNG, passing its read "
+                    "function as f_entropy to mbedtls_*_drbg_seed()")
+EXTERNAL_RNG_NOTE = ("the application defines mbedtls_psa_external_get_random() to return that DRBG's output "
+                     "(ports/common/harness.c shows how)")
 
 NO_RTC_WARNING = ("no RTC on the target: MBEDTLS_HAVE_TIME_DATE is off, so certificate validity dates "
                   "(notBefore/notAfter) are NOT checked")
@@ -169,10 +171,12 @@ def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
     _driver_options(b)
     b.close()
 
-    if not b.has("MBEDTLS_ENTROPY_C"):  # only PSA needs the entropy module: say how to seed instead
-        for drbg in ("MBEDTLS_CTR_DRBG_C", "MBEDTLS_HMAC_DRBG_C"):
-            if b.has(drbg):
-                b.add(drbg, DIRECT_SEED_NOTE)
+    # No entropy module: the header says how the application seeds and serves randomness instead.
+    for drbg in ("MBEDTLS_CTR_DRBG_C", "MBEDTLS_HMAC_DRBG_C"):
+        if b.has(drbg):
+            b.add(drbg, DIRECT_SEED_NOTE)
+    if b.has("MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG"):
+        b.add("MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG", EXTERNAL_RNG_NOTE)
 
     _size_values(b, profile, warnings)
     _tuning(b, profile)
