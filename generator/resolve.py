@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from generator.knowledge import DriverBuild, Knowledge, KnowledgeError, RandomChoice, Tuning
+from generator.knowledge import DriverBuild, Knowledge, KnowledgeError, Tuning
 from generator.model import OPTIMIZE_LEVELS, Option, Profile, ResolvedConfig
 from generator.profile import ca_key_type
 
@@ -131,8 +131,7 @@ def _setting(config: ResolvedConfig, name: str) -> str:
 
 def _differences(mine: ResolvedConfig, other: ResolvedConfig) -> list[tuple[str, str, str]]:
     """(option, its setting in `other`, why) for every option the two set differently."""
-    reasons = {o.name: o.reasons[0] for o in (*mine.options, *other.options)}
-    reasons.update({o.name: o.reasons[0] for o in other.options})  # the other level's reason wins
+    reasons = {o.name: o.reasons[0] for o in (*mine.options, *other.options)}  # the other level's wins
     names = {o.name for o in mine.options} | {o.name for o in other.options}
     return [(n, _setting(other, n), reasons[n]) for n in sorted(names) if _setting(mine, n) != _setting(other, n)]
 
@@ -171,10 +170,7 @@ def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
     _driver_options(b)
     b.close()
 
-    # No entropy module: the header says how the application seeds and serves randomness instead.
-    for drbg in ("MBEDTLS_CTR_DRBG_C", "MBEDTLS_HMAC_DRBG_C"):
-        if b.has(drbg):
-            b.add(drbg, DIRECT_SEED_NOTE)
+    # PSA draws from that DRBG: the header says what the application provides for it.
     if b.has("MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG"):
         b.add("MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG", EXTERNAL_RNG_NOTE)
 
@@ -213,16 +209,14 @@ def _seed_suites(b: _Builder, profile: Profile) -> None:
     b.add("MBEDTLS_SSL_CIPHERSUITES", "tls.ciphersuites, in preference order", value=",".join(macros))
 
 
-def _random_choice(b: _Builder, level: str) -> RandomChoice:
-    for choice in b.kb.random_generators:
-        if level in choice.levels and all(b.has(o) for o in choice.when):
-            return choice
-    raise KnowledgeError(f"{b.kb.source.name}: no random_generators entry matches optimize: {level}")
-
-
 def _seed_random(b: _Builder, profile: Profile) -> None:
-    choice = _random_choice(b, profile.optimize)
-    b.add(choice.option, f"random generator (optimize: {profile.optimize}): {choice.reason}")
+    """The one DRBG, seeded straight from the board's TRNG (tlsfit never adds an entropy module)."""
+    for choice in b.kb.random_generators:
+        if profile.optimize in choice.levels and all(b.has(o) for o in choice.when):
+            b.add(choice.option, f"random generator (optimize: {profile.optimize}): {choice.reason}")
+            b.add(choice.option, DIRECT_SEED_NOTE)
+            return
+    raise KnowledgeError(f"{b.kb.source.name}: no random_generators entry matches optimize: {profile.optimize}")
 
 
 def _uses_ecdhe(b: _Builder, profile: Profile) -> bool:

@@ -30,6 +30,7 @@ from cli.measure_cmd import reference_pki  # noqa: E402
 from cli.paths import workspace  # noqa: E402
 from generator.knowledge import Knowledge, KnowledgeError, RandomChoice, load_knowledge  # noqa: E402
 from generator.model import OPTIMIZE_LEVELS, Profile  # noqa: E402
+from generator.profile import load_profile  # noqa: E402
 from generator.render import render_config  # noqa: E402
 from generator.resolve import resolve  # noqa: E402
 from measure.boards import load_board  # noqa: E402
@@ -81,14 +82,16 @@ def bench_measure() -> None:
 
 
 def bench_footprint() -> None:
+    """One measure per shape and level; the comparison uses the level the profile itself names."""
     ws = workspace()
+    reports: dict[tuple[str, str], dict | None] = {}
+    for _, name, _ in HAND_TUNED:
+        for level in OPTIMIZE_LEVELS:
+            _, reports[name, level] = measure(ROOT / "profiles" / f"{name}.yaml",
+                                              ws.build / "bench-footprint" / f"{name}-{level}", "--optimize", level)
     rows = []
     for shape, name, hand in HAND_TUNED:
-        profile = ROOT / "profiles" / f"{name}.yaml"
-        if not profile.is_file():
-            rows.append((shape, name, f"{hand:,}", "-", "-", "no profile yet"))
-            continue
-        _, report = measure(profile, ws.build / "bench-footprint" / name)
+        report = reports[name, load_profile(ROOT / "profiles" / f"{name}.yaml").optimize]
         if report is None:
             rows.append((shape, name, f"{hand:,}", "-", "-", "error"))
             continue
@@ -98,16 +101,13 @@ def bench_footprint() -> None:
     print_table(("server shape", "profile", "hand-tuned ROM", "tlsfit ROM", "ratio", "handshake"), rows)
     print()
     rows = []
-    for _, name, _ in HAND_TUNED:
-        for level in OPTIMIZE_LEVELS:
-            _, report = measure(ROOT / "profiles" / f"{name}.yaml", ws.build / "bench-footprint" / f"{name}-{level}",
-                                "--optimize", level)
-            if report is None:
-                rows.append((name, level, "-", "-", "-", "-", "error"))
-                continue
-            hs, rom, ram = report["handshake"], report["rom"], report["ram"]
-            rows.append((name, level, f"{rom['mbedtls']:,}", f"{ram['heap_peak'] or 0:,}", f"{ram['total']:,}",
-                         f"{hs['instructions'] or 0:,}", "ok" if hs["ok"] else "FAILED"))
+    for (name, level), report in reports.items():
+        if report is None:
+            rows.append((name, level, "-", "-", "-", "-", "error"))
+            continue
+        hs, rom, ram = report["handshake"], report["rom"], report["ram"]
+        rows.append((name, level, f"{rom['mbedtls']:,}", f"{ram['heap_peak'] or 0:,}", f"{ram['total']:,}",
+                     f"{hs['instructions'] or 0:,}", "ok" if hs["ok"] else "FAILED"))
     print_table(("profile", "optimize", "mbedTLS ROM", "heap peak", "RAM", "handshake instr", "handshake"), rows)
 
 
@@ -136,7 +136,7 @@ def bench_choices() -> None:
     kb = load_knowledge()
     rows = []
     for _, name, _ in HAND_TUNED:
-        profile = generate(ROOT / "profiles" / f"{name}.yaml", ws, None, validate=False).profile
+        profile = load_profile(ROOT / "profiles" / f"{name}.yaml")
         board = load_board(profile.target, ws.ports)
         data = render_harness_data(harness_input_for_reference(profile, reference_pki(profile)))
 
