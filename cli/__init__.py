@@ -1,5 +1,7 @@
 """tlsfit command line: parses arguments, runs the stages in order, maps errors to exit codes."""
 
+from generator.errors import BadInput
+
 VERSION = "0.1.0"
 
 # Exit codes of the CLI contract (DESIGN.md).
@@ -9,5 +11,5 @@ EXIT_BAD_INPUT = 2   # bad profile, bad arguments, missing files
 EXIT_TOOL_ERROR = 3  # the tool chain around the handshake broke (build, QEMU, server start)
 
 
-class InputError(Exception):
+class InputError(BadInput):
     """Bad input that is not a profile (a missing report, a malformed limit): exit 2."""

@@ -2,11 +2,23 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
-from cli import EXIT_BAD_INPUT, EXIT_TOOL_ERROR, VERSION, InputError
-from generator.model import OPTIMIZE_LEVELS
+from cli import EXIT_BAD_INPUT, EXIT_TOOL_ERROR, VERSION
+from generator.model import APPS, OPTIMIZE_LEVELS
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive, finite number of seconds, e.g. 120")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="reference server implementation (default: openssl)")
     m.add_argument("-o", "--output", type=Path, metavar="DIR",
                    help="report folder (default: build/<profile>/<target>)")
-    m.add_argument("--timeout", type=float, default=120.0, metavar="S",
+    m.add_argument("--app", choices=APPS,
+                   help="what the firmware does after the handshake: none (close_notify only), echo (a line "
+                        "the server echoes or reverses: openssl s_server -rev, gnutls-serv --echo), mqtt "
+                        "(MQTT 3.1.1 CONNECT, expects CONNACK 0), http (GET /, expects a status line); "
+                        "default: the profile's app:, else echo with the reference server and none with --server")
+    m.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="S",
                    help="seconds before a stuck QEMU or host run is killed (default: 120)")
     m.add_argument("--optimize", choices=OPTIMIZE_LEVELS,
                    help="use this optimize level instead of the profile's (reports go to "
@@ -74,27 +91,37 @@ def _parser() -> argparse.ArgumentParser:
     gt.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
     gt.add_argument("--summary", type=Path, metavar="FILE",
                     help="also write (append) Markdown, e.g. $GITHUB_STEP_SUMMARY")
+
+    from cli.probe_cmd import add_probe_parser
+    add_probe_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM/SIGINT (and a stray KeyboardInterrupt) stop every child process, remove
+    # partial outputs, print one line and exit 143/130 (measure/children.py).
+    from measure.children import install_signal_handlers
+    with install_signal_handlers():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     # Imported late so `tlsfit --help` works before set-up.
-    from cli.paths import SetupError
-    from generator.model import ProfileError
-    from generator.knowledge import KnowledgeError
-    from generator.validate import CompilerNotFound, ConfigBug
-    from measure.model import MeasureError
+    from generator.errors import BadInput, Infeasible, TlsfitBug, ToolFailure
     try:
         if args.command == "gen":
             from cli.gen_cmd import run_gen
             return run_gen(profile=args.profile, output=args.output, target=args.target,
-                           validate=not args.no_validate, optimize=args.optimize)
+                           validate_config=not args.no_validate, optimize=args.optimize)
         if args.command == "measure":
             from cli.measure_cmd import run_measure
             return run_measure(profile=args.profile, target=args.target, server=args.server,
                                server_impl=args.server_impl, output=args.output, timeout=args.timeout,
-                               optimize=args.optimize)
+                               optimize=args.optimize, app=args.app)
+        if args.command == "probe":
+            from cli.probe_cmd import run_probe
+            return run_probe(args.address, sni=args.sni, ca=args.ca, alpn=args.alpn, output=args.output)
         from cli import report_cmds
         if args.command == "report":
             return report_cmds.run_report(args.reports, args.output)
@@ -103,16 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         return report_cmds.run_gate(baseline=args.baseline, write_baseline_to=args.write_baseline,
                                     reports=args.reports, limits_file=args.limits,
                                     limit_overrides=args.limit, junit=args.junit, summary=args.summary)
-    except ProfileError as e:
-        print(e, file=sys.stderr)
+    except Infeasible as e:
+        print(f"tlsfit: error: mbedTLS cannot build what the profile asks: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except InputError as e:
-        print(f"tlsfit: error: {e}", file=sys.stderr)
+    except BadInput as e:
+        # profile and board errors already start with FILE:LINE
+        text = str(e)
+        print(text if ": error: " in text else f"tlsfit: error: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (SetupError, MeasureError, CompilerNotFound) as e:
+    except ToolFailure as e:
         print(f"tlsfit: error: {e}", file=sys.stderr)
         return EXIT_TOOL_ERROR
-    except (ConfigBug, KnowledgeError) as e:
+    except TlsfitBug as e:
         print(f"tlsfit: internal error: {e}\nThis is a tlsfit bug: please report it with your profile.",
               file=sys.stderr)
         return EXIT_TOOL_ERROR

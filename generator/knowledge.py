@@ -1,22 +1,29 @@
-"""The mbedTLS 3.6 knowledge base: generator/data/mbedtls-3.6.yaml as typed tables.
+"""The mbedTLS knowledge base: generator/data/mbedtls-<major>.<minor>.yaml as typed tables.
 
-The resolver reads these tables; it never hard-codes an option. Every option
-rule keeps the line it was defined on, so a broken dependency chain can say
-where each link comes from.
+One file per mbedTLS minor version, named by the versions it covers; the one
+used is chosen from the version found in the mbedTLS tree (knowledge_for) and
+passed explicitly to every stage. The resolver reads these tables; no Python
+module spells an mbedTLS option name (tests/test_no_option_names.py). Every
+option rule keeps the line it was defined on, so a broken dependency chain can
+say where each link comes from.
 """
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-DATA_FILE = Path(__file__).resolve().parent / "data" / "mbedtls-3.6.yaml"
+from generator.errors import BadInput, TlsfitBug
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+_DATA_NAME = re.compile(r"^mbedtls-(\d+)\.(\d+)\.yaml$")
 
 
-class KnowledgeError(Exception):
+class KnowledgeError(TlsfitBug):
     """The knowledge base is inconsistent, or the resolver hit a rule it cannot meet: a tlsfit bug."""
 
 
@@ -139,6 +146,13 @@ class DriverBuild:
 
 
 @dataclass(frozen=True)
+class Role:
+    """An option the resolver sets for a profile field or build fact, named by its role."""
+    option: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class BufferPolicy:
     full_record: int
     out_default: int
@@ -166,6 +180,21 @@ class Knowledge:
     random_generators: tuple[RandomChoice, ...] = ()
     group_offer: dict[str, str] = field(default_factory=dict)  # optimize level -> "one" | "all"
     driver_builds: tuple[DriverBuild, ...] = ()
+    roles: dict[str, Role] = field(default_factory=dict)
+    no_key_exchange: str = ""
+    null_cipher: str = ""
+    external_only: frozenset[str] = frozenset()
+    check_headers: tuple[tuple[str, str], ...] = ()   # (option, header the check includes with it)
+
+    def role(self, name: str) -> Role:
+        """The option playing `name` (e.g. "tls1_2", "x509"); a missing role is a knowledge-base bug."""
+        try:
+            return self.roles[name]
+        except KeyError:
+            raise KnowledgeError(f"{self.source.name}: no roles.{name} entry") from None
+
+    def option(self, role: str) -> str:
+        return self.role(role).option
 
     def where(self, option: str) -> str:
         """`file:line` where an option rule is defined, for error chains."""
@@ -190,8 +219,43 @@ def _tuple(value: Any) -> tuple[str, ...]:
     return tuple(value or ())
 
 
-def load_knowledge(path: Path = DATA_FILE) -> Knowledge:
-    """Load (once per path) and check the knowledge base."""
+class UnsupportedMbedtls(BadInput):
+    """The mbedTLS tree is of a version no knowledge base covers."""
+
+
+def knowledge_files(data_dir: Path = DATA_DIR) -> dict[tuple[int, int], Path]:
+    """(major, minor) -> the knowledge base covering every patch release of it."""
+    out = {}
+    for path in sorted(data_dir.glob("mbedtls-*.yaml")):
+        m = _DATA_NAME.match(path.name)
+        if m:
+            out[(int(m.group(1)), int(m.group(2)))] = path
+    return out
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    parts = text.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise UnsupportedMbedtls(f"mbedTLS version {text!r} is not MAJOR.MINOR.PATCH")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def knowledge_for(version: str, where: str = "", data_dir: Path = DATA_DIR) -> Knowledge:
+    """The knowledge base for mbedTLS `version` ("3.6.6"), or UnsupportedMbedtls saying what is known."""
+    major, minor, _ = parse_version(version)
+    files = knowledge_files(data_dir)
+    path = files.get((major, minor))
+    if path is None:
+        known = ", ".join(f"{a}.{b}.x" for a, b in sorted(files)) or "none"
+        raise UnsupportedMbedtls(
+            f"mbedTLS {version}{' in ' + where if where else ''}: this tlsfit knows {known}; "
+            f"point MBEDTLS_DIR at an mbedTLS {known} tree (make setup fetches the pinned one), "
+            f"or add generator/data/mbedtls-{major}.{minor}.yaml for {major}.{minor}.x")
+    return load_knowledge(path)
+
+
+def load_knowledge(path: Path) -> Knowledge:
+    """Load (once per path) and check one knowledge-base file."""
     return _load_cached(path.resolve())
 
 
@@ -254,6 +318,11 @@ def _load_cached(path: Path) -> Knowledge:
         random_generators=random_generators,
         group_offer=_strip(raw.get("group_offer") or {}),
         driver_builds=driver_builds,
+        roles={k: Role(option=v["option"], reason=v["reason"]) for k, v in _strip(raw["roles"]).items()},
+        no_key_exchange=str(raw["no_key_exchange"]),
+        null_cipher=str(raw["null_cipher"]),
+        external_only=frozenset(raw.get("external_only") or ()),
+        check_headers=tuple((c["option"], c["header"]) for c in raw.get("check_headers") or ()),
     )
     _check(kb)
     return kb
@@ -269,10 +338,10 @@ def _check(kb: Knowledge) -> None:
 
     for rule in kb.options.values():
         for dep in rule.requires + rule.conflicts + tuple(o for g in rule.requires_any for o in g):
-            if dep not in kb.options and dep not in kb.never and dep not in _EXTERNAL_ONLY:
+            if dep not in kb.options and dep not in kb.never and dep not in kb.external_only:
                 problems.append(f"{kb.source.name}:{rule.line}: {rule.name} refers to {dep}, which has no rule")
     for suite in kb.suites.values():
-        if suite.key_exchange != "MBEDTLS_KEY_EXCHANGE_NONE" and suite.key_exchange not in kb.key_exchanges:
+        if suite.key_exchange != kb.no_key_exchange and suite.key_exchange not in kb.key_exchanges:
             problems.append(f"suite {suite.name}: unknown key exchange {suite.key_exchange}")
         if suite.cipher not in kb.ciphers:
             problems.append(f"suite {suite.name}: unknown cipher {suite.cipher}")
@@ -314,9 +383,12 @@ def _check(kb: Knowledge) -> None:
                 problems.append(f"{kb.source.name}:{d.line}: any_cipher names unknown cipher {c}")
     for mode in kb.tls13_modes.values():
         known(mode, "tls13_modes")
+    for name, role in kb.roles.items():
+        known(role.option, f"roles.{name}")
+    for option, _ in kb.check_headers:
+        known(option, "check_headers")
+    if kb.null_cipher not in kb.ciphers:
+        problems.append(f"null_cipher {kb.null_cipher} is not in ciphers:")
     if problems:
         raise KnowledgeError("knowledge base inconsistent:\n  " + "\n  ".join(problems))
 
-
-# Options that rules may name (as conflicts) but tlsfit never defines nor forbids.
-_EXTERNAL_ONLY = frozenset({"MBEDTLS_CIPHER_MODE_XTS", "MBEDTLS_DES_C", "MBEDTLS_NIST_KW_C"})

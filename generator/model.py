@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.errors import BadInput
+
 
 OPTIMIZE_LEVELS = ("size", "balanced", "speed")  # profile `optimize:` values, smallest first
+APPS = ("none", "echo", "mqtt", "http")           # profile `app:` values: what follows the handshake
+CLOCKS = ("none", "rtc")                          # profile `clock:` values
 
 
-class ProfileError(Exception):
+class ProfileError(BadInput):
     """A user error in a profile: printed as `FILE:LINE: error: message`, exit 2."""
 
     def __init__(self, path: Path | str, line: int | None, message: str):
@@ -59,6 +63,24 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class SuiteFacts:
+    """What the knowledge base says of one profile ciphersuite, decided at load time so that
+    later stages (the reference server) never re-derive it from the IANA name."""
+    name: str                      # IANA name
+    tls13: bool                    # a TLS 1.3 suite (no key exchange of its own)
+    psk: bool                      # authenticated by a pre-shared key
+    certificate: str | None        # key kind of the server certificate it needs: "rsa" | "ec" | None
+
+
+@dataclass(frozen=True)
+class App:
+    """What the firmware does after the handshake (profile `app:`, or `measure --app`)."""
+    protocol: str                  # one of APPS
+    client_id: str = ""            # mqtt: CONNECT client id ("" -> tlsfit-<profile name>)
+    path: str = "/"                # http: request path
+
+
+@dataclass(frozen=True)
 class Profile:
     path: Path                     # the YAML file (absolute)
     name: str
@@ -84,12 +106,21 @@ class Profile:
     budget: Budget | None
     optimize: str                  # "size" (default) | "balanced" | "speed"
     trust_format: str = "der"      # "der" | "pem": how the firmware holds trust anchors
+    ca_key_types: tuple[str | None, ...] = ()  # key type of each ca_files entry (None: not recognised)
+    clock: str = "none"            # "none" | "rtc": whether certificate dates are checked
+    app: App | None = None         # None: the caller's default (echo with the reference server, else none)
+    suites: tuple[SuiteFacts, ...] = ()  # one per ciphersuite, same order (knowledge-base facts)
+
+    @property
+    def uses_certificates(self) -> bool:
+        """Whether some handshake the profile allows authenticates the server with a certificate."""
+        return self.chain is not None
 
 
 @dataclass(frozen=True)
 class Option:
     """One #define in the generated header."""
-    name: str                      # e.g. "MBEDTLS_ECP_C"
+    name: str                      # the mbedTLS macro
     value: str | None              # None for a plain #define
     reasons: tuple[str, ...]       # why it is there, e.g. "ciphersuite X -> ECDHE-ECDSA key exchange"
 
@@ -101,6 +132,10 @@ class ResolvedConfig:
     warnings: tuple[str, ...] = field(default=())
     # What the other optimize levels would do differently: "OPTION at LEVEL[, ...]: why", sorted.
     other_levels: tuple[str, ...] = field(default=())
+    # What the firmware offers, decided once here and carried to the harness and server.
+    offered_groups: tuple[str, ...] = field(default=())
+    offered_suites: tuple[str, ...] = field(default=())
+    offered_signature_algorithms: tuple[str, ...] = field(default=())
 
     def has(self, name: str) -> bool:
         return any(o.name == name for o in self.options)

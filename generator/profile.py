@@ -7,6 +7,9 @@ wrong and how to fix it; `line` is the line of the offending key or value
 Keys (DESIGN.md contract, plus tlsfit additions marked +):
 
     name (required, [a-z0-9-]+), description, target (default mps2-an386),
+    clock+ (none | rtc; default none: certificate dates not checked),
+    app+ (none | echo | mqtt | http, or {protocol, client_id, path}; default: echo with the
+          reference server, none with --server),
     optimize+ (size | balanced | speed; default size),
     verify+ (required | none; default required), allow_insecure+ (bool; needed by verify: none),
     server: host (required), port (default 443)
@@ -18,7 +21,7 @@ Keys (DESIGN.md contract, plus tlsfit additions marked +):
     budget: {rom, ram}
 
 Defaults decided here:
-- sni: true when a certificate is involved (it needs MBEDTLS_X509_CRT_PARSE_C),
+- sni: true when a certificate is involved (it needs X.509 parsing),
   false for PSK-only profiles; an explicit value always wins.
 - trust.chain (the reference server's test PKI shape), when absent:
   * with ca_files: root = key type of the first CA file, no intermediates, leaf =
@@ -40,8 +43,9 @@ from typing import Any
 
 import yaml
 
-from generator.knowledge import Knowledge, load_knowledge
-from generator.model import OPTIMIZE_LEVELS, Budget, Buffers, ChainShape, ClientCertificate, Profile, ProfileError, Psk
+from generator.knowledge import Knowledge
+from generator.model import (APPS, CLOCKS, OPTIMIZE_LEVELS, App, Budget, Buffers, ChainShape, ClientCertificate,
+                             Profile, ProfileError, Psk, SuiteFacts)
 
 NAME_PATTERN = re.compile(r"^[a-z0-9-]+$")
 VERSIONS = ("1.2", "1.3")
@@ -54,7 +58,8 @@ OPENSSL_TIMEOUT_S = 10
 # Keys allowed in each mapping; a dict value means a nested mapping.
 _SCHEMA: dict[str, Any] = {
     "name": None, "description": None, "target": None, "optimize": None,
-    "verify": None, "allow_insecure": None,
+    "verify": None, "allow_insecure": None, "clock": None,
+    "app": {"protocol": None, "client_id": None, "path": None},
     "server": {"host": None, "port": None},
     "tls": {"versions": None, "ciphersuites": None, "groups": None, "signature_algorithms": None,
             "max_fragment_length": None, "buffers": {"in": None, "out": None}, "sni": None,
@@ -157,9 +162,9 @@ def _kind(node: yaml.Node) -> str:
     return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(type(node), f"'{getattr(node, 'value', '')}'")
 
 
-def load_profile(path: Path, knowledge: Knowledge | None = None) -> Profile:
+def load_profile(path: Path, knowledge: Knowledge) -> Profile:
     """Load, validate and normalise the profile at `path` (errors name `path` as given)."""
-    kb = knowledge or load_knowledge()
+    kb = knowledge
     r = _Reader(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -200,6 +205,8 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
     optimize = r.choice(top["optimize"][1], "optimize", OPTIMIZE_LEVELS) if "optimize" in top else "size"
     verify = r.choice(top["verify"][1], "verify", ("required", "none")) if "verify" in top else "required"
     allow_insecure = r.boolean(top["allow_insecure"][1], "allow_insecure") if "allow_insecure" in top else False
+    clock = r.choice(top["clock"][1], "clock", CLOCKS) if "clock" in top else "none"
+    app = _app(r, top["app"][1]) if "app" in top else None
 
     server_node = _require(r, top, "server", "", root, "server: {host: example.com, port: 443}")
     server = r.mapping(server_node, "server", _SCHEMA["server"])
@@ -268,7 +275,36 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
         signature_algorithms=tuple(n for n, _ in sigalgs), max_fragment_length=mfl, buffers=buffers,
         sni=sni, alpn=tuple(alpn), resumption=resumption, client_certificate=client_cert, psk=psk,
         ca_files=tuple(p for p, _ in ca_files), chain=chain, verify=verify, allow_insecure=allow_insecure,
-        target=target, budget=budget, optimize=optimize, trust_format=trust_format)
+        target=target, budget=budget, optimize=optimize, trust_format=trust_format,
+        ca_key_types=tuple(ca_key_type(p) for p, _ in ca_files), clock=clock, app=app,
+        suites=suite_facts(tuple(n for n, _ in suites), kb))
+
+
+def suite_facts(names: tuple[str, ...], kb: Knowledge) -> tuple[SuiteFacts, ...]:
+    """The knowledge base's facts for each named suite (a TLS 1.3 suite's certificate: "any")."""
+    out = []
+    for name in names:
+        suite = kb.suites[name]
+        kx = kb.key_exchanges.get(suite.key_exchange)
+        out.append(SuiteFacts(name=name, tls13=kx is None, psk=bool(kx and kx.psk),
+                              certificate=kx.certificate if kx else "any"))
+    return tuple(out)
+
+
+def _app(r: _Reader, node: yaml.Node) -> App:
+    if isinstance(node, yaml.ScalarNode):
+        return App(protocol=r.choice(node, "app", APPS))
+    m = r.mapping(node, "app", _SCHEMA["app"])
+    if "protocol" not in m:
+        raise r.fail(node, "missing required key 'app.protocol'; add e.g. 'protocol: mqtt'")
+    protocol = r.choice(m["protocol"][1], "app.protocol", APPS)
+    client_id = r.string(m["client_id"][1], "app.client_id") if "client_id" in m else ""
+    if len(client_id.encode()) > 23 or not client_id.isprintable():
+        raise r.fail(m["client_id"][1], "'app.client_id' must be 1 to 23 printable characters (MQTT 3.1.1)")
+    path = r.string(m["path"][1], "app.path") if "path" in m else "/"
+    if not path.startswith("/") or any(c in path for c in " \r\n") or len(path) > 200:
+        raise r.fail(m["path"][1], "'app.path' must start with '/' and hold no spaces or line breaks")
+    return App(protocol=protocol, client_id=client_id, path=path)
 
 
 def _versions(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
@@ -503,7 +539,7 @@ class _Semantics:
     def _check_suite(self, name: str, node: yaml.Node) -> None:
         r, kb = self.r, self.kb
         suite = kb.suites[name]
-        if suite.cipher == "MBEDTLS_CIPHER_NULL" and not self.allow_insecure:
+        if suite.cipher == kb.null_cipher and not self.allow_insecure:
             raise r.fail(node, f"{name} does not encrypt (NULL cipher): anyone on the path reads the traffic; "
                          "choose an AEAD suite, or add 'allow_insecure: true' if that is really intended")
         usable = [g for g, _ in self.groups if set(kb.groups[g].versions) & set(suite.versions)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jinja2
 
-from generator.knowledge import load_knowledge
+from generator.knowledge import Knowledge
 from generator.model import Profile, ResolvedConfig
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -21,8 +21,7 @@ def _comment_safe(text: str) -> str:
     return text.replace("*/", "* /").replace("/*", "/ *")
 
 
-def render_config(resolved: ResolvedConfig, profile: Profile) -> str:
-    kb = load_knowledge()
+def render_config(resolved: ResolvedConfig, profile: Profile, kb: Knowledge) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)

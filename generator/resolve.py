@@ -13,27 +13,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from generator.errors import Infeasible
 from generator.knowledge import DriverBuild, Knowledge, KnowledgeError, Tuning
 from generator.model import OPTIMIZE_LEVELS, Option, Profile, ResolvedConfig
-from generator.profile import ca_key_type
 
-# Always on for a bare-metal client measured by the harness.
-_BASE = (
-    ("MBEDTLS_SSL_CLI_C", "tlsfit builds TLS clients only"),
-    ("MBEDTLS_PLATFORM_C", "harness hooks calloc/free"),
-    ("MBEDTLS_PLATFORM_MEMORY", "the harness counts heap through mbedtls_platform_set_calloc_free()"),
-)
+# Roles (knowledge base `roles:`) always on for a bare-metal client measured by the harness.
+_BASE_ROLES = ("client", "platform", "counted_heap")
 
 # How a level-specific reason starts; dropped where the level is already said.
 _LEVEL_PREFIX = re.compile(r"^(optimize: \w+ -> |random generator \(optimize: \w+\): )")
 
-DIRECT_SEED_NOTE = ("no MBEDTLS_ENTROPY_C: seed the DRBG straight from the board's TRNG, passing its read "
+DIRECT_SEED_NOTE = ("no {entropy}: seed the DRBG straight from the board's TRNG, passing its read "
                     "function as f_entropy to mbedtls_*_drbg_seed()")
 EXTERNAL_RNG_NOTE = ("the application defines mbedtls_psa_external_get_random() to return that DRBG's output "
                      "(ports/common/harness.c shows how)")
 
-NO_RTC_WARNING = ("no RTC on the target: MBEDTLS_HAVE_TIME_DATE is off, so certificate validity dates "
-                  "(notBefore/notAfter) are NOT checked")
+NO_RTC_WARNING = ("clock: none: {time_date} is off, so certificate validity dates "
+                  "(notBefore/notAfter) are NOT checked; set 'clock: rtc' when the device knows the time")
 
 
 @dataclass
@@ -48,6 +44,7 @@ class _Builder:
     kb: Knowledge
     driver: DriverBuild | None = None
     entries: dict[str, _Entry] = field(default_factory=dict)
+    offered_groups: list[str] = field(default_factory=list)   # what the key exchange offers, in order
 
     def add(self, name: str, reason: str, value: str | None = None, parent: str | None = None) -> None:
         if self.driver is not None and name in self.driver.replace:
@@ -55,8 +52,8 @@ class _Builder:
                 self.add(other, f"{reason} ({name} -> {self.driver.name} driver)", parent=parent)
             return
         if name in self.kb.never:
-            raise KnowledgeError(self._chain(parent, name) + f": tlsfit never defines {name} "
-                                 f"({self.kb.never[name]}); reason asked: {reason}")
+            raise Infeasible(self._chain(parent, name) + f": tlsfit never defines {name} "
+                             f"({self.kb.never[name]}); reason asked: {reason}")
         entry = self.entries.get(name)
         if entry is None:
             rule = self.kb.options.get(name)
@@ -68,6 +65,13 @@ class _Builder:
 
     def has(self, name: str) -> bool:
         return name in self.entries
+
+    def add_role(self, role: str, reason: str | None = None, value: str | None = None) -> None:
+        r = self.kb.role(role)
+        self.add(r.option, reason or r.reason, value=value)
+
+    def has_role(self, role: str) -> bool:
+        return self.has(self.kb.option(role))
 
     def _chain(self, start: str | None, last: str | None = None) -> str:
         links: list[str] = []
@@ -104,7 +108,7 @@ class _Builder:
         for name in sorted(self.entries):
             for other in self.kb.options[name].conflicts:
                 if other in self.entries:
-                    raise KnowledgeError(f"{self._chain(name)} conflicts with {self._chain(other)}")
+                    raise Infeasible(f"{self._chain(name)} conflicts with {self._chain(other)}")
 
     def options(self) -> tuple[Option, ...]:
         return tuple(Option(name=n, value=e.value, reasons=tuple(e.reasons))
@@ -137,7 +141,7 @@ def _differences(mine: ResolvedConfig, other: ResolvedConfig) -> list[tuple[str,
 
 
 def _describe(name: str, changes: list[tuple[str, str, str]]) -> str:
-    """e.g. "MBEDTLS_ECP_WINDOW_SIZE 3 at balanced, 4 at speed: <why>"."""
+    """E.g. '<window option> 3 at balanced, 4 at speed: <why>'."""
     by_setting: dict[str, list[str]] = {}
     for setting, level, _ in changes:
         by_setting.setdefault(setting, []).append(level)
@@ -151,13 +155,13 @@ def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
     groups = offered_groups(profile, kb)
     b = _Builder(kb, driver=_driver_build(profile, kb, groups))
     warnings: list[str] = []
-    for name, reason in _BASE:
-        b.add(name, reason)
+    for role in _BASE_ROLES:
+        b.add_role(role)
     _seed_driver(b)
     for version in profile.versions:
-        b.add(f"MBEDTLS_SSL_PROTO_TLS{version.replace('.', '_')}", f"tls.versions includes {version}")
+        b.add_role(f"tls{version.replace('.', '_')}")
     if "1.2" in profile.versions:
-        b.add("MBEDTLS_SSL_EXTENDED_MASTER_SECRET", "tls.versions includes 1.2 -> extended master secret (RFC 7627)")
+        b.add_role("extended_master_secret")
 
     _seed_suites(b, profile)
     _seed_groups(b, profile, groups)
@@ -171,16 +175,20 @@ def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
     b.close()
 
     # PSA draws from that DRBG: the header says what the application provides for it.
-    if b.has("MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG"):
-        b.add("MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG", EXTERNAL_RNG_NOTE)
+    if b.has_role("psa_external_rng"):
+        b.add_role("psa_external_rng", EXTERNAL_RNG_NOTE)
 
     _size_values(b, profile, warnings)
     _tuning(b, profile)
     b.close()
     b.check_conflicts()
-    if b.has("MBEDTLS_X509_CRT_PARSE_C"):
-        warnings.append(NO_RTC_WARNING)
-    return ResolvedConfig(profile_name=profile.name, options=b.options(), warnings=tuple(warnings))
+    if b.has_role("x509") and not b.has_role("time_date"):
+        warnings.append(NO_RTC_WARNING.format(time_date=kb.option("time_date")))
+    return ResolvedConfig(profile_name=profile.name, options=b.options(), warnings=tuple(warnings),
+                          offered_groups=tuple(b.offered_groups),
+                          offered_suites=profile.ciphersuites,
+                          offered_signature_algorithms=profile.signature_algorithms)
+
 
 
 def _seed_suites(b: _Builder, profile: Profile) -> None:
@@ -193,10 +201,10 @@ def _seed_suites(b: _Builder, profile: Profile) -> None:
         for option in cipher.options:
             b.add(option, f"ciphersuite {name} -> {cipher.label}")
         if cipher.mode == "CBC":
-            b.add("MBEDTLS_SSL_ENCRYPT_THEN_MAC", f"ciphersuite {name} -> CBC needs encrypt-then-MAC (RFC 7366)")
+            b.add_role("encrypt_then_mac", f"ciphersuite {name} -> {kb.role('encrypt_then_mac').reason}")
         mac = kb.hashes[suite.mac]
         b.add(mac.option, f"ciphersuite {name} -> {mac.label} (PRF / HMAC / HKDF)")
-        if suite.key_exchange != "MBEDTLS_KEY_EXCHANGE_NONE":
+        if suite.key_exchange != kb.no_key_exchange:
             kx = kb.key_exchanges[suite.key_exchange]
             b.add(kx.option, f"ciphersuite {name} -> {kx.label} key exchange")
         else:
@@ -206,7 +214,7 @@ def _seed_suites(b: _Builder, profile: Profile) -> None:
                 b.add(kb.tls13_modes["psk"], f"ciphersuite {name} + tls.psk -> TLS 1.3 PSK")
                 if any(kb.groups[g].kind == "ecdhe" for g in profile.groups):
                     b.add(kb.tls13_modes["psk_ephemeral"], f"ciphersuite {name} + tls.psk + tls.groups -> PSK-(EC)DHE")
-    b.add("MBEDTLS_SSL_CIPHERSUITES", "tls.ciphersuites, in preference order", value=",".join(macros))
+    b.add_role("ciphersuite_list", value=",".join(macros))
 
 
 def _seed_random(b: _Builder, profile: Profile) -> None:
@@ -214,7 +222,7 @@ def _seed_random(b: _Builder, profile: Profile) -> None:
     for choice in b.kb.random_generators:
         if profile.optimize in choice.levels and all(b.has(o) for o in choice.when):
             b.add(choice.option, f"random generator (optimize: {profile.optimize}): {choice.reason}")
-            b.add(choice.option, DIRECT_SEED_NOTE)
+            b.add(choice.option, DIRECT_SEED_NOTE.format(entropy=b.kb.option("entropy_module")))
             return
     raise KnowledgeError(f"{b.kb.source.name}: no random_generators entry matches optimize: {profile.optimize}")
 
@@ -223,7 +231,7 @@ def _uses_ecdhe(b: _Builder, profile: Profile) -> bool:
     kb = b.kb
     for name in profile.ciphersuites:
         suite = kb.suites[name]
-        if suite.key_exchange == "MBEDTLS_KEY_EXCHANGE_NONE":
+        if suite.key_exchange == kb.no_key_exchange:
             return True
         if kb.key_exchanges[suite.key_exchange].ephemeral in ("ecdhe", "static_ecdh"):
             return True
@@ -247,7 +255,7 @@ def _key_names(profile: Profile, kb: Knowledge) -> list[str]:
     keys: list[str] = []
     if profile.chain is not None:
         keys += [profile.chain.root, *profile.chain.intermediates, profile.chain.leaf]
-    keys += [k for k in (ca_key_type(p) for p in profile.ca_files) if k in kb.key_types]
+    keys += [k for k in profile.ca_key_types if k in kb.key_types]
     if profile.client_certificate is not None:
         keys.append(profile.client_certificate.key)
     return keys
@@ -256,7 +264,7 @@ def _key_names(profile: Profile, kb: Knowledge) -> list[str]:
 def _driver_build(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) -> DriverBuild | None:
     """The first driver build whose conditions the profile meets (see driver_builds in the KB)."""
     keys = [kb.key_types[k] for k in _key_names(profile, kb)]
-    unknown_ca = any(ca_key_type(p) not in kb.key_types for p in profile.ca_files)
+    unknown_ca = any(k not in kb.key_types for k in profile.ca_key_types)
     uses_ec = any(kb.groups[g].kind == "ecdhe" for g in groups) or any(k.kind == "ec" for k in keys)
     for d in kb.driver_builds:
         if (uses_ec and profile.optimize in d.levels and profile.versions == d.versions and not unknown_ca
@@ -282,14 +290,14 @@ def _driver_options(b: _Builder) -> None:
     for legacy, wants in d.psa_wants.items():
         if b.has(legacy):
             for want in wants:
-                b.add(want, f"{legacy} under MBEDTLS_PSA_CRYPTO_CONFIG: PSA only provides what is wanted",
+                b.add(want, f"{legacy} under the {d.name} build's PSA config: PSA only provides what is wanted",
                       parent=legacy)
 
 
 def _seed_groups(b: _Builder, profile: Profile, groups: tuple[str, ...]) -> None:
     kb = b.kb
     ecdhe = _uses_ecdhe(b, profile)
-    ffdhe = any(kb.suites[s].key_exchange != "MBEDTLS_KEY_EXCHANGE_NONE"
+    ffdhe = any(kb.suites[s].key_exchange != kb.no_key_exchange
                 and kb.key_exchanges[kb.suites[s].key_exchange].ephemeral == "ffdhe" for s in profile.ciphersuites)
     for name in groups:
         group = kb.groups[name]
@@ -297,18 +305,20 @@ def _seed_groups(b: _Builder, profile: Profile, groups: tuple[str, ...]) -> None
             continue
         if (group.kind == "ecdhe" and ecdhe) or (group.kind == "ffdhe" and ffdhe):
             b.add(group.option, f"tls.groups {name}")
+            b.offered_groups.append(name)
 
 
 def _key_needs(b: _Builder, key_name: str, why: str, sign: bool, profile: Profile) -> None:
     kb = b.kb
     kt = kb.key_types[key_name]
     if kt.kind == "ec":
-        b.add("MBEDTLS_ECDSA_C", f"{why} {key_name} -> ECDSA {'signing' if sign else 'verification'}")
+        b.add_role("ecdsa", f"{why} {key_name} -> ECDSA {'signing' if sign else 'verification'}")
         b.add(kb.groups[kt.curve].option, f"{why} {key_name} -> curve {kt.curve}")
     else:
-        b.add("MBEDTLS_RSA_C", f"{why} {key_name} -> RSA")
-        padding = "MBEDTLS_PKCS1_V21" if sign and profile.versions == ("1.3",) else "MBEDTLS_PKCS1_V15"
-        b.add(padding, f"{why} {key_name} -> RSA {'PSS' if padding.endswith('V21') else 'PKCS#1 v1.5'}")
+        b.add_role("rsa", f"{why} {key_name} -> RSA")
+        # TLS 1.3 client signatures are RSA-PSS; everything else verifies PKCS#1 v1.5
+        padding = "rsa_pss" if sign and profile.versions == ("1.3",) else "rsa_pkcs1_v15"
+        b.add_role(padding, f"{why} {key_name} -> {kb.role(padding).reason}")
 
 
 def _seed_trust(b: _Builder, profile: Profile, warnings: list[str]) -> None:
@@ -320,23 +330,22 @@ def _seed_trust(b: _Builder, profile: Profile, warnings: list[str]) -> None:
                   ("trust.chain.leaf", chain.leaf)]
         for where, key_name in levels:
             _key_needs(b, key_name, where, sign=False, profile=profile)
-        b.add("MBEDTLS_X509_CRT_PARSE_C", "trust.chain -> verify the server certificate chain")
+        b.add_role("x509", f"trust.chain -> {kb.role('x509').reason}")
         for sig in profile.signature_algorithms:
             alg = kb.signature_algorithms[sig]
             for option in alg.options:
                 b.add(option, f"tls.signature_algorithms {sig}")
             b.add(kb.hashes[alg.hash].option, f"tls.signature_algorithms {sig} -> {kb.hashes[alg.hash].label}")
         if profile.trust_format == "pem":
-            b.add("MBEDTLS_PEM_PARSE_C", "trust.format: pem -> trust anchors parsed from PEM on target")
-    for ca in profile.ca_files:
-        key_name = ca_key_type(ca)
+            b.add_role("pem")
+    for ca, key_name in zip(profile.ca_files, profile.ca_key_types):
         if key_name in kb.key_types:
             _key_needs(b, key_name, f"trust.ca_files {ca.name}", sign=False, profile=profile)
         else:
             warnings.append(f"trust.ca_files {ca.name}: key type not recognised; its key may not be usable")
     if profile.client_certificate is not None:
         cc = profile.client_certificate
-        b.add("MBEDTLS_PK_PARSE_C", "tls.client_certificate -> parse the client private key")
+        b.add_role("private_key_parse")
         _key_needs(b, cc.key, "tls.client_certificate.key", sign=True, profile=profile)
     if profile.verify == "none":
         warnings.append("verify: none (allow_insecure): the server certificate is NOT verified; "
@@ -345,15 +354,18 @@ def _seed_trust(b: _Builder, profile: Profile, warnings: list[str]) -> None:
 
 def _seed_features(b: _Builder, profile: Profile) -> None:
     if profile.sni:
-        b.add("MBEDTLS_SSL_SERVER_NAME_INDICATION", f"tls.sni: send server name {profile.host}")
+        b.add_role("sni", f"tls.sni: send server name {profile.host}")
     if profile.alpn:
-        b.add("MBEDTLS_SSL_ALPN", f"tls.alpn {', '.join(profile.alpn)}")
+        b.add_role("alpn", f"tls.alpn {', '.join(profile.alpn)}")
     if profile.resumption == "tickets":
-        b.add("MBEDTLS_SSL_SESSION_TICKETS", "tls.resumption: tickets")
+        b.add_role("session_tickets")
     if profile.max_fragment_length is not None:
-        b.add("MBEDTLS_SSL_MAX_FRAGMENT_LENGTH", f"tls.max_fragment_length {profile.max_fragment_length}")
+        b.add_role("max_fragment_length", f"tls.max_fragment_length {profile.max_fragment_length}")
     if profile.psk is not None:
-        b.add("MBEDTLS_PSK_MAX_LEN", f"tls.psk key is {len(profile.psk.key)} bytes", value=str(len(profile.psk.key)))
+        b.add_role("psk_max_len", f"tls.psk key is {len(profile.psk.key)} bytes", value=str(len(profile.psk.key)))
+    if profile.clock == "rtc" and b.has_role("x509"):
+        for role in ("time", "time_date", "time_source", "time_ms", "time_gmtime"):
+            b.add_role(role)
 
 
 def _certificate_message_bytes(b: _Builder, profile: Profile) -> int:
@@ -395,15 +407,15 @@ def _size_values(b: _Builder, profile: Profile, warnings: list[str]) -> None:
         else:
             out_len = kb.buffers.out_default
             out_why = f"ClientHello and application data (larger writes are split into {out_len}-byte records)"
-    b.add("MBEDTLS_SSL_IN_CONTENT_LEN", in_why, value=str(in_len))
-    b.add("MBEDTLS_SSL_OUT_CONTENT_LEN", out_why, value=str(out_len))
+    b.add_role("in_content_len", in_why, value=str(in_len))
+    b.add_role("out_content_len", out_why, value=str(out_len))
 
-    if b.has("MBEDTLS_BIGNUM_C"):
+    if b.has_role("bignum"):
         sizes: list[tuple[int, str]] = []
         keys = []
         if profile.chain is not None:
             keys += [profile.chain.root, *profile.chain.intermediates, profile.chain.leaf]
-        keys += [k for k in (ca_key_type(p) for p in profile.ca_files) if k in kb.key_types]
+        keys += [k for k in profile.ca_key_types if k in kb.key_types]
         if profile.client_certificate is not None:
             keys.append(profile.client_certificate.key)
         for k in keys:
@@ -412,11 +424,11 @@ def _size_values(b: _Builder, profile: Profile, warnings: list[str]) -> None:
         for g in profile.groups:
             if b.has(kb.groups[g].option):
                 sizes.append((kb.groups[g].bytes, f"group {g}"))
-        if b.has("MBEDTLS_DHM_C") and not any(kb.groups[g].kind == "ffdhe" for g in profile.groups):
+        if b.has_role("dhm") and not any(kb.groups[g].kind == "ffdhe" for g in profile.groups):
             sizes.append((kb.groups["ffdhe2048"].bytes, "DHE with server-chosen parameters (assume 2048-bit)"))
         if sizes:
             size, what = max(sizes)
-            b.add("MBEDTLS_MPI_MAX_SIZE", f"largest big number: {what} ({size} bytes)", value=str(size))
+            b.add_role("mpi_max_size", f"largest big number: {what} ({size} bytes)", value=str(size))
 
 
 def _tuning_applies(b: _Builder, profile: Profile, t: Tuning) -> bool:

@@ -13,34 +13,30 @@ import re
 import subprocess
 from pathlib import Path
 
+from generator.errors import TlsfitBug, ToolFailure
+
 COMPILE_TIMEOUT_S = 60
 
-# Headers pulled in when their module is enabled, so their own checks run too.
-_OPTIONAL_HEADERS = (
-    ("MBEDTLS_X509_CRT_PARSE_C", "mbedtls/x509_crt.h"),
-    ("MBEDTLS_ENTROPY_C", "mbedtls/entropy.h"),
-    ("MBEDTLS_CTR_DRBG_C", "mbedtls/ctr_drbg.h"),
-    ("MBEDTLS_HMAC_DRBG_C", "mbedtls/hmac_drbg.h"),
-    ("MBEDTLS_PSA_CRYPTO_C", "psa/crypto.h"),
-)
 
 
-class ConfigBug(Exception):
+class ConfigBug(TlsfitBug):
     """The generated header does not compile against mbedTLS: a tlsfit bug."""
 
 
-class CompilerNotFound(Exception):
+class CompilerNotFound(ToolFailure):
     """The compiler that checks the header is not installed (a set-up problem, not a bug)."""
 
 
-def validate_config(header_text: str, mbedtls_dir: Path, workdir: Path,
+def validate_config(header_text: str, mbedtls_dir: Path, workdir: Path, check_headers: tuple[tuple[str, str], ...],
                     cc: str = "arm-none-eabi-gcc", cflags: tuple[str, ...] = ()) -> None:
+    """Compile the header against mbedTLS's checks; `check_headers` (knowledge base) are
+    (option, header) pairs whose header is included when the option is defined."""
     workdir.mkdir(parents=True, exist_ok=True)
     header = workdir / "tlsfit_check_config.h"
     header.write_text(header_text, encoding="utf-8")
     defined = set(re.findall(r"^#define\s+(\w+)", header_text, flags=re.M))
     includes = ["mbedtls/build_info.h", "mbedtls/ssl.h"]
-    includes += [h for option, h in _OPTIONAL_HEADERS if option in defined]
+    includes += [h for option, h in check_headers if option in defined]
     source = workdir / "tlsfit_check_config.c"
     kept = "".join(f"#if !defined({name})\n#error \"{name} is defined in the config but mbedTLS's "
                    f"config_adjust headers dropped it (a prerequisite is missing)\"\n#endif\n"

@@ -1,14 +1,35 @@
-"""Board facts (ports/<name>/board.yaml) as data for building and running."""
+"""Board facts (ports/<name>/board.yaml) as validated data for building and running.
+
+Validated like profiles: every error names `board.yaml:LINE`, unknown keys get
+a did-you-mean, and an unknown target lists the boards there are. The memory
+limits are written here only; the build hands them to the linker script.
+"""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from measure.model import MeasureError
+from generator.errors import BadInput
 
 BOARD_FILE = "board.yaml"
+
+# key -> (required, kind); kind: "str" | "bool" | "list" | "limits" | "qemu" | "path?"
+_SCHEMA: dict[str, tuple[bool, str]] = {
+    "name": (True, "str"), "cpu": (True, "str"), "is_host": (False, "bool"),
+    "cc": (True, "str"), "ar": (False, "str"),
+    "cflags": (False, "list"), "ldflags": (False, "list"),
+    "linker_script": (False, "path?"), "include_dirs": (False, "list"), "sources": (True, "list"),
+    "limits": (False, "limits"), "qemu": (False, "qemu"),
+}
+_LIMIT_KEYS = ("flash", "ram")
+
+
+class BoardError(BadInput):
+    """A bad board.yaml or an unknown target: `FILE:LINE: error: message`, exit 2."""
 
 
 @dataclass(frozen=True)
@@ -29,40 +50,124 @@ class Board:
     is_host: bool
 
 
-def _required(data: dict, key: str, path: Path):
-    if key not in data:
-        raise MeasureError(f"{path}: missing key '{key}'")
-    return data[key]
+def _fail(path: Path, node: yaml.Node | None, message: str) -> BoardError:
+    where = f"{path}:{node.start_mark.line + 1}" if node is not None else str(path)
+    return BoardError(f"{where}: error: {message}")
+
+
+def _scalar(path: Path, node: yaml.Node, key: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise _fail(path, node, f"'{key}' must be a single value")
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+
+def _string_list(path: Path, node: yaml.Node, key: str) -> tuple[str, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise _fail(path, node, f"'{key}' must be a list, e.g. [a, b]")
+    out = []
+    for item in node.value:
+        value = _scalar(path, item, key)
+        if not isinstance(value, str) or not value:
+            raise _fail(path, item, f"'{key}' entries must be non-empty strings; got {value!r}")
+        out.append(value)
+    return tuple(out)
+
+
+def _mapping(path: Path, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        raise _fail(path, node, f"'{where}' must be a mapping (key: value)")
+    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
+            raise _fail(path, key_node, f"unknown key '{key}' in {where}; {hint}")
+        if key in out:
+            raise _fail(path, key_node, f"key '{key}' appears twice; keep one")
+        out[key] = (key_node, value_node)
+    return out
+
+
+def _limit(path: Path, node: yaml.Node, key: str) -> int | None:
+    value = _scalar(path, node, f"limits.{key}")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise _fail(path, node, f"'limits.{key}' must be a positive number of bytes or null; got {value!r}")
+    return value
 
 
 def load_board(name: str, ports_dir: Path) -> Board:
-    """Read ports/<name>/board.yaml."""
+    """Read and validate ports/<name>/board.yaml; BoardError (exit 2) when absent or wrong."""
     board_dir = ports_dir / name
     path = board_dir / BOARD_FILE
     if not path.is_file():
         known = ", ".join(list_boards(ports_dir)) or "none"
-        raise MeasureError(f"unknown target '{name}': no {path} (known: {known})")
-    data = yaml.safe_load(path.read_text()) or {}
-    if data.get("name") != name:
-        raise MeasureError(f"{path}: name is '{data.get('name')}', expected '{name}'")
-    limits = data.get("limits") or {}
-    script = data.get("linker_script")
+        close = difflib.get_close_matches(name, list_boards(ports_dir), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise BoardError(f"unknown target '{name}'{hint} (boards: {known}; 'host' runs on Linux)")
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise BoardError(f"{where}: error: cannot read board facts: {exc}") from exc
+    if root is None:
+        raise BoardError(f"{path}:1: error: board.yaml is empty; start with 'name: {name}'")
+    m = _mapping(path, root, "board.yaml", tuple(_SCHEMA))
+    for key, (required, _) in _SCHEMA.items():
+        if required and key not in m:
+            raise _fail(path, root, f"missing required key '{key}'")
+
+    def text(key: str, default: str = "") -> str:
+        if key not in m:
+            return default
+        value = _scalar(path, m[key][1], key)
+        if not isinstance(value, str) or not value:
+            raise _fail(path, m[key][1], f"'{key}' must be a non-empty string; got {value!r}")
+        return value
+
+    def strings(key: str) -> tuple[str, ...]:
+        return _string_list(path, m[key][1], key) if key in m else ()
+
+    if text("name") != name:
+        raise _fail(path, m["name"][1], f"name is '{text('name')}' but the folder is '{name}'; make them equal")
+    is_host = False
+    if "is_host" in m:
+        is_host = _scalar(path, m["is_host"][1], "is_host")
+        if not isinstance(is_host, bool):
+            raise _fail(path, m["is_host"][1], "'is_host' must be true or false")
+    script = None
+    if "linker_script" in m and _scalar(path, m["linker_script"][1], "linker_script") is not None:
+        script = (board_dir / text("linker_script")).resolve()
+        if not script.is_file():
+            raise _fail(path, m["linker_script"][1], f"linker script {script} not found")
+    sources = tuple((board_dir / s).resolve() for s in strings("sources"))
+    for src, node in zip(sources, m["sources"][1].value):
+        if not src.is_file():
+            raise _fail(path, node, f"source {src} not found")
+    limits: dict[str, int | None] = {"flash": None, "ram": None}
+    if "limits" in m:
+        lm = _mapping(path, m["limits"][1], "limits", _LIMIT_KEYS)
+        limits.update({k: _limit(path, v, k) for k, (_, v) in lm.items()})
+    qemu_argv: tuple[str, ...] = ()
+    if "qemu" in m:
+        qm = _mapping(path, m["qemu"][1], "qemu", ("argv",))
+        if "argv" not in qm:
+            raise _fail(path, m["qemu"][1], "missing 'qemu.argv' (the QEMU command line with {elf} and {port})")
+        qemu_argv = _string_list(path, qm["argv"][1], "qemu.argv")
+        joined = " ".join(qemu_argv)
+        if "{elf}" not in joined or "{port}" not in joined:
+            raise _fail(path, qm["argv"][1], "'qemu.argv' must contain {elf} and {port}")
+    if not is_host and not qemu_argv:
+        raise _fail(path, root, "a board that is not the host needs 'qemu: {argv: [...]}' to run")
     return Board(
-        name=name,
-        cpu=str(_required(data, "cpu", path)),
-        cflags=tuple(str(f) for f in data.get("cflags", ())),
-        ldflags=tuple(str(f) for f in data.get("ldflags", ())),
-        cc=str(_required(data, "cc", path)),
-        ar=str(data.get("ar", "ar")),
-        dir=board_dir.resolve(),
-        sources=tuple((board_dir / s).resolve() for s in _required(data, "sources", path)),
-        include_dirs=tuple((board_dir / d).resolve() for d in data.get("include_dirs", ())),
-        linker_script=(board_dir / script).resolve() if script else None,
-        qemu_argv=tuple(str(a) for a in (data.get("qemu") or {}).get("argv", ())),
-        flash_limit=limits.get("flash"),
-        ram_limit=limits.get("ram"),
-        is_host=bool(data.get("is_host", False)),
-    )
+        name=name, cpu=text("cpu"), cflags=strings("cflags"), ldflags=strings("ldflags"),
+        cc=text("cc"), ar=text("ar", "ar"), dir=board_dir.resolve(), sources=sources,
+        include_dirs=tuple((board_dir / d).resolve() for d in strings("include_dirs")),
+        linker_script=script, qemu_argv=qemu_argv,
+        flash_limit=limits["flash"], ram_limit=limits["ram"], is_host=is_host)
 
 
 def list_boards(ports_dir: Path) -> list[str]:

@@ -4,7 +4,7 @@ Layout under cache_dir:
   <config sha256>/tlsfit_config.h
   <config sha256>/<board>/libmbedtls.a         the library, built once per entry
   <config sha256>/<board>/complete.json        written last: the entry is usable
-  <config sha256>/<board>/fw/<data sha>/       harness_data.c, tlsfit.elf, tlsfit.map
+  <config sha256>/<board>/fw/<data sha>/       include/tlsfit_profile_config.h, tlsfit.elf, tlsfit.map
 The build itself is ports/build.mk; this module decides what to build and where.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from measure.boards import Board
 from measure.model import Firmware, MeasureError
 
 CONFIG_NAME = "tlsfit_config.h"
+PROFILE_HEADER_NAME = "tlsfit_profile_config.h"   # measure/firmware_data.py renders it
 STAMP_NAME = "complete.json"
 LIB_TIMEOUT_S = 900.0
 FW_TIMEOUT_S = 180.0
@@ -118,25 +119,36 @@ def build_library_only(config_text: str, board: Board, mbedtls_dir: Path, cache_
     return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=False)
 
 
+def _memory_variables(board: Board) -> dict[str, str]:
+    """The modelled part's limits (board.yaml), for the linker's MEMORY regions."""
+    if board.flash_limit is None or board.ram_limit is None:
+        return {}
+    return {"FLASH_SIZE": str(int(board.flash_limit)), "RAM_SIZE": str(int(board.ram_limit))}
+
+
 def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_dir: Path,
                    cache_dir: Path, jobs: int = 2) -> Firmware:
-    """Library (from the cache when complete), then harness + board + data, linked."""
+    """Library (from the cache when complete), then harness + board + profile facts, linked.
+
+    harness_data_c is render_harness_data()'s text: the generated header
+    tlsfit_profile_config.h (compile-time facts and the per-profile data)."""
     lib = build_library_only(config_text, board, mbedtls_dir, cache_dir, jobs)
     lib_dir = lib.archive.parent
     data_sha = hashlib.sha256(harness_data_c.encode("utf-8")).hexdigest()[:16]
     fw_dir = lib_dir / "fw" / data_sha
-    fw_dir.mkdir(parents=True, exist_ok=True)
-    data_c = fw_dir / "harness_data.c"
-    write_if_changed(data_c, harness_data_c)
+    profile_dir = fw_dir / "include"
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    write_if_changed(profile_dir / PROFILE_HEADER_NAME, harness_data_c)
     variables = _lib_variables(board, mbedtls_dir, lib.config_dir, lib_dir)
     variables.update({
         "FW_DIR": str(fw_dir),
         "BOARD_DIR": str(board.dir),
         "BOARD_SRCS": " ".join(str(src) for src in board.sources),
         "BOARD_INCLUDES": " ".join(str(d) for d in board.include_dirs),
-        "DATA_C": str(data_c),
+        "PROFILE_DIR": str(profile_dir),
         "LDSCRIPT": str(board.linker_script) if board.linker_script else "",
         "BOARD_LDFLAGS": " ".join(board.ldflags),
+        **_memory_variables(board),
     })
     with _locked(fw_dir / ".lock"):
         _make(board, "fw", variables, jobs, FW_TIMEOUT_S, f"harness firmware for {board.name}")

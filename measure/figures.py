@@ -27,6 +27,11 @@ from measure.model import Footprint, MeasureError
 
 # mbedTLS 3.6's library Makefile/CMake produce these three archives.
 MBEDTLS_ARCHIVES: tuple[str, ...] = ("libmbedtls.a", "libmbedx509.a", "libmbedcrypto.a")
+# Objects outside the archives whose static RAM counts as mbedTLS's: the
+# contexts any application making the same calls must hold
+# (ports/common/app_contexts.c). Everything else outside the archives is the
+# harness's: measurement bookkeeping, board, profile data, libc, padding.
+MBEDTLS_STATE_OBJECTS: tuple[str, ...] = ("app_contexts.o",)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,12 @@ class MapInput:
 class RomAttribution:
     modules: dict[str, int]        # object file name -> ROM bytes, mbedTLS objects only
     rom_mbedtls: int               # sum of modules
+
+
+@dataclass(frozen=True)
+class RamAttribution:
+    mbedtls: int                   # bytes defined by mbedTLS's objects and the state objects
+    harness: int                   # the rest of ram_static; the two sum to it
 
 
 # ---------------------------------------------------------------- parse
@@ -189,6 +200,28 @@ def placed_sizes(records: list[MapInput]) -> list[int]:
     return sizes
 
 
+def attribute_ram_static(
+    records: list[MapInput],
+    ram_sections: set[str],
+    ram_static_total: int,
+    archives: tuple[str, ...] = MBEDTLS_ARCHIVES,
+    state_objects: tuple[str, ...] = MBEDTLS_STATE_OBJECTS,
+) -> RamAttribution:
+    """Split static RAM by the object that defines each input section placed in a RAM output
+    section: mbedTLS's archives and the state objects on one side, the remainder (harness
+    objects, libc, fill) on the other, so the parts always sum to the total."""
+    mbedtls = 0
+    for record, size in zip(records, placed_sizes(records)):
+        if record.output_section not in ram_sections or not size:
+            continue
+        if record.archive in archives or (record.archive is None and record.member in state_objects):
+            mbedtls += size
+    if mbedtls > ram_static_total:
+        raise MeasureError(f"map file attributes {mbedtls} B of static RAM to mbedTLS, more than "
+                           f"the ELF's {ram_static_total} B")
+    return RamAttribution(mbedtls=mbedtls, harness=ram_static_total - mbedtls)
+
+
 def rom_total(sections: list[ElfSection]) -> int:
     return sum(s.size for s in sections if s.is_rom)
 
@@ -217,12 +250,19 @@ def read_footprint(
     except OSError as exc:
         raise MeasureError(f"{map_file}: cannot read map file: {exc}") from exc
     rom_names = {s.name for s in sections if s.is_rom}
-    attribution = attribute_rom(parse_map(map_text), rom_names, archives)
+    reserved = {heap_section, stack_section}
+    ram_names = {s.name for s in sections if s.is_ram and s.name not in reserved}
+    records = parse_map(map_text)
+    attribution = attribute_rom(records, rom_names, archives)
+    static = ram_static(sections, reserved)
+    ram_split = attribute_ram_static(records, ram_names, static, archives)
     return Footprint(
         rom_total=rom_total(sections),
         rom_mbedtls=attribution.rom_mbedtls,
         modules=attribution.modules,
-        ram_static=ram_static(sections, {heap_section, stack_section}),
+        ram_static=static,
         heap_arena=_size_of(sections, heap_section),
         stack_reserved=_size_of(sections, stack_section),
+        ram_static_mbedtls=ram_split.mbedtls,
+        ram_static_harness=ram_split.harness,
     )

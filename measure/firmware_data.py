@@ -1,7 +1,10 @@
 """Render the per-profile data compiled into the harness (templates/harness_data.c.j2).
 
-The C layout is ports/common/tlsfit_profile_data.h. Output is deterministic:
-the same HarnessInput always gives the same text (so the firmware cache works).
+The text is the generated header tlsfit_profile_config.h: compile-time facts
+(TLSFIT_HAS_*, TLSFIT_APP) that keep unused mbedTLS calls out of the image,
+plus the data (layout: ports/common/tlsfit_profile_data.h), defined once by
+ports/common/profile_data.c. Output is deterministic: the same HarnessInput
+always gives the same text (so the firmware cache works).
 """
 from __future__ import annotations
 
@@ -10,11 +13,19 @@ from pathlib import Path
 
 import jinja2
 
-from measure.model import HarnessInput
+from measure.model import HarnessInput, MeasureError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE_NAME = "harness_data.c.j2"
 BYTES_PER_LINE = 12
+
+# HarnessInput.app -> TLSFIT_APP value (ports/common/tlsfit_profile_data.h)
+APP_MACROS = {"none": "TLSFIT_APP_NONE", "echo": "TLSFIT_APP_ECHO",
+              "mqtt": "TLSFIT_APP_MQTT", "http": "TLSFIT_APP_HTTP"}
+MQTT_KEEPALIVE_S = 60
+MQTT_CLEAN_SESSION = 0x02
+MQTT_PROTOCOL_LEVEL_311 = 4
+MQTT_CONNECT = 0x10
 
 
 @dataclass(frozen=True)
@@ -44,8 +55,56 @@ def _blob(name: str, data: bytes) -> _Blob:
     return _Blob(name=name, size=len(data), lines=lines)
 
 
+def _mqtt_remaining_length(n: int) -> bytes:
+    """MQTT variable-length integer (7 bits per byte, high bit = more)."""
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _mqtt_string(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    if len(raw) > 0xFFFF:
+        raise MeasureError("MQTT client id longer than 65535 bytes")
+    return len(raw).to_bytes(2, "big") + raw
+
+
+def mqtt_connect_packet(client_id: str) -> bytes:
+    """MQTT 3.1.1 CONNECT: clean session, keepalive 60 s, no will, no credentials."""
+    body = (_mqtt_string("MQTT") + bytes([MQTT_PROTOCOL_LEVEL_311, MQTT_CLEAN_SESSION])
+            + MQTT_KEEPALIVE_S.to_bytes(2, "big") + _mqtt_string(client_id))
+    return bytes([MQTT_CONNECT]) + _mqtt_remaining_length(len(body)) + body
+
+
+def http_request(host: str, path: str = "/") -> bytes:
+    """GET path HTTP/1.1 with Host and Connection: close."""
+    for what, text in (("Host header", host), ("path", path)):
+        if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in text):
+            raise MeasureError(f"HTTP {what} {text!r} has a space or control character")
+    if not path.startswith("/"):
+        raise MeasureError(f"HTTP path {path!r} must start with '/'")
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("utf-8")
+
+
+def app_request(inp: HarnessInput) -> bytes | None:
+    """The bytes the harness sends after the handshake, built here so the C
+    side only sends them and checks the answer."""
+    if inp.app not in APP_MACROS:
+        raise MeasureError(f"unknown app '{inp.app}' (known: {', '.join(APP_MACROS)})")
+    if inp.app == "echo":
+        return inp.message
+    if inp.app == "mqtt":
+        return mqtt_connect_packet(inp.app_client_id)
+    if inp.app == "http":
+        return http_request(inp.app_host or inp.server_name, inp.app_path)
+    return None
+
+
 def render_harness_data(inp: HarnessInput, templates_dir: Path = TEMPLATES_DIR) -> str:
-    """C source defining `tlsfit_profile_data` for this profile."""
+    """The generated header tlsfit_profile_config.h for this profile (facts + data)."""
     blobs: list[_Blob] = []
 
     def add(name: str, data: bytes | None) -> str:
@@ -72,8 +131,10 @@ def render_harness_data(inp: HarnessInput, templates_dir: Path = TEMPLATES_DIR) 
         "psk_key": add("s_psk_key", inp.psk_key),
         "alpn": [c_string(p) for p in inp.alpn],
         "max_fragment_length": inp.max_fragment_length or 0,
-        "message": add("s_message", inp.message),
+        "message": add("s_message", app_request(inp)),
         "groups": inp.group_ids,
+        "has_psk": 1 if inp.psk_key else 0,
+        "app_macro": APP_MACROS[inp.app],
         "blobs": blobs,
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)),

@@ -25,6 +25,9 @@ SUITE_PREFIXES = (("TLS1-3-", "TLS_"), ("TLS-", "TLS_"))
 
 _FIELDS = ("ok", "err", "stage", "version", "suite", "sent", "recv", "instr",
            "heap_peak", "heap_overhead", "stack_peak", "echo", "states")
+# Added later; a line without them (older firmware) still parses, to None.
+_OPTIONAL_INT_FIELDS = ("hs_sent", "hs_recv", "app_sent", "app_recv", "alloc_instr", "allocs",
+                        "probe_instr", "stack_harness")
 
 
 def iana_suite_name(mbedtls_name: str) -> str:
@@ -56,10 +59,26 @@ def result_fields(console_text: str) -> dict:
     return data
 
 
+def _optional_int(data: dict, key: str, negative_is_none: bool = True) -> int | None:
+    if key not in data or data[key] is None:
+        return None
+    value = int(data[key])
+    return None if negative_is_none and value < 0 else value
+
+
+def _optional_verdict(data: dict, key: str) -> bool | None:
+    """1 -> True, 0 -> False, -1 (no verdict, e.g. app none) or absent -> None."""
+    if key not in data:
+        return None
+    value = int(data[key])
+    return None if value < 0 else bool(value)
+
+
 def parse_result(console_text: str) -> HandshakeRun:
     """The last TLSFIT-RESULT line of the console output, as a HandshakeRun."""
     data = result_fields(console_text)
     instr = int(data["instr"])
+    counted = instr >= 0  # instruction figures only where the port counts them
     version = data["version"] or None
     suite = data["suite"] or None
     return HandshakeRun(
@@ -77,6 +96,18 @@ def parse_result(console_text: str) -> HandshakeRun:
         # per-state work only where the port counts instructions
         states=() if instr < 0 else tuple(StateWork(state=str(s), instructions=int(n))
                                            for s, n in data["states"]),
+        allocator_instructions=_optional_int(data, "alloc_instr") if counted else None,
+        allocations=_optional_int(data, "allocs"),
+        probe_instructions=_optional_int(data, "probe_instr") if counted else None,
+        stack_harness=_optional_int(data, "stack_harness"),
+        handshake_ok=_optional_verdict(data, "hs_ok"),
+        handshake_bytes_sent=_optional_int(data, "hs_sent"),
+        handshake_bytes_received=_optional_int(data, "hs_recv"),
+        app=str(data["app"]) if data.get("app") else None,
+        app_ok=_optional_verdict(data, "app_ok"),
+        app_bytes_sent=_optional_int(data, "app_sent"),
+        app_bytes_received=_optional_int(data, "app_recv"),
+        app_detail=str(data["app_detail"]) if data.get("app_detail") else None,
     )
 
 

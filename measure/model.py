@@ -4,8 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.errors import ToolFailure
 
-class MeasureError(Exception):
+
+class MeasureError(ToolFailure):
     """A failure of the tool chain around the handshake (build, QEMU, server start).
 
     Not a handshake failure: those are HandshakeRun(ok=False)."""
@@ -29,7 +31,8 @@ class StateWork:
 @dataclass(frozen=True)
 class HandshakeRun:
     """What the harness reported on its console (one machine-readable line)."""
-    ok: bool                       # handshake and echo round trip both succeeded
+    ok: bool                       # handshake and the application exchange (app none:
+                                   # close_notify) both succeeded
     error_code: int                # mbedTLS return code (negative) or 0
     error_stage: str | None        # "setup" | "handshake" | "write" | "read" | None when ok
     version: str | None            # "TLS 1.2" / "TLS 1.3"
@@ -41,6 +44,22 @@ class HandshakeRun:
     heap_overhead_peak: int        # allocator bookkeeping at the arena's peak (not in heap_peak)
     stack_peak: int                # bytes of stack touched (painting)
     states: tuple[StateWork, ...] = field(default=())
+    # --- added fields (defaults keep older result lines and callers working) ---
+    # instructions (and every state's figure) exclude the harness allocator's
+    # own work and the probes that count it; both are reported here instead
+    allocator_instructions: int | None = None  # inside tlsfit_heap_calloc/free during the handshake
+    allocations: int | None = None             # calloc calls during the handshake
+    probe_instructions: int | None = None      # cost of counting the allocator (already removed)
+    stack_harness: int | None = None  # deepest harness frames under an mbedTLS call; mbedTLS's
+                                      # stack is stack_peak - stack_harness
+    handshake_ok: bool | None = None  # the handshake alone
+    handshake_bytes_sent: int | None = None      # TLS bytes on the wire up to HANDSHAKE_OVER
+    handshake_bytes_received: int | None = None
+    app: str | None = None            # "none" | "echo" | "mqtt" | "http"
+    app_ok: bool | None = None        # exchange and close_notify succeeded; None for app none
+    app_bytes_sent: int | None = None      # application plaintext written (mbedtls_ssl_write)
+    app_bytes_received: int | None = None  # application plaintext read (mbedtls_ssl_read)
+    app_detail: str | None = None     # "echo reversed", "CONNACK rc=0", "HTTP/1.1 200 OK"
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,10 @@ class Footprint:
     ram_static: int                # .data + .bss, without the reserved heap arena and stack
     heap_arena: int                # bytes reserved for the heap arena (not counted in ram_static)
     stack_reserved: int            # bytes reserved for the stack (not counted in ram_static)
+    # ram_static split by the object that defines each byte; the two sum to ram_static
+    ram_static_mbedtls: int | None = None  # mbedTLS's objects + the contexts an application holds
+                                           # for it (ports/common/app_contexts.c)
+    ram_static_harness: int | None = None  # measurement bookkeeping, board, libc, padding
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,10 @@ class HarnessInput:
     max_fragment_length: int | None  # 512..4096, requested with mbedtls_ssl_conf_max_frag_len
     message: bytes = b"tlsfit ping\n"  # line sent after the handshake; the server echoes it
     group_ids: tuple[int, ...] = ()  # TLS NamedGroup ids in the profile's preference order
+    app: str = "echo"              # after the handshake: "none" | "echo" | "mqtt" | "http"
+    app_client_id: str = ""        # MQTT client id (app mqtt; empty: the broker assigns one)
+    app_host: str = ""             # HTTP Host header (app http; empty: server_name)
+    app_path: str = "/"            # HTTP request path (app http)
 
 
 @dataclass(frozen=True)

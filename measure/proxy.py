@@ -1,13 +1,20 @@
 """A one-connection TCP relay that records both directions of a TLS session.
 
 QEMU's UART1 (or the host harness) connects to the proxy, the proxy connects
-to the reference server; what passed is parsed by measure.tls_wire.
+to the server; what passed is parsed by measure.tls_wire.
+
+The proxy also notices when the server side goes wrong (unreachable, closed,
+reset, silent) and records it as `fault`; a board's UART cannot report a
+closed connection, so the QEMU runner polls `abort_reason()` and stops the run.
 """
 from __future__ import annotations
 
+import errno
+import math
 import select
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -18,9 +25,20 @@ LISTEN_HOST = "127.0.0.1"
 POLL_S = 0.05          # how often the relay loop looks at the stop flag
 CHUNK = 65536
 CONNECT_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 10.0  # server silent this long while it owes bytes: a fault
+LINGER_S = 2.0         # after the server side ended: how long the board side may still talk
+PREFLIGHT_TIMEOUT_S = 5.0
 
 CLIENT_TO_SERVER = "client"  # direction named by who sent it
 SERVER_TO_CLIENT = "server"
+
+# ProxyFault.kind
+FAULT_NO_CLIENT = "no_client"                        # the firmware never connected
+FAULT_UPSTREAM_UNREACHABLE = "upstream_unreachable"  # connect to the server failed
+FAULT_SERVER_CLOSED = "server_closed"                # server sent FIN while the client was on
+FAULT_SERVER_RESET = "server_reset"                  # server reset the connection
+FAULT_SERVER_SILENT = "server_silent"                # server owed bytes, sent none for idle_timeout
+FAULT_SESSION_TIMEOUT = "session_timeout"            # nothing passed either way for session_timeout
 
 
 @dataclass(frozen=True)
@@ -29,19 +47,82 @@ class Chunk:
     data: bytes
 
 
+@dataclass(frozen=True)
+class ProxyFault:
+    """Why the relayed session ended abnormally, as the proxy saw it.
+
+    It explains a run that printed no result; when the harness printed one,
+    that result is the truth (a server closing after its alert is also a fault here)."""
+    kind: str                         # FAULT_*
+    message: str                      # one line naming the server address, e.g.
+                                      # "server 127.0.0.1:4433 silent for 10 s after ServerHello"
+    last_from_server: str | None      # tls_wire.FlowPosition.last of the server's stream
+    last_from_client: str | None      # same for the firmware's stream
+
+
+def connect_error_text(exc: BaseException, timeout_s: float) -> str:
+    """'connection refused' / 'timed out after 5 s' / the OS's words, lower case."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"timed out after {timeout_s:g} s"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
+
+
+def check_server_reachable(host: str, port: int, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
+    """Open and close one TCP connection to host:port (a pre-flight for --server).
+
+    Raises MeasureError (exit 3): "cannot resolve host 'nosuch.invalid'",
+    "cannot connect to 127.0.0.1:4999: connection refused", "... timed out after 5 s".
+    """
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise MeasureError(f"cannot resolve host {host!r}: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from exc
+    last: OSError | None = None
+    for family, socktype, proto, _, address in infos:
+        sock = socket.socket(family, socktype, proto)
+        try:
+            sock.settimeout(timeout_s)
+            sock.connect(address)
+            return
+        except OSError as exc:
+            last = exc
+        finally:
+            sock.close()
+    assert last is not None
+    raise MeasureError(f"cannot connect to {shown}: {connect_error_text(last, timeout_s)}") from last
+
+
 class WireProxy:
-    """Context manager: listens on 127.0.0.1:.port, relays ONE connection upstream."""
+    """Context manager: listens on 127.0.0.1:.port, relays ONE connection upstream.
+
+    idle_timeout: the server sending nothing for this long while it owes bytes
+    (the client spoke last, or the server stopped inside a flight) ends the
+    session with a FAULT_SERVER_SILENT fault; None: never.
+    """
 
     def __init__(self, upstream_host: str, upstream_port: int,
-                 accept_timeout: float = 120.0, session_timeout: float = 300.0):
+                 accept_timeout: float = 120.0, session_timeout: float = 300.0,
+                 idle_timeout: float | None = IDLE_TIMEOUT_S):
+        if idle_timeout is not None and not (idle_timeout > 0 and math.isfinite(idle_timeout)):
+            raise ValueError(f"idle_timeout must be positive and finite, not {idle_timeout!r}")
         self.upstream = (upstream_host, upstream_port)
         self.accept_timeout = accept_timeout
         self.session_timeout = session_timeout
+        self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._chunks: list[Chunk] = []
         self._done = threading.Event()
         self._stop = threading.Event()
-        self._error: str | None = None
+        self._fault: ProxyFault | None = None
+        self._connected = False
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind((LISTEN_HOST, 0))
@@ -49,6 +130,11 @@ class WireProxy:
         self.port: int = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._run, name=f"wire-proxy-{self.port}",
                                         daemon=True)
+
+    @property
+    def address(self) -> str:
+        host, port = self.upstream
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> WireProxy:
@@ -73,10 +159,40 @@ class WireProxy:
         return self._done.wait(timeout)
 
     @property
-    def error(self) -> str | None:
-        """Why relaying failed (no client, upstream refused...), None if it did not."""
+    def ended(self) -> bool:
+        """The relayed session is over (both sides closed, or a fault)."""
+        return self._done.is_set()
+
+    @property
+    def fault(self) -> ProxyFault | None:
+        """Why the session ended abnormally (see ProxyFault), None if it did not (yet)."""
         with self._lock:
-            return self._error
+            return self._fault
+
+    @property
+    def error(self) -> str | None:
+        """fault.message (no client, upstream refused, server closed/silent...), or None."""
+        fault = self.fault
+        return fault.message if fault is not None else None
+
+    def abort_reason(self) -> str | None:
+        """For measure.qemu.run_process(abort=...): the fault message once there is one."""
+        return self.error
+
+    def progress(self) -> str:
+        """How far the session got, for a timeout message, e.g. "the server's last
+        message was ServerHello, the firmware's ClientHello"."""
+        if not self._connected and not self.chunks():
+            return "the firmware never connected to the wire proxy"
+        server = tls_wire.flow_position(self.stream(SERVER_TO_CLIENT), "server").last
+        client = tls_wire.flow_position(self.stream(CLIENT_TO_SERVER), "client").last
+        text = (f"the server's last message was {server}" if server
+                else "the server sent nothing")
+        text += f", the firmware's {client}" if client else ", the firmware sent nothing"
+        fault = self.fault
+        if fault is not None:
+            text += f" ({fault.message})"
+        return text
 
     # -- recorded data ---------------------------------------------------
     def chunks(self) -> tuple[Chunk, ...]:
@@ -90,23 +206,36 @@ class WireProxy:
         return summarize(self.chunks())
 
     # -- relay thread ----------------------------------------------------
-    def _fail(self, message: str) -> None:
+    def _positions(self) -> tuple[tls_wire.FlowPosition, tls_wire.FlowPosition]:
+        return (tls_wire.flow_position(self.stream(SERVER_TO_CLIENT), "server"),
+                tls_wire.flow_position(self.stream(CLIENT_TO_SERVER), "client"))
+
+    def _fail(self, kind: str, message: str) -> None:
+        server, client = self._positions()
         with self._lock:
-            if self._error is None:
-                self._error = message
+            if self._fault is None:
+                self._fault = ProxyFault(kind, message, server.last, client.last)
+
+    def _after_server(self) -> str:
+        last = self._positions()[0].last
+        return f"after {last}" if last else "before sending anything"
 
     def _run(self) -> None:
         try:
             client = self._accept()
             if client is None:
                 return
+            self._connected = True
             with client:
                 try:
                     upstream = socket.create_connection(self.upstream, timeout=CONNECT_TIMEOUT_S)
                 except OSError as exc:
-                    self._fail(f"cannot connect to upstream {self.upstream[0]}:"
-                               f"{self.upstream[1]}: {exc}")
+                    self._fail(FAULT_UPSTREAM_UNREACHABLE,
+                               f"cannot connect to {self.address}: "
+                               f"{connect_error_text(exc, CONNECT_TIMEOUT_S)}")
+                    _close_towards(client)  # the firmware sees the connection close at once
                     return
+                upstream.settimeout(None)
                 with upstream:
                     self._relay(client, upstream)
         finally:
@@ -114,55 +243,148 @@ class WireProxy:
 
     def _accept(self) -> socket.socket | None:
         self._listener.settimeout(POLL_S)
-        waited = 0.0
+        deadline = time.monotonic() + self.accept_timeout
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
                 conn.settimeout(None)
                 return conn
             except TimeoutError:
-                waited += POLL_S
-                if waited >= self.accept_timeout:
-                    self._fail(f"no client connected within {self.accept_timeout:.0f} s")
+                if time.monotonic() >= deadline:
+                    self._fail(FAULT_NO_CLIENT,
+                               f"no client connected within {self.accept_timeout:g} s")
                     return None
             except OSError as exc:  # listener closed by stop()
-                self._fail(f"accept failed: {exc}")
+                self._fail(FAULT_NO_CLIENT, f"accept failed: {exc}")
                 return None
-        self._fail("stopped before a client connected")
+        self._fail(FAULT_NO_CLIENT, "stopped before a client connected")
         return None
+
+    def _record(self, sender: str, data: bytes) -> None:
+        with self._lock:
+            self._chunks.append(Chunk(sender, data))
 
     def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
         peers = {client: (upstream, CLIENT_TO_SERVER), upstream: (client, SERVER_TO_CLIENT)}
         open_readers = [client, upstream]
-        waited = 0.0
+        now = time.monotonic()
+        last_any = now                     # any byte either way (session_timeout)
+        last_sender: str | None = None     # who sent the latest chunk
+        last_time = {CLIENT_TO_SERVER: now, SERVER_TO_CLIENT: now}
+        client_closed = False
+        upstream_reset = False             # a send to the server failed with ECONNRESET
         while open_readers and not self._stop.is_set():
             readable, _, _ = select.select(open_readers, [], [], POLL_S)
+            now = time.monotonic()
             if not readable:
-                waited += POLL_S
-                if waited >= self.session_timeout:
-                    self._fail(f"session idle for {self.session_timeout:.0f} s")
+                if now - last_any >= self.session_timeout:
+                    self._fail(FAULT_SESSION_TIMEOUT,
+                               f"session with {self.address} idle for {self.session_timeout:g} s")
+                    _close_towards(client)
                     return
+                if upstream in open_readers and not client_closed:
+                    silent = self._server_silent_for(last_sender, last_time, now)
+                    if silent is not None:
+                        self._fail(FAULT_SERVER_SILENT,
+                                   f"server {self.address} silent for {silent:g} s "
+                                   f"{self._after_server_silent()}")
+                        _close_towards(client)
+                        return
                 continue
-            waited = 0.0
+            last_any = now
             for sock in readable:
                 other, sender = peers[sock]
+                reset = False
                 try:
                     data = sock.recv(CHUNK)
-                except OSError:  # reset: treat like a close
-                    data = b""
+                except OSError as exc:
+                    data, reset = b"", exc.errno in (errno.ECONNRESET, errno.EPIPE)
+                if not data and sock is upstream:
+                    reset = reset or upstream_reset
                 if data:
-                    with self._lock:
-                        self._chunks.append(Chunk(sender, data))
+                    self._record(sender, data)
+                    last_sender, last_time[sender] = sender, now
                     try:
                         other.sendall(data)
-                    except OSError:
-                        return  # the other side is gone; nothing more can pass
-                else:
-                    open_readers.remove(sock)
-                    try:  # half-close: the other side sees EOF, can still answer
-                        other.shutdown(socket.SHUT_WR)
+                    except OSError as exc:
+                        if sock is upstream:  # the firmware is gone; nothing more can pass
+                            return
+                        # the server is gone: its EOF is read next round, but a reset
+                        # is only reported once, here
+                        upstream_reset = upstream_reset or exc.errno == errno.ECONNRESET
+                    continue
+                open_readers.remove(sock)
+                if sock is client:
+                    client_closed = True
+                    try:  # half-close: the server sees EOF, can still answer
+                        upstream.shutdown(socket.SHUT_WR)
                     except OSError:
                         pass
+                    continue
+                # the server side ended while the firmware may still wait for it; after
+                # an alert that is a TLS result the firmware reports itself
+                last = self._positions()[0].last or ""
+                if not client_closed and not (reset is False and "alert" in last):
+                    what = "reset" if reset else "closed"
+                    self._fail(FAULT_SERVER_RESET if reset else FAULT_SERVER_CLOSED,
+                               f"server {self.address} {what} the connection "
+                               f"{self._after_server()}")
+                self._linger(client)
+                return
+
+    def _server_silent_for(self, last_sender: str | None, last_time: dict[str, float],
+                           now: float) -> float | None:
+        """idle_timeout if the server owes bytes and sent none for that long, else None."""
+        if self.idle_timeout is None:
+            return None
+        server, client = self._positions()
+        if last_sender == CLIENT_TO_SERVER and not client.incomplete:
+            waiting_since = last_time[CLIENT_TO_SERVER]
+        elif last_sender == SERVER_TO_CLIENT and server.incomplete:
+            waiting_since = last_time[SERVER_TO_CLIENT]
+        else:
+            # the firmware's turn (it may be computing a signature), or nobody spoke
+            # yet: the run's own timeout covers it
+            return None
+        if now - waiting_since >= self.idle_timeout:
+            return self.idle_timeout
+        return None
+
+    def _after_server_silent(self) -> str:
+        last = self._positions()[0].last
+        if last:
+            return f"after {last}"
+        client = self._positions()[1].last
+        return ("after accepting the connection (it sent nothing"
+                + (f"; the firmware sent {client})" if client else ")"))
+
+    def _linger(self, client: socket.socket) -> None:
+        """The server side is over: give the firmware EOF, record what it still sends
+        (its alert) for up to LINGER_S, then return (the caller closes it)."""
+        try:
+            client.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
+        deadline = time.monotonic() + LINGER_S
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([client], [], [], POLL_S)
+            if not readable:
+                continue
+            try:
+                data = client.recv(CHUNK)
+            except OSError:
+                return
+            if not data:
+                return
+            self._record(CLIENT_TO_SERVER, data)
+
+
+def _close_towards(client: socket.socket) -> None:
+    """End the firmware's side now: FIN after what was already relayed."""
+    try:
+        client.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def summarize(chunks: tuple[Chunk, ...]) -> WireSummary:
@@ -204,7 +426,12 @@ def _first_alert(chunks: tuple[Chunk, ...], streams: dict[str, bytes]) -> str | 
     return tls_wire.describe_alert(alert, sender)
 
 
+RELAY_FAULTS = frozenset({FAULT_NO_CLIENT, FAULT_UPSTREAM_UNREACHABLE})
+
+
 def require_ok(proxy: WireProxy) -> None:
-    """Raise if the proxy could not relay (as opposed to a TLS failure it relayed)."""
-    if proxy.error is not None:
-        raise MeasureError(f"wire proxy: {proxy.error}")
+    """Raise if the proxy could not relay (as opposed to a TLS failure it relayed:
+    a server that closed, reset or went silent is the latter)."""
+    fault = proxy.fault
+    if fault is not None and fault.kind in RELAY_FAULTS:
+        raise MeasureError(f"wire proxy: {fault.message}")

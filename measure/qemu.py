@@ -1,44 +1,114 @@
 """Run a board firmware in QEMU, its transport UART connected to a host server."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
+import time
+from typing import TYPE_CHECKING, Callable
 
+from measure import children
 from measure.boards import Board
 from measure.model import Firmware, MeasureError
 
+if TYPE_CHECKING:
+    from measure.proxy import WireProxy
+
 RESULT_MARK = "TLSFIT-RESULT "
 TAIL_CHARS = 2000
+POLL_S = 0.05
+# After the wire proxy saw the session end abnormally: how long the firmware gets to
+# print its result on its own (it may still be reading the server's last alert).
+# On a board the UART never reports a closed connection, so without this the
+# firmware would wait for the next byte until the timeout.
+ABORT_GRACE_S = 2.0
+NO_RESULT = "no result line from the firmware"
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill the process group we created for this run (never by name)."""
+class RunTimeout(MeasureError):
+    """The run did not end within its timeout; the message says how far it got."""
+
+
+class RunAborted(MeasureError):
+    """The run was stopped early because its connection failed (see `reason`);
+    a handshake failure (exit 1), not a tool failure."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def _tail(text: str) -> str:
+    return text[-TAIL_CHARS:].strip()
+
+
+def _decode(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")
+
+
+def run_process(argv: list[str], timeout_s: float, what: str, *,
+                abort: Callable[[], str | None] | None = None,
+                progress: Callable[[], str | None] | None = None,
+                abort_grace_s: float = ABORT_GRACE_S) -> tuple[int, str, str]:
+    """Run argv in its own process group (registered in measure.children) and return
+    (exit code, stdout, stderr).
+
+    abort() is polled while it runs: once it returns a reason, the process gets
+    abort_grace_s to end by itself, then its group is killed and RunAborted is raised.
+    On timeout the group is killed and RunTimeout says whether a result line was
+    printed and what progress() (e.g. the wire proxy's last handshake message) says.
+    ToolMissing if argv[0] is not installed.
+    """
+    proc = children.popen(argv, what=what, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
+    abort_reason: str | None = None
+    abort_deadline = 0.0
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def run_process(argv: list[str], timeout_s: float, what: str) -> tuple[int, str, str]:
-    """Run argv in its own process group; on timeout kill the group and raise."""
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    except OSError as exc:
-        raise MeasureError(f"{what}: cannot start {argv[0]}: {exc}") from exc
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, err = proc.communicate()
-        console = out.decode("utf-8", "replace")
-        raise MeasureError(f"{what} timed out after {timeout_s:g}s: console tail:\n"
-                           f"{console[-TAIL_CHARS:]}\n{err.decode('utf-8', 'replace')[-TAIL_CHARS:]}")
+        while True:
+            now = time.monotonic()
+            limit = deadline if abort_reason is None else min(deadline, abort_deadline)
+            try:
+                out, err = proc.communicate(timeout=max(0.0, min(POLL_S, limit - now)))
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if abort_reason is None and abort is not None:
+                abort_reason = abort()
+                if abort_reason is not None:
+                    abort_deadline = now + abort_grace_s
+            if abort_reason is not None and now >= abort_deadline:
+                children.stop(proc, grace_s=0)
+                out, err = proc.communicate()
+                console = _decode(out)
+                raise RunAborted(
+                    f"{what} stopped: {abort_reason}; "
+                    f"{'the firmware printed no result' if RESULT_MARK not in console else 'its result line was cut'}"
+                    + (f"\nconsole tail:\n{_tail(console)}" if _tail(console) else ""),
+                    abort_reason)
+            if now >= deadline:
+                children.stop(proc, grace_s=0)
+                out, err = proc.communicate()
+                raise RunTimeout(_timeout_message(what, timeout_s, _decode(out), _decode(err),
+                                                  progress() if progress is not None else None))
     finally:
         if proc.poll() is None:
-            _kill_group(proc)
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+            children.stop(proc, grace_s=0)
+        children.release(proc)
+    return proc.returncode, _decode(out), _decode(err)
+
+
+def _timeout_message(what: str, timeout_s: float, console: str, err: str,
+                     progress: str | None) -> str:
+    state = "a result line was printed but did not end" if RESULT_MARK in console else NO_RESULT
+    text = f"{what} timed out after {timeout_s:g} s: {state}"
+    if progress:
+        text += f"; {progress}"
+    if _tail(console):
+        text += f"\nconsole tail:\n{_tail(console)}"
+    if _tail(err):
+        text += f"\nstderr tail:\n{_tail(err)}"
+    return text
 
 
 def qemu_argv(fw: Firmware, board: Board, transport_port: int) -> list[str]:
@@ -48,10 +118,20 @@ def qemu_argv(fw: Firmware, board: Board, transport_port: int) -> list[str]:
     return [arg.format(elf=fw.elf, port=transport_port) for arg in board.qemu_argv]
 
 
-def run_qemu(fw: Firmware, board: Board, transport_port: int, timeout_s: float) -> tuple[int, str]:
-    """(exit code, console text). The server must already listen on transport_port:
-    QEMU connects to it as a TCP client at start-up."""
-    code, console, err = run_process(qemu_argv(fw, board, transport_port), timeout_s, "QEMU")
+def run_qemu(fw: Firmware, board: Board, transport_port: int, timeout_s: float,
+             proxy: WireProxy | None = None) -> tuple[int, str]:
+    """(exit code, console text). The server (or `proxy`) must already listen on
+    transport_port: QEMU connects to it as a TCP client at start-up.
+
+    With `proxy` (the WireProxy listening on transport_port), a connection fault it
+    sees (server unreachable, closed, reset, silent) stops QEMU within
+    ABORT_GRACE_S (RunAborted), and a timeout names the last handshake message seen.
+    """
+    argv = qemu_argv(fw, board, transport_port)
+    code, console, err = run_process(
+        argv, timeout_s, "QEMU",
+        abort=proxy.abort_reason if proxy is not None else None,
+        progress=proxy.progress if proxy is not None else None)
     if RESULT_MARK not in console and code != 0:
         # QEMU itself failed (bad argument, nobody listening): not a handshake result
         raise MeasureError(f"QEMU exited {code} without a result: {err.strip()[-TAIL_CHARS:]}"

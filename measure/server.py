@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from generator.model import Profile
+from generator.errors import TlsfitBug
+from generator.model import Profile, SuiteFacts
+from measure import children
 from measure.model import MeasureError, ServerInfo
 from measure.pki import TestPki
 
@@ -45,20 +47,24 @@ class ServerFiles:
     dh_file: Path | None          # openssl -dhparam for TLS 1.2 DHE
 
 
-def is_tls13_suite(iana_name: str) -> bool:
-    # TLS 1.3 names carry no key exchange: TLS_AES_128_GCM_SHA256.
-    return "_WITH_" not in iana_name
+def _suite_facts(profile: Profile) -> tuple[SuiteFacts, ...]:
+    if tuple(s.name for s in profile.suites) != profile.ciphersuites:
+        raise TlsfitBug(f"profile {profile.name}: suite facts do not match tls.ciphersuites "
+                        "(a Profile changed without generator.profile.suite_facts)")
+    return profile.suites
 
 
-def is_psk_suite(iana_name: str) -> bool:
-    return "PSK" in iana_name.split("_WITH_")[0]
+def _tls12_suites(profile: Profile) -> list[str]:
+    return [s.name for s in _suite_facts(profile) if not s.tls13]
+
+
+def _tls13_suites(profile: Profile) -> list[str]:
+    return [s.name for s in _suite_facts(profile) if s.tls13]
 
 
 def needs_certificate(profile: Profile) -> bool:
-    """Whether some allowed handshake authenticates the server with a certificate."""
-    tls12 = [s for s in profile.ciphersuites if not is_tls13_suite(s)]
-    tls13_cert = "1.3" in profile.versions and profile.psk is None
-    return tls13_cert or any(not is_psk_suite(s) for s in tls12)
+    """Whether some allowed handshake authenticates the server with a certificate (decided at load)."""
+    return profile.uses_certificates
 
 
 # ---------------------------------------------------------------- openssl
@@ -97,8 +103,7 @@ def openssl_args(profile: Profile, files: ServerFiles, port: int,
     if naccept is not None:
         args += ["-naccept", str(naccept)]
 
-    tls12 = [s for s in profile.ciphersuites if not is_tls13_suite(s)]
-    tls13 = [s for s in profile.ciphersuites if is_tls13_suite(s)]
+    tls12, tls13 = _tls12_suites(profile), _tls13_suites(profile)
     if "1.2" in profile.versions:
         if not tls12:
             raise ServerUnsupported("profile allows TLS 1.2 but lists no TLS 1.2 ciphersuite")
@@ -356,11 +361,8 @@ REPLY_TRANSFORMS = {
 
 
 def _run_tool(args: list[str]) -> str:
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MeasureError(f"cannot run {' '.join(args)}: {exc}") from exc
+    """stdout of a short tool run; ToolMissing (with the Debian package) if not installed."""
+    done = children.run(args, TOOL_TIMEOUT_S, " ".join(args), text=True)
     if done.returncode != 0:
         raise MeasureError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout
@@ -369,8 +371,8 @@ def _run_tool(args: list[str]) -> str:
 def check_gnutls_priority(priority: str) -> None:
     """gnutls-serv only parses its priority at the first handshake (and then
     calls an incomplete one a "Syntax error"); check it now."""
-    done = subprocess.run(["gnutls-cli", "--priority", priority, "--list"], capture_output=True,
-                          text=True, timeout=TOOL_TIMEOUT_S, check=False)
+    done = children.run(["gnutls-cli", "--priority", priority, "--list"], TOOL_TIMEOUT_S,
+                        "gnutls-cli --list", text=True)
     if done.returncode != 0:
         raise ServerUnsupported(f"gnutls rejects priority {priority!r}: "
                                 f"{(done.stdout + done.stderr).strip()[:300]}")
@@ -455,7 +457,23 @@ class RunningServer:
         self.warnings = warnings
         self.info = ServerInfo(impl=IMPL_NAMES[impl], version=version,
                                address=f"127.0.0.1:{port}")
-        self.remove_on_stop: Path | None = None  # a temporary work dir
+        self._remove_on_stop: Path | None = None  # a temporary work dir
+        self._cleanup_handle: int | None = None
+
+    @property
+    def remove_on_stop(self) -> Path | None:
+        return self._remove_on_stop
+
+    @remove_on_stop.setter
+    def remove_on_stop(self, path: Path | None) -> None:
+        """A folder stop() removes; also removed if tlsfit is interrupted (SIGTERM/SIGINT)."""
+        if self._cleanup_handle is not None:
+            children.unregister_cleanup(self._cleanup_handle)
+            self._cleanup_handle = None
+        self._remove_on_stop = path
+        if path is not None:
+            self._cleanup_handle = children.register_cleanup(
+                lambda: shutil.rmtree(path, ignore_errors=True))
 
     def __enter__(self) -> RunningServer:
         return self
@@ -484,18 +502,8 @@ class RunningServer:
             self.remove_on_stop = None
 
     def _kill(self) -> None:
-        if self.process.poll() is not None:
-            return
-        try:  # the server leads its own process group (start_new_session)
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            self.process.wait(STOP_TIMEOUT_S)
-            return
-        try:
-            self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(STOP_TIMEOUT_S)
+        # the server leads its own process group (measure.children): TERM, then KILL
+        children.stop(self.process, grace_s=STOP_TIMEOUT_S)
 
 
 def build_server_args(profile: Profile, files: ServerFiles, impl: str, port: int,
@@ -531,6 +539,7 @@ def start_reference_server(profile: Profile, pki: TestPki | None, impl: str = "o
     if impl not in IMPL_NAMES:
         raise ServerUnsupported(f"unknown server implementation {impl!r}; "
                                 f"known: {', '.join(IMPL_NAMES)}")
+    children.require_tool(VERSION_COMMANDS[impl][0])  # ToolMissing names the Debian package
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="tlsfit-server-"))
         try:
@@ -550,9 +559,8 @@ def start_reference_server(profile: Profile, pki: TestPki | None, impl: str = "o
         args, warnings = build_server_args(profile, files, impl, port, naccept)
         log_file = workdir / f"{impl}-server-{port}.log"
         with log_file.open("wb") as log:
-            process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, cwd=workdir,
-                                       start_new_session=True)
+            process = children.popen(args, what=IMPL_NAMES[impl], stdout=log,
+                                     stderr=subprocess.STDOUT, cwd=workdir)
         server = RunningServer(impl, process, port, log_file, args, version, warnings)
         if _wait_listening(server):
             return server
@@ -591,8 +599,8 @@ def run_openssl_client(port: int, extra_args: list[str], message: bytes = b"tlsf
     -ign_eof), so it is stopped by PID once the line is back.
     """
     args = ["openssl", "s_client", "-connect", f"{host}:{port}", "-quiet", *extra_args]
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = children.popen(args, what="openssl s_client", stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     reply = b""
     try:
@@ -612,10 +620,11 @@ def run_openssl_client(port: int, extra_args: list[str], message: bytes = b"tlsf
         pass  # s_client died early (handshake refused): its stderr says why
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            children.signal_group(proc.pid, signal.SIGTERM)
         try:
             _, err = proc.communicate(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            children.signal_group(proc.pid, signal.SIGKILL)
             _, err = proc.communicate(timeout=STOP_TIMEOUT_S)
+        children.release(proc)
     return ClientResult(ok=reply.endswith(b"\n"), reply=reply, log=err.decode(errors="replace"))

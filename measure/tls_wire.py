@@ -338,3 +338,86 @@ def describe_alert(alert: Alert, direction: str) -> str:
         return f"encrypted alert (from {direction})"
     suffix = "" if alert.level == "fatal" else f", {alert.level}"
     return f"{alert.description} (from {direction}{suffix})"
+
+
+# ---------------------------------------------------------------- how far a flow got
+
+# IANA TLS HandshakeType registry (the ones a TLS 1.2/1.3 session shows).
+HANDSHAKE_NAMES: dict[int, str] = {
+    0: "HelloRequest",
+    1: "ClientHello",
+    2: "ServerHello",
+    4: "NewSessionTicket",
+    5: "EndOfEarlyData",
+    8: "EncryptedExtensions",
+    11: "Certificate",
+    12: "ServerKeyExchange",
+    13: "CertificateRequest",
+    14: "ServerHelloDone",
+    15: "CertificateVerify",
+    16: "ClientKeyExchange",
+    20: "Finished",
+    22: "CertificateStatus",
+    24: "KeyUpdate",
+}
+# A server that stops after one of these owes more of the same flight
+# (TLS 1.2: up to ServerHelloDone; TLS 1.3: the encrypted rest after ServerHello).
+SERVER_FLIGHT_CONTINUES = frozenset({2, 11, 12, 13, 22})
+# A client that stops after one of these is still writing its flight (TLS 1.2:
+# Certificate, ClientKeyExchange, CertificateVerify, then ChangeCipherSpec + Finished)
+# and may be computing the next message (a signature, the key exchange).
+CLIENT_FLIGHT_CONTINUES = frozenset({11, 15, 16})
+TLS_RECORD_TYPES = frozenset({CT_CHANGE_CIPHER_SPEC, CT_ALERT, CT_HANDSHAKE, CT_APPLICATION_DATA})
+
+
+def handshake_name(msg_type: int) -> str:
+    return HANDSHAKE_NAMES.get(msg_type, f"handshake type {msg_type}")
+
+
+@dataclass(frozen=True)
+class FlowPosition:
+    """Where one direction of a session stopped (for timeouts and silent peers)."""
+    last: str | None     # last visible thing sent, e.g. "ServerHello", "ChangeCipherSpec",
+                         # "encrypted records", "alert handshake_failure"; None: nothing
+    incomplete: bool     # it stopped inside a record, a handshake message, or (server)
+                         # a cleartext flight that has more to come: the sender owes bytes
+
+
+def flow_position(stream: bytes, sender: str) -> FlowPosition:
+    """How far `sender` ("client" | "server") got in its stream; tolerates any bytes."""
+    if not stream:
+        return FlowPosition(None, False)
+    if stream[0] not in TLS_RECORD_TYPES or (len(stream) > 1 and stream[1] != 3):
+        return FlowPosition(f"{len(stream)} bytes that are not TLS", False)
+    records, truncated = split_records(stream)
+    if not records:
+        return FlowPosition("part of a record header", True)
+    last_rec = records[-1]
+    encrypted = any(r.content_type in (CT_CHANGE_CIPHER_SPEC, CT_APPLICATION_DATA)
+                    for r in records[:-1])
+    if last_rec.content_type == CT_ALERT:
+        alert = _alert_of((last_rec,)) if not encrypted else Alert("encrypted", "unknown", 0)
+        if alert is None:  # close_notify in the clear
+            return FlowPosition("alert close_notify", truncated)
+        return FlowPosition("encrypted alert" if alert.level == "encrypted"
+                            else f"alert {alert.description}", truncated)
+    if last_rec.content_type == CT_CHANGE_CIPHER_SPEC:
+        return FlowPosition("ChangeCipherSpec", True)  # its Finished follows
+    if last_rec.content_type == CT_APPLICATION_DATA or encrypted:
+        return FlowPosition("encrypted records", truncated)
+    # cleartext handshake: name the last complete message
+    data = b"".join(r.fragment for r in records if r.content_type == CT_HANDSHAKE)
+    msgs = split_handshake(data)
+    used = sum(HANDSHAKE_HEADER_LEN + len(body) for _, body in msgs)
+    if not msgs:
+        kind = handshake_name(data[0]) if data else "handshake message"
+        return FlowPosition(f"part of {kind}", True)
+    msg_type, body = msgs[-1]
+    name = handshake_name(msg_type)
+    if msg_type == HS_SERVER_HELLO and body[2:34] == HELLO_RETRY_REQUEST_RANDOM:
+        name = "HelloRetryRequest"
+    incomplete = truncated or used < len(data)
+    continues = SERVER_FLIGHT_CONTINUES if sender == "server" else CLIENT_FLIGHT_CONTINUES
+    if name != "HelloRetryRequest" and msg_type in continues:
+        incomplete = True
+    return FlowPosition(name, incomplete)

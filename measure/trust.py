@@ -5,8 +5,8 @@ import ssl
 import subprocess
 from pathlib import Path
 
-from generator.knowledge import load_knowledge
-from generator.model import Profile
+from generator.knowledge import Knowledge
+from generator.model import Profile, ResolvedConfig
 from measure.model import HarnessInput, MeasureError
 from measure.pki import TestPki
 
@@ -31,7 +31,8 @@ def private_key_to_der(path: Path) -> bytes:
     return proc.stdout
 
 
-def _common(profile: Profile) -> dict:
+def _common(profile: Profile, resolved: ResolvedConfig, kb: Knowledge) -> dict:
+    """What every run sets the same way; the groups are exactly what the resolver chose to offer."""
     psk = profile.psk
     return dict(
         server_name=profile.host,
@@ -40,21 +41,22 @@ def _common(profile: Profile) -> dict:
         psk_key=psk.key if psk else None,
         alpn=profile.alpn,
         max_fragment_length=profile.max_fragment_length,
-        group_ids=tuple(load_knowledge().groups[g].id for g in profile.groups),
+        group_ids=tuple(kb.groups[g].id for g in resolved.offered_groups),
     )
 
 
-def harness_input_for_reference(profile: Profile, pki: TestPki | None) -> HarnessInput:
+def harness_input_for_reference(profile: Profile, resolved: ResolvedConfig, kb: Knowledge,
+                                pki: TestPki | None) -> HarnessInput:
     """The firmware trusts the test PKI's root, shaped like the real server's chain."""
     client = pki is not None and pki.client_cert_der is not None
     return HarnessInput(
         ca_der=(pki.root_der,) if pki is not None else (),
         client_cert_der=(pki.client_cert_der,) if client else (),
         client_key_der=pki.client_key_der if client else None,
-        **_common(profile))
+        **_common(profile, resolved, kb))
 
 
-def harness_input_for_external(profile: Profile) -> HarnessInput:
+def harness_input_for_external(profile: Profile, resolved: ResolvedConfig, kb: Knowledge) -> HarnessInput:
     """The firmware trusts the profile's own CA files (a real or user-run server)."""
     ca_der = tuple(der for path in profile.ca_files for der in pem_certificates_to_der(path))
     cc = profile.client_certificate
@@ -65,4 +67,4 @@ def harness_input_for_external(profile: Profile) -> HarnessInput:
         ca_der=ca_der,
         client_cert_der=pem_certificates_to_der(cc.cert_file) if cc else (),
         client_key_der=private_key_to_der(cc.key_file) if cc else None,
-        **_common(profile))
+        **_common(profile, resolved, kb))

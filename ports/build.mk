@@ -4,10 +4,15 @@
 #   make -f ports/build.mk lib  MBEDTLS_DIR=... CONFIG_DIR=... LIB_DIR=...
 #        CC=... AR=... BOARD_CFLAGS="..."
 #   make -f ports/build.mk fw   (the above) FW_DIR=... BOARD_DIR=...
-#        BOARD_SRCS="abs paths" BOARD_INCLUDES="abs dirs" DATA_C=... LDSCRIPT=...
-#        BOARD_LDFLAGS="..."
+#        BOARD_SRCS="abs paths" BOARD_INCLUDES="abs dirs" PROFILE_DIR=... LDSCRIPT=...
+#        BOARD_LDFLAGS="..." FLASH_SIZE=bytes RAM_SIZE=bytes
 #
-# CONFIG_DIR holds tlsfit_config.h (the generated mbedtls_config.h).
+# FLASH_SIZE/RAM_SIZE are board.yaml's limits; a board's linker.ld uses them
+# as TLSFIT_FLASH_SIZE/TLSFIT_RAM_SIZE in its MEMORY regions.
+#
+# CONFIG_DIR holds tlsfit_config.h (the generated mbedtls_config.h);
+# PROFILE_DIR holds tlsfit_profile_config.h (the generated per-profile facts
+# and data, measure/firmware_data.py).
 
 PORTS_DIR := $(dir $(lastword $(MAKEFILE_LIST)))
 COMMON_DIR := $(PORTS_DIR)common
@@ -25,7 +30,7 @@ MBEDTLS_INCLUDES := -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
 	-I$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m_driver_interface
 LIB_CFLAGS := $(BOARD_CFLAGS) $(OPT_CFLAGS) $(CONFIG_CFLAGS) $(MBEDTLS_INCLUDES)
 HARNESS_CFLAGS := $(LIB_CFLAGS) -Wall -Wextra -Werror -I$(COMMON_DIR) \
-	$(addprefix -I,$(BOARD_DIR) $(BOARD_INCLUDES))
+	$(addprefix -I,$(PROFILE_DIR) $(BOARD_DIR) $(BOARD_INCLUDES))
 
 # mbedTLS's library/*.c plus the 3rdparty drivers its own Makefile builds;
 # each compiles to nothing unless the config enables it
@@ -50,12 +55,18 @@ $(LIB_DIR)/libmbedtls.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-COMMON_SRCS := harness.c heap.c stack.c
+# harness (measurement) objects, plus app_contexts.c: the mbedTLS contexts any
+# application holds (counted with mbedTLS in the static RAM split), and one
+# file per application protocol, each compiled to nothing unless selected
+COMMON_SRCS := main.c harness.c heap.c stack.c profile_data.c app_contexts.c \
+	app_io.c app_echo.c app_mqtt.c app_http.c app_time.c
 FW_OBJS := $(addprefix $(FW_DIR)/obj/common/,$(COMMON_SRCS:.c=.o)) \
-	$(addprefix $(FW_DIR)/obj/board/,$(notdir $(BOARD_SRCS:.c=.o))) \
-	$(FW_DIR)/obj/harness_data.o
+	$(addprefix $(FW_DIR)/obj/board/,$(notdir $(BOARD_SRCS:.c=.o)))
 # -L: a board's linker script may INCLUDE family files from its include dirs
 LDSCRIPT_FLAGS := $(if $(LDSCRIPT),-T$(LDSCRIPT) $(addprefix -L,$(BOARD_INCLUDES)))
+comma := ,
+MEMORY_LDFLAGS := $(if $(FLASH_SIZE),-Wl$(comma)--defsym=TLSFIT_FLASH_SIZE=$(FLASH_SIZE)) \
+	$(if $(RAM_SIZE),-Wl$(comma)--defsym=TLSFIT_RAM_SIZE=$(RAM_SIZE))
 
 fw: $(FW_DIR)/tlsfit.elf
 
@@ -71,12 +82,9 @@ $(FW_DIR)/obj/board/$(notdir $(1:.c=.o)): $(1)
 endef
 $(foreach src,$(BOARD_SRCS),$(eval $(call board_object_rule,$(src))))
 
-$(FW_DIR)/obj/harness_data.o: $(DATA_C)
-	@mkdir -p $(@D)
-	$(CC) $(HARNESS_CFLAGS) -MMD -c $< -o $@
-
-$(FW_DIR)/tlsfit.elf: $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(LDSCRIPT)
-	$(CC) $(BOARD_CFLAGS) $(LDSCRIPT_FLAGS) -Wl,--gc-sections \
+# board.yaml: its limits are link inputs
+$(FW_DIR)/tlsfit.elf: $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(LDSCRIPT) $(wildcard $(BOARD_DIR)/board.yaml)
+	$(CC) $(BOARD_CFLAGS) $(LDSCRIPT_FLAGS) $(MEMORY_LDFLAGS) -Wl,--gc-sections \
 		-Wl,-Map=$(FW_DIR)/tlsfit.map -o $@ $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(BOARD_LDFLAGS)
 
 -include $(FW_OBJS:.o=.d)

@@ -36,6 +36,10 @@ def build_report(
     optimize: str,
     mbedtls_dir: Path | None = None,
     budget: Budget | None = None,
+    app: str = "echo",
+    server_kind: str = "reference",
+    clock: str = "none",
+    advice: tuple[dict, ...] = (),
 ) -> dict:
     """The report.json content. run is None when no handshake could be run (error says why).
 
@@ -53,8 +57,12 @@ def build_report(
         "rom": _rom(footprint),
         "ram": _ram(footprint, run),
         "handshake": _handshake(run, wire, error, mbedtls_dir),
-        "server": _server(server),
+        "app": _app(run, app, wire, error, mbedtls_dir),
+        "server": _server(server, server_kind),
         "budget": _budget(budget),
+        "clock": clock,
+        # cheaper choices the server accepts: {"change", "saves", "source": measured | estimate}
+        "advice": list(advice),
     }
 
 
@@ -82,8 +90,14 @@ def _ram(footprint: Footprint, run: HandshakeRun | None) -> dict:
     heap_peak = run.heap_peak if run else None
     stack_peak = run.stack_peak if run else None
     total = footprint.ram_static + heap_peak + stack_peak if run else None
+    stack_harness = run.stack_harness if run else None
     return {
         "static": footprint.ram_static,
+        # what mbedTLS and the contexts any application holds for it need, and what the harness adds
+        "static_mbedtls": footprint.ram_static_mbedtls,
+        "static_harness": footprint.ram_static_harness,
+        "stack_mbedtls": stack_peak - stack_harness if stack_peak is not None and stack_harness is not None else None,
+        "stack_harness": stack_harness,
         "heap_peak": heap_peak,
         "heap_overhead": run.heap_overhead_peak if run else None,
         "stack_peak": stack_peak,
@@ -93,20 +107,54 @@ def _ram(footprint: Footprint, run: HandshakeRun | None) -> dict:
     }
 
 
+def _handshake_ok(run: HandshakeRun | None) -> bool:
+    """The handshake's own verdict (a result line without one judged handshake and app together)."""
+    if run is None:
+        return False
+    return bool(run.ok if run.handshake_ok is None else run.handshake_ok)
+
+
+def _app(run: HandshakeRun | None, protocol: str, wire: WireSummary | None, error: str | None,
+         mbedtls_dir: Path | None) -> dict:
+    """What followed the handshake, judged apart from it (ok None: not reached, or app none)."""
+    if run is None or not _handshake_ok(run):
+        return {"protocol": protocol, "ok": None, "bytes_sent": None, "bytes_received": None,
+                "detail": None, "error": None}
+    ok = run.app_ok
+    if protocol == "none":
+        ok = None if run.ok else False   # close_notify is all there is to judge
+    return {
+        "protocol": protocol,
+        "ok": ok,
+        "bytes_sent": run.app_bytes_sent,
+        "bytes_received": run.app_bytes_received,
+        "detail": run.app_detail or ("close_notify sent" if protocol == "none" and run.ok else None),
+        "error": _error(run, wire, error, mbedtls_dir) if ok is False else None,
+    }
+
+
 def _handshake(run: HandshakeRun | None, wire: WireSummary | None, error: str | None, mbedtls_dir: Path | None) -> dict:
-    ok = bool(run and run.ok and error is None)
+    ok = _handshake_ok(run) and (error is None or (run is not None and run.ok))
     return {
         "ok": ok,
         "error": None if ok else _error(run, wire, error, mbedtls_dir),
         "version": (run.version if run else None) or (wire.version if wire else None),
         "ciphersuite": run.ciphersuite if run else None,
         "group": wire.group if wire else None,
-        "bytes_sent": run.bytes_sent if run else None,
-        "bytes_received": run.bytes_received if run else None,
+        # the handshake's own bytes when the harness counts them apart, else everything
+        "bytes_sent": _first(run.handshake_bytes_sent, run.bytes_sent) if run else None,
+        "bytes_received": _first(run.handshake_bytes_received, run.bytes_received) if run else None,
         "instructions": run.instructions if run else None,
         "instructions_unit": INSTRUCTIONS_UNIT,
+        # the harness allocator's work, already left out of instructions (see README)
+        "allocator_instructions": run.allocator_instructions if run else None,
+        "allocations": run.allocations if run else None,
         "states": [{"state": s.state, "instructions": s.instructions} for s in (run.states if run else ())],
     }
+
+
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
 
 
 def _error(run: HandshakeRun | None, wire: WireSummary | None, error: str | None, mbedtls_dir: Path | None) -> dict:
@@ -125,10 +173,10 @@ def _error(run: HandshakeRun | None, wire: WireSummary | None, error: str | None
     }
 
 
-def _server(server: ServerInfo | None) -> dict | None:
+def _server(server: ServerInfo | None, kind: str) -> dict | None:
     if server is None:
         return None
-    return {"impl": server.impl, "version": server.version, "address": server.address}
+    return {"impl": server.impl, "version": server.version, "address": server.address, "kind": kind}
 
 
 def _budget(budget: Budget | None) -> dict | None:

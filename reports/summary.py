@@ -25,6 +25,8 @@ class SummaryRow:
     ok: bool
     version: str | None
     ciphersuite: str | None
+    server: str                      # "reference openssl s_server" or "HOST:PORT (impl)"
+    external: bool                   # a real server (measure --server), not tlsfit's reference one
     values: tuple[int | None, ...]   # one per SUMMARY_COLUMNS
 
 
@@ -40,12 +42,22 @@ def summary_rows(reports: list[dict]) -> list[SummaryRow]:
             ok=bool(r.get("handshake", {}).get("ok")),
             version=r.get("handshake", {}).get("version"),
             ciphersuite=r.get("handshake", {}).get("ciphersuite"),
+            server=_server_label(r.get("server") or {}),
+            external=(r.get("server") or {}).get("kind") == "external",
             values=tuple(metric_value(r, BY_NAME[name]) for name in SUMMARY_COLUMNS),
         )
         for r in reports
     ]
     order = {level: i for i, level in enumerate(OPTIMIZE_LEVELS)}
-    return sorted(rows, key=lambda row: (row.profile, row.target, order.get(row.optimize, len(order))))
+    # reference-server rows first, real-server rows after them: the two are never mixed up
+    return sorted(rows, key=lambda row: (row.external, row.profile, row.target,
+                                         order.get(row.optimize, len(order)), row.server))
+
+
+def _server_label(server: dict) -> str:
+    if server.get("kind") == "external":
+        return f"{server.get('address', '?')}"
+    return f"reference {server.get('impl', '?')}"
 
 
 def write_summary(reports: list[dict], out_dir: Path) -> None:

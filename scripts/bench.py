@@ -25,20 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.gen_cmd import generate  # noqa: E402
-from cli.measure_cmd import reference_pki  # noqa: E402
 from cli.paths import workspace  # noqa: E402
-from generator.knowledge import Knowledge, KnowledgeError, RandomChoice, load_knowledge  # noqa: E402
+from generator.errors import TlsfitError  # noqa: E402
+from generator.knowledge import Knowledge, RandomChoice  # noqa: E402
 from generator.model import OPTIMIZE_LEVELS, Profile  # noqa: E402
 from generator.profile import load_profile  # noqa: E402
 from generator.render import render_config  # noqa: E402
 from generator.resolve import resolve  # noqa: E402
-from measure.boards import load_board  # noqa: E402
 from measure.build import build_firmware  # noqa: E402
 from measure.figures import read_footprint  # noqa: E402
 from measure.firmware_data import render_harness_data  # noqa: E402
-from measure.model import MeasureError  # noqa: E402
-from measure.trust import harness_input_for_reference  # noqa: E402
+from pipeline import board_for, choose_app, generate, harness_input, open_mbedtls, reference_pki  # noqa: E402
 
 # Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
 # Cortex-M4, gcc 12.2 -Os, --gc-sections): ../shared/NOTES.md "Reference figures".
@@ -63,9 +60,10 @@ def measure(profile: Path, out: Path, *extra: str) -> tuple[float, dict | None]:
 
 def bench_measure() -> None:
     ws = workspace()
+    kb = open_mbedtls(ws.mbedtls).knowledge
     rows = []
     for profile in sorted((ROOT / "profiles").glob("*.yaml")):
-        gen = generate(profile, ws, None, validate=False)
+        gen = generate(profile, kb)
         shutil.rmtree(ws.cache / gen.sha256 / gen.profile.target, ignore_errors=True)
         out = ws.build / "bench" / gen.profile.name
         cold, _ = measure(profile, out)
@@ -84,6 +82,7 @@ def bench_measure() -> None:
 def bench_footprint() -> None:
     """One measure per shape and level; the comparison uses the level the profile itself names."""
     ws = workspace()
+    kb = open_mbedtls(ws.mbedtls).knowledge
     reports: dict[tuple[str, str], dict | None] = {}
     for _, name, _ in HAND_TUNED:
         for level in OPTIMIZE_LEVELS:
@@ -91,7 +90,7 @@ def bench_footprint() -> None:
                                               ws.build / "bench-footprint" / f"{name}-{level}", "--optimize", level)
     rows = []
     for shape, name, hand in HAND_TUNED:
-        report = reports[name, load_profile(ROOT / "profiles" / f"{name}.yaml").optimize]
+        report = reports[name, load_profile(ROOT / "profiles" / f"{name}.yaml", kb).optimize]
         if report is None:
             rows.append((shape, name, f"{hand:,}", "-", "-", "error"))
             continue
@@ -123,8 +122,8 @@ def size_choice_variants(profile: Profile, kb: Knowledge) -> list[tuple[str, Kno
         if config.has(driver.add[0][0]):
             variants.append((f"{driver.name} driver build",
                              dataclasses.replace(kb, driver_builds=tuple(d for d in kb.driver_builds if d is not driver))))
-    drbgs = ("MBEDTLS_HMAC_DRBG_C", "MBEDTLS_CTR_DRBG_C")
-    for chosen, other in (drbgs, drbgs[::-1]):
+    drbgs = tuple(dict.fromkeys(r.option for r in kb.random_generators))  # the DRBGs, in table order
+    for chosen, other in ((a, b) for a in drbgs for b in drbgs if a != b):
         if config.has(chosen):
             instead = (RandomChoice(option=other, when=(), levels=OPTIMIZE_LEVELS, reason="bench", line=0),)
             variants.append((f"{chosen} (vs {other})", dataclasses.replace(kb, random_generators=instead)))
@@ -133,16 +132,19 @@ def size_choice_variants(profile: Profile, kb: Knowledge) -> list[tuple[str, Kno
 
 def bench_choices() -> None:
     ws = workspace()
-    kb = load_knowledge()
+    tree = open_mbedtls(ws.mbedtls)
+    kb = tree.knowledge
     rows = []
     for _, name, _ in HAND_TUNED:
-        profile = load_profile(ROOT / "profiles" / f"{name}.yaml")
-        board = load_board(profile.target, ws.ports)
-        data = render_harness_data(harness_input_for_reference(profile, reference_pki(profile)))
+        gen = generate(ROOT / "profiles" / f"{name}.yaml", kb)
+        profile = gen.profile
+        board = board_for(gen, None, ws.paths())
+        pki = reference_pki(profile)
+        data = render_harness_data(harness_input(gen, kb, choose_app(profile, None, False), pki, False))
 
         def footprint(knowledge: Knowledge) -> tuple[int, int]:
-            text = render_config(resolve(profile, knowledge), profile)
-            fw = build_firmware(text, data, board, ws.mbedtls, ws.cache)
+            text = render_config(resolve(profile, knowledge), profile, knowledge)
+            fw = build_firmware(text, data, board, tree.dir, ws.cache)
             figures = read_footprint(fw.elf, fw.map_file)
             return figures.rom_mbedtls, figures.ram_static
 
@@ -151,7 +153,7 @@ def bench_choices() -> None:
             try:
                 rom_without, ram_without = footprint(without)
                 rows.append((name, f"{rom:,}", label, f"{rom_without - rom:+,}", f"{ram_without - ram:+,}"))
-            except (MeasureError, KnowledgeError):
+            except TlsfitError:
                 rows.append((name, f"{rom:,}", label, "does not build without it", "-"))
     print_table(("profile", "mbedTLS ROM", "size choice undone", "mbedTLS ROM without it",
                  "static RAM without it"), rows)

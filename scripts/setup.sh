@@ -29,6 +29,11 @@ PACKAGES=(
   "python3-yaml:/usr/lib/python3/dist-packages/yaml"
   "python3-pytest:/usr/lib/python3/dist-packages/pytest"
   "python3-pyelftools:/usr/lib/python3/dist-packages/elftools"
+  # real servers and an independent scanner: measure --server and probe are proven against them
+  "mosquitto:/usr/sbin/mosquitto"
+  "nginx-light:/usr/sbin/nginx"
+  "sslscan:/usr/bin/sslscan"
+  "procps:/usr/bin/pgrep"
 )
 
 die() { echo "setup: error: $*" >&2; exit 1; }

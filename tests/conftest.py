@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from generator.knowledge import knowledge_for
 from generator.model import ChainShape, Profile
+from generator.profile import suite_facts
 
 
 def make_profile(host: str, port: int, **changes: object) -> Profile:
@@ -17,4 +19,6 @@ def make_profile(host: str, port: int, **changes: object) -> Profile:
         client_certificate=None, psk=None, ca_files=(),
         chain=ChainShape("secp256r1", (), "secp256r1"), verify="required",
         allow_insecure=False, target="mps2-an386", budget=None, optimize="size")
-    return dataclasses.replace(base, **changes)
+    profile = dataclasses.replace(base, **changes)
+    # the knowledge-base facts load_profile derives, for the suites this profile names
+    return dataclasses.replace(profile, suites=suite_facts(profile.ciphersuites, knowledge_for("3.6.6")))

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import subprocess
 
 import pytest
 
-from measure.boards import list_boards, load_board
+from measure.boards import BoardError, list_boards, load_board
 from generator.render import config_sha256
 from measure.build import build_firmware, build_library_only
-from measure.firmware_data import c_string, render_harness_data
+from measure.firmware_data import c_string, http_request, mqtt_connect_packet, render_harness_data
 from measure.model import HarnessInput, MeasureError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,8 +62,45 @@ def test_board_facts_come_from_board_yaml():
 
 
 def test_unknown_board_names_the_known_ones():
-    with pytest.raises(MeasureError, match="unknown target 'nrf99'.*mps2-an386"):
+    with pytest.raises(BoardError, match="unknown target 'nrf99'.*mps2-an386"):
         load_board("nrf99", PORTS)
+
+
+def test_unknown_target_exits_2_listing_the_boards(tmp_path):
+    proc = subprocess.run([str(PORTS.parent / "tlsfit"), "measure", str(PORTS.parent / "profiles/tls12-psk.yaml"),
+                           "--target", "mps2-an368", "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown target 'mps2-an368'; did you mean 'mps2-an386'?" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def _board_dir(tmp_path, text: str):
+    ports = tmp_path / "ports"
+    (ports / "b1").mkdir(parents=True, exist_ok=True)
+    (ports / "b1" / "board.c").write_text("")
+    (ports / "b1" / "board.yaml").write_text(text)
+    return ports
+
+
+GOOD_BOARD = ("name: b1\ncpu: cortex-m4\ncc: arm-none-eabi-gcc\nsources: [board.c]\n"
+              "qemu: {argv: [qemu-system-arm, -kernel, '{elf}', -serial, 'tcp:127.0.0.1:{port}']}\n")
+
+
+def test_board_yaml_is_validated_with_file_and_line(tmp_path):
+    assert load_board("b1", _board_dir(tmp_path, GOOD_BOARD)).cpu == "cortex-m4"
+    ports = _board_dir(tmp_path, GOOD_BOARD + "cflag: [-O2]\n")
+    with pytest.raises(BoardError, match=r"b1/board.yaml:6: error: unknown key 'cflag'.*did you mean 'cflags'"):
+        load_board("b1", ports)
+    ports = _board_dir(tmp_path, GOOD_BOARD + "limits: {flash: -1}\n")
+    with pytest.raises(BoardError, match=r"board.yaml:6: error: 'limits.flash' must be a positive number"):
+        load_board("b1", ports)
+    ports = _board_dir(tmp_path, GOOD_BOARD.replace("sources: [board.c]", "sources: [nope.c]"))
+    with pytest.raises(BoardError, match=r"board.yaml:4: error: source .*nope.c not found"):
+        load_board("b1", ports)
+    ports = _board_dir(tmp_path, GOOD_BOARD.replace("cpu: cortex-m4\n", ""))
+    with pytest.raises(BoardError, match=r"board.yaml:1: error: missing required key 'cpu'"):
+        load_board("b1", ports)
 
 
 def test_board_flags_stay_in_board_files():
@@ -84,6 +124,40 @@ def test_render_harness_data_is_deterministic_and_complete():
     assert '.server_name = "a\\"b\\077.example",' in text
     assert '"x-amzn-mqtt-ca",\n    NULL,' in text
     assert render_harness_data(PSK_INPUT) != text
+
+
+def test_rendered_facts_follow_the_profile():
+    """Compile-time facts the harness #ifs on: only what the profile uses is referenced."""
+    text = render_harness_data(PSK_INPUT)
+    assert "#define TLSFIT_HAS_PSK 1" in text and "#define TLSFIT_HAS_CLIENT_CERT 0" in text
+    assert "#define TLSFIT_HAS_CA 0" in text and "#define TLSFIT_HAS_GROUPS 0" in text
+    assert "#define TLSFIT_APP TLSFIT_APP_ECHO" in text
+    mutual = replace(PSK_INPUT, client_cert_der=(b"\x30",), client_key_der=b"\x30", group_ids=(23,),
+                     app="none")
+    text = render_harness_data(mutual)
+    assert "#define TLSFIT_HAS_CLIENT_CERT 1" in text and "#define TLSFIT_HAS_GROUPS 1" in text
+    assert "#define TLSFIT_APP TLSFIT_APP_NONE" in text
+    assert ".message = { NULL, 0u }," in text  # app none sends nothing
+    with pytest.raises(MeasureError, match="unknown app 'coap'"):
+        render_harness_data(replace(PSK_INPUT, app="coap"))
+
+
+def test_mqtt_connect_packet_is_mqtt_311():
+    packet = mqtt_connect_packet("dev-1")
+    assert packet == (b"\x10\x11" b"\x00\x04MQTT" b"\x04" b"\x02" b"\x00\x3c" b"\x00\x05dev-1")
+    long_id = mqtt_connect_packet("x" * 200)
+    assert long_id[1:3] == bytes([(12 + 200) % 128 | 0x80, (12 + 200) // 128])  # 2-byte length
+    text = render_harness_data(replace(PSK_INPUT, app="mqtt", app_client_id="dev-1"))
+    assert "#define TLSFIT_APP TLSFIT_APP_MQTT" in text and ".message = { s_message, 19u }," in text
+
+
+def test_http_request_names_host_and_path():
+    assert http_request("example.com", "/status") == (
+        b"GET /status HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+    with pytest.raises(MeasureError, match="control character"):
+        http_request("a\r\nX-Injected: 1")
+    text = render_harness_data(replace(PSK_INPUT, app="http"))
+    assert "0x48, 0x6f, 0x73, 0x74, 0x3a, 0x20, 0x6c, 0x6f" in text  # "Host: lo"(calhost)
 
 
 def test_c_string_escapes_non_ascii():
@@ -133,3 +207,16 @@ def test_linker_enforces_the_modelled_flash_limit(tmp_path):
                         max_fragment_length=None, message=b"\x01" * (1024 * 1024))
     with pytest.raises(MeasureError, match="does not fit the modelled part's flash|overflowed"):
         build_firmware(PSK_CONFIG, render_harness_data(huge), board, MBEDTLS, tmp_path)
+
+
+@needs_mbedtls
+def test_linker_regions_come_from_board_yaml(tmp_path):
+    """board.yaml's limits are the MEMORY lengths: written once, used by the linker."""
+    board = load_board("mps2-an386", PORTS)
+    fw = build_firmware(PSK_CONFIG, render_harness_data(PSK_INPUT), board, MBEDTLS, tmp_path)
+    map_text = fw.map_file.read_text()
+    assert f"FLASH            0x00000000         0x{board.flash_limit:08x}" in map_text
+    assert f"RAM              0x20000000         0x{board.ram_limit:08x}" in map_text
+    smaller = replace(board, flash_limit=16 * 1024)
+    with pytest.raises(MeasureError, match="does not fit the modelled part's flash|overflowed"):
+        build_firmware(PSK_CONFIG, render_harness_data(PSK_INPUT), smaller, MBEDTLS, tmp_path / "small")

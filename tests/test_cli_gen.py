@@ -89,10 +89,10 @@ def test_gen_optimize_flag_overrides_the_profile_level(tmp_path: Path) -> None:
 def test_a_config_mbedtls_rejects_is_reported_as_a_tlsfit_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """If the resolver ever emits a header check_config.h refuses: exit 3, the #error text, no file."""
-    import cli.gen_cmd
+    import pipeline.stages
     from cli.main import main
-    monkeypatch.setattr(cli.gen_cmd, "render_config",
-                        lambda resolved, profile: "#define MBEDTLS_SSL_TLS_C\n")  # none of its prerequisites
+    monkeypatch.setattr(pipeline.stages, "render_config",
+                        lambda resolved, profile, kb: "#define MBEDTLS_SSL_TLS_C\n")  # none of its prerequisites
     code = main(["gen", str(ROOT / "profiles" / "tls12-psk.yaml"), "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 3

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.knowledge import load_knowledge
+from generator.knowledge import knowledge_for
 from generator.model import OPTIMIZE_LEVELS
 from generator.profile import load_profile
 from generator.render import render_config
@@ -22,7 +22,7 @@ from measure.boards import load_board
 
 ROOT = Path(__file__).resolve().parent.parent
 MBEDTLS = Path(os.environ.get("MBEDTLS_DIR", ROOT / "build" / "deps" / "mbedtls-3.6.6"))
-KB = load_knowledge()
+KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 # EC-JPAKE authenticates with a password, which the profile contract has no field for.
 SUITES = sorted(name for name, s in KB.suites.items() if s.key_exchange != "MBEDTLS_KEY_EXCHANGE_ECJPAKE")
 
@@ -65,10 +65,10 @@ def profile_yaml(suite_name: str, level: str, group: str = "secp256r1") -> str:
 def check(tmp_path: Path, text: str) -> str:
     path = tmp_path / "matrix.yaml"
     path.write_text(text)
-    profile = load_profile(path)
-    config = render_config(resolve(profile, KB), profile)
+    profile = load_profile(path, KB)
+    config = render_config(resolve(profile, KB), profile, KB)
     board = load_board(profile.target, ROOT / "ports")
-    validate_config(config, MBEDTLS, tmp_path / "validate", cflags=tuple(board.cflags))
+    validate_config(config, MBEDTLS, tmp_path / "validate", KB.check_headers, cflags=tuple(board.cflags))
     return config
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from measure.figures import attribute_rom, parse_map, placed_sizes, read_elf_sections, read_footprint
+from measure.figures import (attribute_ram_static, attribute_rom, parse_map, placed_sizes,
+                             read_elf_sections, read_footprint)
 from measure.model import MeasureError
 
 GCC = "arm-none-eabi-gcc"
@@ -20,12 +21,14 @@ APP_C = r"""
 #include <stdint.h>
 extern int ecp_like_work(int x);
 extern int ssl_like_step(int x);
+extern int app_ctx_state[25];
 static volatile uint8_t app_buffer[100];
 int app_counter = 5;
 const char app_table[] = "application rodata table";
 void Reset_Handler(void)
 {
-    app_counter += ecp_like_work(app_buffer[3]) + ssl_like_step(app_table[app_counter & 7]);
+    app_counter += ecp_like_work(app_buffer[3]) + ssl_like_step(app_table[app_counter & 7])
+        + app_ctx_state[app_counter & 15]++;
     for (;;) { }
 }
 __attribute__((section(".isr_vector"))) const void *vectors[2] = { (void *)0x20001000, (void *)Reset_Handler };
@@ -54,6 +57,12 @@ __attribute__((noinline)) const char *ecp_like_alias(int x) { return x ? "curve 
 SSL_LIKE_C = r"""
 static const char ssl_names[] = "CLIENT_HELLO SERVER_HELLO CERTIFICATE";
 int ssl_like_step(int x) { return ssl_names[x & 31] + x; }
+"""
+
+# The contexts an application holds for mbedTLS: a plain object (not in an
+# archive) whose static RAM counts with mbedTLS's (ports/common/app_contexts.c).
+APP_CONTEXTS_C = r"""
+int app_ctx_state[25];
 """
 
 LINKER_SCRIPT = """
@@ -86,16 +95,17 @@ def _run(args: list[str], cwd: Path) -> str:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyImage:
     work = tmp_path_factory.mktemp("tiny")
-    sources = {"app.c": APP_C, "ecp_like.c": ECP_LIKE_C, "ssl_like.c": SSL_LIKE_C, "link.ld": LINKER_SCRIPT}
+    sources = {"app.c": APP_C, "ecp_like.c": ECP_LIKE_C, "ssl_like.c": SSL_LIKE_C,
+               "app_contexts.c": APP_CONTEXTS_C, "link.ld": LINKER_SCRIPT}
     for name, text in sources.items():
         (work / name).write_text(text)
-    for stem in ("app", "ecp_like", "ssl_like"):
+    for stem in ("app", "ecp_like", "ssl_like", "app_contexts"):
         _run([GCC, *CFLAGS, "-c", f"{stem}.c", "-o", f"{stem}.o"], work)
     (work / "lib").mkdir()
     _run(["arm-none-eabi-ar", "rcs", "lib/libmbedcrypto.a", "ecp_like.o"], work)
     _run(["arm-none-eabi-ar", "rcs", "lib/libmbedtls.a", "ssl_like.o"], work)
     _run([GCC, "-mcpu=cortex-m4", "-mthumb", "-nostartfiles", "-nostdlib", "-T", "link.ld",
-          "-Wl,-Map,app.map", "-Wl,--gc-sections", "app.o", "lib/libmbedtls.a", "lib/libmbedcrypto.a",
+          "-Wl,-Map,app.map", "-Wl,--gc-sections", "app.o", "app_contexts.o", "lib/libmbedtls.a", "lib/libmbedcrypto.a",
           "-o", "app.elf"], work)
     return TinyImage(elf=work / "app.elf", map_file=work / "app.map")
 
@@ -140,6 +150,24 @@ def test_ram_excludes_heap_and_stack(tiny: TinyImage) -> None:
     assert figures.ram_static == sizes[".data"] + sizes[".bss"]
     assert figures.heap_arena == sizes[".heap_arena"] >= 4096
     assert figures.stack_reserved == sizes[".stack"] == 2048
+
+
+def test_ram_static_splits_by_defining_object_and_adds_up(tiny: TinyImage) -> None:
+    figures = read_footprint(tiny.elf, tiny.map_file)
+    nm = _nm_sizes(tiny.elf)
+    assert figures.ram_static_mbedtls + figures.ram_static_harness == figures.ram_static
+    # mbedTLS: the archives' data and bss, plus the contexts object outside the archives
+    assert figures.ram_static_mbedtls == nm["ecp_state"] + nm["ecp_data"] + nm["app_ctx_state"] == 144
+    # harness: the application's own buffer and counter
+    assert figures.ram_static_harness >= nm["app_buffer"] + nm["app_counter"] == 104
+
+
+def test_ram_split_without_state_objects_counts_archives_only(tiny: TinyImage) -> None:
+    records = parse_map(tiny.map_file.read_text())
+    ram_names = {".data", ".bss"}
+    total = read_footprint(tiny.elf, tiny.map_file).ram_static
+    split = attribute_ram_static(records, ram_names, total, state_objects=())
+    assert split.mbedtls == 44 and split.mbedtls + split.harness == total
 
 
 def test_modules_add_up_and_match_nm(tiny: TinyImage) -> None:

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.knowledge import DATA_FILE, KnowledgeError, load_knowledge
+from generator.knowledge import KnowledgeError, load_knowledge
+from generator.knowledge import knowledge_for
+
+KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 
 ROOT = Path(__file__).resolve().parent.parent
 MBEDTLS = Path(os.environ.get("MBEDTLS_DIR") or ROOT / "build/deps/mbedtls-3.6.6")
@@ -43,7 +46,7 @@ def test_parser_sees_the_whole_table() -> None:
 
 
 def test_suite_table_matches_mbedtls_source() -> None:
-    kb = load_knowledge()
+    kb = KB
     theirs = _mbedtls_suites()
     ours = {s.macro: {"id": s.id, "cipher": s.cipher, "mac": s.mac, "key_exchange": s.key_exchange,
                       "short_tag": s.short_tag, "versions": s.versions} for s in kb.suites.values()}
@@ -54,13 +57,13 @@ def test_suite_table_matches_mbedtls_source() -> None:
 
 
 def test_iana_names_follow_macros() -> None:
-    for suite in load_knowledge().suites.values():
+    for suite in KB.suites.values():
         tail = suite.macro.removeprefix("MBEDTLS_TLS1_3_").removeprefix("MBEDTLS_TLS_")
         assert suite.name == f"TLS_{tail}"
 
 
 def test_every_option_named_by_a_rule_exists_in_mbedtls() -> None:
-    kb = load_knowledge()
+    kb = KB
     include = MBEDTLS / "include"
     text = "\n".join(p.read_text() for p in include.rglob("*.h")) + \
         "\n".join(p.read_text() for p in (MBEDTLS / "library").glob("*.[ch]"))
@@ -73,14 +76,14 @@ def test_every_option_named_by_a_rule_exists_in_mbedtls() -> None:
 
 def test_key_exchange_options_match_mbedtls_check_config() -> None:
     check = (MBEDTLS / "include/mbedtls/check_config.h").read_text()
-    kb = load_knowledge()
+    kb = KB
     for kx in kb.key_exchanges.values():
         assert kx.option in check, kx.option
 
 
 def test_requirements_mirror_check_config() -> None:
     # Spot checks of rules lifted from check_config.h; a typo in the data shows here.
-    kb = load_knowledge()
+    kb = KB
     assert "MBEDTLS_SSL_KEEP_PEER_CERTIFICATE" in kb.options["MBEDTLS_SSL_PROTO_TLS1_3"].requires
     assert "MBEDTLS_BASE64_C" in kb.options["MBEDTLS_PEM_PARSE_C"].requires
     assert "MBEDTLS_CIPHER_MODE_CBC" in kb.options["MBEDTLS_BLOCK_CIPHER_NO_DECRYPT"].conflicts
@@ -88,15 +91,39 @@ def test_requirements_mirror_check_config() -> None:
 
 
 def test_rules_carry_their_data_file_line() -> None:
-    kb = load_knowledge()
-    lines = DATA_FILE.read_text().splitlines()
+    kb = KB
+    lines = KB.source.read_text().splitlines()
     for rule in kb.options.values():
         assert f"name: {rule.name}," in lines[rule.line - 1]
 
 
 def test_inconsistent_knowledge_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "kb.yaml"
-    bad.write_text(DATA_FILE.read_text().replace(
+    bad.write_text(KB.source.read_text().replace(
         "requires: [MBEDTLS_CHACHA20_C, MBEDTLS_POLY1305_C]", "requires: [MBEDTLS_CHACHA20_C, MBEDTLS_POLY1306_C]"))
     with pytest.raises(KnowledgeError, match="MBEDTLS_POLY1306_C, which has no rule"):
         load_knowledge(bad)
+
+
+def test_a_tree_of_another_mbedtls_version_is_refused_with_exit_2(tmp_path: Path) -> None:
+    """A 3.5 tree must not silently get 3.6 rules: exit 2 before anything is built."""
+    import os
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    real = root / "build" / "deps" / "mbedtls-3.6.6" / "include" / "mbedtls" / "build_info.h"
+    fake = tmp_path / "mbedtls-3.5.0" / "include" / "mbedtls"
+    fake.mkdir(parents=True)
+    (fake / "build_info.h").write_text(real.read_text().replace("0x03060600", "0x03050000"))
+    proc = subprocess.run([str(root / "tlsfit"), "measure", str(root / "profiles" / "tls12-psk.yaml"),
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "MBEDTLS_DIR": str(tmp_path / "mbedtls-3.5.0")})
+    assert proc.returncode == 2, proc.stderr
+    assert f"tlsfit: error: mbedTLS 3.5.0 in {tmp_path / 'mbedtls-3.5.0'}: this tlsfit knows 3.6.x" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_knowledge_is_chosen_by_minor_version() -> None:
+    from generator.knowledge import UnsupportedMbedtls, knowledge_for
+    assert knowledge_for("3.6.0") is knowledge_for("3.6.6")
+    with pytest.raises(UnsupportedMbedtls, match=r"mbedTLS 4.0.0: this tlsfit knows 3.6.x"):
+        knowledge_for("4.0.0")

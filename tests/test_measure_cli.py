@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from generator.profile import load_profile
+from generator.profile import load_profile, suite_facts
 from measure.boards import list_boards, load_board
 from generator.model import ChainShape
 from measure.pki import TestPki, make_test_pki
 from measure.server import start_reference_server
+from generator.knowledge import knowledge_for
+
+KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "profiles"
@@ -139,9 +142,9 @@ def run_against(tmp_path: Path, trusted_root: Path, server_pki: TestPki,
                 suites: tuple[str, ...] | None = None) -> tuple[int, dict]:
     """Measure a profile trusting trusted_root against openssl serving server_pki's chain."""
     profile_path = external_profile(tmp_path, trusted_root)
-    server_profile = load_profile(profile_path)
+    server_profile = load_profile(profile_path, KB)
     if suites is not None:
-        server_profile = dataclasses.replace(server_profile, ciphersuites=suites)
+        server_profile = dataclasses.replace(server_profile, ciphersuites=suites, suites=suite_facts(suites, KB))
     with start_reference_server(server_profile, server_pki, impl="openssl", workdir=tmp_path / "srv") as srv:
         proc, report = measure(str(profile_path), "--server", f"127.0.0.1:{srv.port}", "-o", str(tmp_path / "out"))
     assert report is not None, proc.stderr

@@ -221,6 +221,38 @@ def test_parse_result_host_has_no_instructions_and_failure_fields():
     assert not run.ok and run.error_code == -0x2700 and run.error_stage == "handshake"
 
 
+def test_parse_result_old_line_leaves_new_fields_unset():
+    run = parse_result(LINE)
+    assert (run.allocator_instructions, run.allocations, run.stack_harness) == (None, None, None)
+    assert (run.handshake_ok, run.app, run.app_ok, run.app_detail) == (None, None, None, None)
+
+
+NEW_KEYS = (',"hs_ok":1,"hs_sent":233,"hs_recv":841,"app":"mqtt","app_ok":0,"app_sent":31,'
+            '"app_recv":4,"app_detail":"CONNACK rc=5","close_ok":1,"alloc_instr":80802115,'
+            '"allocs":153646,"frees":153644,"probe_instr":20742078,"clock_read_instr":26,'
+            '"stack_harness":168')
+
+
+def test_parse_result_reads_verdicts_and_harness_shares():
+    run = parse_result(LINE.replace(',"states"', NEW_KEYS + ',"states"').replace('"ok":1', '"ok":0'))
+    assert not run.ok and run.handshake_ok is True and run.app_ok is False
+    assert (run.app, run.app_detail) == ("mqtt", "CONNACK rc=5")
+    assert (run.app_bytes_sent, run.app_bytes_received) == (31, 4)
+    assert (run.handshake_bytes_sent, run.handshake_bytes_received) == (233, 841)
+    assert (run.allocator_instructions, run.allocations, run.probe_instructions) == (
+        80802115, 153646, 20742078)
+    assert run.stack_harness == 168
+    none = parse_result(LINE.replace(',"states"', NEW_KEYS.replace('"app_ok":0', '"app_ok":-1')
+                                     .replace('"app_detail":"CONNACK rc=5"', '"app_detail":""')
+                                     + ',"states"'))
+    assert none.app_ok is None and none.app_detail is None
+    host = parse_result(LINE.replace('"instr":102136140', '"instr":-1')
+                        .replace(',"states"', NEW_KEYS.replace('"alloc_instr":80802115', '"alloc_instr":-1')
+                                 .replace('"probe_instr":20742078', '"probe_instr":-1') + ',"states"'))
+    assert host.allocator_instructions is None and host.probe_instructions is None
+    assert host.allocations == 153646
+
+
 def test_parse_result_without_line_raises_with_console_tail():
     with pytest.raises(MeasureError, match="(?s)no TLSFIT-RESULT.*HardFault here"):
         parse_result("booting\nHardFault here\n")
@@ -389,7 +421,7 @@ def test_qemu_timeout_kills_and_raises(fw12, an386):
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         start = time.monotonic()
-        with pytest.raises(MeasureError, match="QEMU timed out after 2s"):
+        with pytest.raises(MeasureError, match="QEMU timed out after 2 ?s"):
             run_qemu(fw12, an386, listener.getsockname()[1], 2.0)
         assert time.monotonic() - start < 10
 

@@ -7,6 +7,9 @@ import pytest
 
 from generator.model import ProfileError
 from generator.profile import ca_key_type, load_profile
+from generator.knowledge import knowledge_for
+
+KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = Path("tests/fixtures/profiles")
@@ -66,7 +69,7 @@ def _in_root(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_error_names_file_line_and_fix(case: str) -> None:
     path = FIX / f"{case}.yaml"
     with pytest.raises(ProfileError) as err:
-        load_profile(path)
+        load_profile(path, KB)
     assert str(err.value) == f"{path}:{CASES[case]}"
 
 
@@ -76,7 +79,7 @@ def test_every_fixture_has_a_case() -> None:
 
 def test_missing_file_is_a_profile_error() -> None:
     with pytest.raises(ProfileError) as err:
-        load_profile(FIX / "does-not-exist.yaml")
+        load_profile(FIX / "does-not-exist.yaml", KB)
     assert str(err.value).startswith(f"{FIX}/does-not-exist.yaml: error: cannot read profile")
 
 
@@ -91,7 +94,7 @@ def test_required_profiles_are_shipped() -> None:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_profiles_load(path: Path) -> None:
-    profile = load_profile(path)
+    profile = load_profile(path, KB)
     assert profile.name == path.stem
     assert profile.path == path.resolve()
     assert profile.verify == "required"
@@ -99,7 +102,7 @@ def test_shipped_profiles_load(path: Path) -> None:
 
 
 def test_aws_iot_core_defaults_and_real_root() -> None:
-    p = load_profile(ROOT / "profiles/aws-iot-core.yaml")
+    p = load_profile(ROOT / "profiles/aws-iot-core.yaml", KB)
     assert p.versions == ("1.2",)
     assert p.ciphersuites == ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",)
     assert p.ca_files == ((ROOT / "profiles/certs/AmazonRootCA1.pem").resolve(),)
@@ -109,7 +112,7 @@ def test_aws_iot_core_defaults_and_real_root() -> None:
 
 
 def test_psk_profile_defaults() -> None:
-    p = load_profile(ROOT / "profiles/tls12-psk.yaml")
+    p = load_profile(ROOT / "profiles/tls12-psk.yaml", KB)
     assert p.psk is not None and p.psk.key == bytes.fromhex("00112233445566778899aabbccddeeff")
     assert p.chain is None and p.sni is False  # no certificate: SNI would drag in X.509
 
@@ -120,7 +123,7 @@ def test_default_chain_from_ca_file(tmp_path: Path) -> None:
         "name: x\nserver: {host: a.example}\ntls:\n  versions: [1.2]\n"
         "  ciphersuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n  groups: [secp256r1]\n"
         "  signature_algorithms: [ecdsa_secp256r1_sha256]\ntrust:\n  ca_files: [ca.pem]\n")
-    p = load_profile(tmp_path / "p.yaml")
+    p = load_profile(tmp_path / "p.yaml", KB)
     assert p.versions == ("1.2",)  # unquoted 1.2 accepted
     assert p.chain is not None and (p.chain.root, p.chain.leaf) == ("secp256r1", "secp256r1")
 
@@ -130,5 +133,5 @@ def test_verify_none_with_allow_insecure_loads(tmp_path: Path) -> None:
         "name: x\nverify: none\nallow_insecure: true\nserver: {host: a.example}\ntls:\n  versions: ['1.2']\n"
         "  ciphersuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n  groups: [secp256r1]\n"
         "  signature_algorithms: [rsa_pkcs1_sha256]\n")
-    p = load_profile(tmp_path / "p.yaml")
+    p = load_profile(tmp_path / "p.yaml", KB)
     assert p.verify == "none" and p.chain is not None and p.chain.leaf == "rsa2048"

@@ -5,17 +5,21 @@ from __future__ import annotations
 import dataclasses
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from conftest import make_profile
+from fake_servers import FakeServer, server_hello_record
 from generator.model import ChainShape, Profile
 from measure import tls_wire
 from measure.model import MeasureError
 from measure.pki import TestPki, make_test_pki
 from measure.proxy import (
-    CLIENT_TO_SERVER, SERVER_TO_CLIENT, Chunk, WireProxy, require_ok, summarize,
+    CLIENT_TO_SERVER, FAULT_NO_CLIENT, FAULT_SERVER_CLOSED, FAULT_SERVER_RESET,
+    FAULT_SERVER_SILENT, FAULT_UPSTREAM_UNREACHABLE, SERVER_TO_CLIENT, Chunk, WireProxy,
+    check_server_reachable, require_ok, summarize,
 )
 from measure.server import ClientResult, run_openssl_client, start_reference_server
 
@@ -183,15 +187,23 @@ def test_proxy_relays_both_ways_and_half_closes() -> None:
     assert summary.version is None and summary.group is None and proxy.error is None
 
 
-def test_proxy_reports_refused_upstream() -> None:
+def _closed_port() -> int:
     closed = socket.create_server(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
+    return port
+
+
+def test_proxy_reports_refused_upstream() -> None:
+    port = _closed_port()
     with WireProxy("127.0.0.1", port) as proxy:
         with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
-            assert sock.recv(10) == b""
+            sock.sendall(b"\x16\x03\x01")
+            assert sock.recv(10) == b""  # the board side is closed at once
         assert proxy.wait(5)
-    assert proxy.error is not None and "cannot connect to upstream" in proxy.error
+    assert proxy.error == f"cannot connect to 127.0.0.1:{port}: connection refused"
+    assert proxy.fault is not None and proxy.fault.kind == FAULT_UPSTREAM_UNREACHABLE
+    assert proxy.abort_reason() == proxy.error
     with pytest.raises(MeasureError, match="wire proxy"):
         require_ok(proxy)
 
@@ -200,6 +212,7 @@ def test_proxy_accept_timeout() -> None:
     with WireProxy("127.0.0.1", 9, accept_timeout=0.2) as proxy:
         assert proxy.wait(5)
     assert proxy.error is not None and "no client connected" in proxy.error
+    assert proxy.fault is not None and proxy.fault.kind == FAULT_NO_CLIENT
 
 
 # ---------------------------------------------------------------- tls_wire edge cases (hand-made)
@@ -229,3 +242,143 @@ def test_alert_text_and_unknown_ids() -> None:
     assert tls_wire.group_name(0x0017) == "secp256r1"
     assert tls_wire.group_name(0x1234) == "group_0x1234"
     assert tls_wire.version_name(0x0304) == "TLS 1.3"
+
+
+# ---------------------------------------------------------------- faults on the server side
+
+def _client_hello_like() -> bytes:
+    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\xc0\xa8" + b"\x01\x00"
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+
+
+def _session_through(proxy: WireProxy) -> tuple[bytes, float]:
+    """Connect like the firmware, send a ClientHello, read until the proxy closes;
+    returns (bytes received, seconds it took)."""
+    start = time.monotonic()
+    got = b""
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
+        sock.sendall(_client_hello_like())
+        try:
+            while data := sock.recv(4096):
+                got += data
+        except ConnectionResetError:
+            pass
+    assert proxy.wait(30), "the proxy did not end the session"
+    return got, time.monotonic() - start
+
+
+@pytest.mark.parametrize("behaviour, kind, words", [
+    ("close", FAULT_SERVER_CLOSED, "closed the connection before sending anything"),
+    ("reset", FAULT_SERVER_RESET, "reset the connection before sending anything"),
+])
+def test_server_close_and_reset_close_the_board_side(behaviour: str, kind: str,
+                                                     words: str) -> None:
+    with FakeServer(behaviour) as server, WireProxy("127.0.0.1", server.port) as proxy:
+        got, took = _session_through(proxy)
+    assert got == b""
+    assert took < 30, "did not hang until the idle timeout"
+    fault = proxy.fault
+    assert fault is not None and fault.kind == kind
+    assert fault.message == f"server 127.0.0.1:{server.port} {words}"
+    assert fault.last_from_server is None and fault.last_from_client == "ClientHello"
+    assert server.received == _client_hello_like()  # the ClientHello got through first
+
+
+def test_silent_server_is_a_fault_after_idle_timeout() -> None:
+    with FakeServer("silent") as server, \
+            WireProxy("127.0.0.1", server.port, idle_timeout=0.5) as proxy:
+        got, took = _session_through(proxy)
+    assert got == b"" and took < 30
+    fault = proxy.fault
+    assert fault is not None and fault.kind == FAULT_SERVER_SILENT
+    assert fault.message == (f"server 127.0.0.1:{server.port} silent for 0.5 s after accepting "
+                             "the connection (it sent nothing; the firmware sent ClientHello)")
+
+
+def test_stall_after_server_hello_names_it() -> None:
+    with FakeServer("server_hello") as server, \
+            WireProxy("127.0.0.1", server.port, idle_timeout=0.5) as proxy:
+        got, _ = _session_through(proxy)
+    assert got == server_hello_record()  # relayed before the proxy gave up
+    assert proxy.fault is not None and proxy.fault.kind == FAULT_SERVER_SILENT
+    assert proxy.error == f"server 127.0.0.1:{server.port} silent for 0.5 s after ServerHello"
+    assert proxy.progress().startswith(
+        "the server's last message was ServerHello, the firmware's ClientHello")
+
+
+def test_quiet_server_is_no_fault_when_it_is_the_clients_turn() -> None:
+    """A complete server flight followed by silence is the firmware's turn (it may be
+    computing): the idle timeout must not blame the server."""
+    done = bytes([22, 3, 3, 0, 4, 14, 0, 0, 0])  # ServerHelloDone
+
+    upstream = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = upstream.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(server_hello_record() + done)
+            conn.recv(4096)  # until the client closes
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with WireProxy("127.0.0.1", upstream.getsockname()[1], idle_timeout=0.3) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            sock.sendall(_client_hello_like())
+            got = b""
+            while len(got) < len(server_hello_record() + done):
+                got += sock.recv(4096)
+            time.sleep(1.0)  # three idle timeouts of "client computing"
+            assert proxy.fault is None
+        assert proxy.wait(5)
+    thread.join(5)
+    upstream.close()
+    assert proxy.fault is None
+
+
+def test_idle_timeout_must_be_positive() -> None:
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            WireProxy("127.0.0.1", 9, idle_timeout=bad)
+
+
+# ---------------------------------------------------------------- pre-flight
+
+
+def test_check_server_reachable() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        check_server_reachable("127.0.0.1", listening.getsockname()[1])
+    port = _closed_port()
+    with pytest.raises(MeasureError) as refused:
+        check_server_reachable("127.0.0.1", port)
+    assert str(refused.value) == f"cannot connect to 127.0.0.1:{port}: connection refused"
+    with pytest.raises(MeasureError, match=r"^cannot resolve host 'nosuch\.invalid'"):
+        check_server_reachable("nosuch.invalid", 443)
+
+
+def _handshake_record(*types: int) -> bytes:
+    body = b"".join(bytes([t, 0, 0, 1, 0]) for t in types)
+    return bytes([tls_wire.CT_HANDSHAKE, 3, 3]) + len(body).to_bytes(2, "big") + body
+
+
+def test_flow_position_says_who_owes_bytes(captures: dict[str, Capture]) -> None:
+    pos = tls_wire.flow_position
+    assert pos(b"", "server") == tls_wire.FlowPosition(None, False)
+    assert pos(server_hello_record(), "server") == tls_wire.FlowPosition("ServerHello", True)
+    assert pos(server_hello_record()[:20], "server") == \
+        tls_wire.FlowPosition("part of ServerHello", True)
+    # a real TLS 1.2 server flight ends with ServerHelloDone: the client's turn
+    first_flight = captures["tls12"].server
+    records, _ = tls_wire.split_records(first_flight)
+    ccs = next(r.offset for r in records if r.content_type == tls_wire.CT_CHANGE_CIPHER_SPEC)
+    assert pos(first_flight[:ccs], "server") == tls_wire.FlowPosition("ServerHelloDone", False)
+    # the client between its messages may be computing: it still owes bytes
+    assert pos(_handshake_record(1), "client") == tls_wire.FlowPosition("ClientHello", False)
+    assert pos(_handshake_record(11), "client").incomplete  # Certificate, then the rest
+    assert pos(_handshake_record(16), "client").incomplete  # ClientKeyExchange
+    assert pos(_handshake_record(16) + bytes([20, 3, 3, 0, 1, 1]), "client") == \
+        tls_wire.FlowPosition("ChangeCipherSpec", True)
+    assert pos(bytes([21, 3, 3, 0, 2, 2, 40]), "server") == \
+        tls_wire.FlowPosition("alert handshake_failure", False)
+    assert pos(b"SSH-2.0-x\r\n", "server") == tls_wire.FlowPosition("11 bytes that are not TLS", False)

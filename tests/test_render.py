@@ -13,6 +13,9 @@ from generator.render import config_sha256, render_config
 from generator.resolve import resolve
 from generator.validate import CompilerNotFound, ConfigBug, validate_config
 from generator.write import write_if_changed
+from generator.knowledge import knowledge_for
+
+KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
@@ -24,8 +27,8 @@ needs_toolchain = pytest.mark.skipif(
 
 
 def _header(path: Path) -> str:
-    profile = load_profile(path)
-    return render_config(resolve(profile, load_knowledge()), profile)
+    profile = load_profile(path, KB)
+    return render_config(resolve(profile, KB), profile, KB)
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
@@ -60,26 +63,26 @@ def test_tls12_header_lacks_tls13_and_lists_suites_exactly() -> None:
 @needs_toolchain
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
 def test_validate_config_passes_for_shipped_profiles(path: Path, tmp_path: Path) -> None:
-    validate_config(_header(path), MBEDTLS, tmp_path, cflags=CFLAGS)
+    validate_config(_header(path), MBEDTLS, tmp_path, KB.check_headers, cflags=CFLAGS)
 
 
 @needs_toolchain
 def test_validate_config_rejects_broken_header(tmp_path: Path) -> None:
     text = _header(ROOT / "profiles/tls13-only.yaml").replace("#define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE\n", "")
     with pytest.raises(ConfigBug, match="MBEDTLS_SSL_PROTO_TLS1_3 defined without MBEDTLS_SSL_KEEP_PEER_CERTIFICATE"):
-        validate_config(text, MBEDTLS, tmp_path, cflags=CFLAGS)
+        validate_config(text, MBEDTLS, tmp_path, KB.check_headers, cflags=CFLAGS)
 
 
 @needs_toolchain
 def test_validate_config_rejects_an_option_mbedtls_silently_drops(tmp_path: Path) -> None:
     # config_adjust_ssl.h #undefs SSL_CLI_C when SSL_TLS_C is off, and check_config.h then says nothing.
     with pytest.raises(ConfigBug, match="MBEDTLS_SSL_CLI_C is defined in the config but mbedTLS's config_adjust"):
-        validate_config("#define MBEDTLS_SSL_CLI_C\n", MBEDTLS, tmp_path, cflags=CFLAGS)
+        validate_config("#define MBEDTLS_SSL_CLI_C\n", MBEDTLS, tmp_path, KB.check_headers, cflags=CFLAGS)
 
 
 def test_validate_config_reports_missing_compiler(tmp_path: Path) -> None:
     with pytest.raises(CompilerNotFound, match="not found"):
-        validate_config("", MBEDTLS, tmp_path, cc="tlsfit-no-such-cc")
+        validate_config("", MBEDTLS, tmp_path, KB.check_headers, cc="tlsfit-no-such-cc")
 
 
 def test_write_if_changed(tmp_path: Path) -> None:

@@ -220,7 +220,7 @@ def test_openssl_args_restrict_everything(pki: TestPki) -> None:
     assert "-no_ticket -num_tickets 0" in joined
     assert "-Verify" in args and "-cert_chain" in args
     with pytest.raises(ServerUnsupported, match="lists no TLS 1.3 ciphersuite"):
-        openssl_args(dataclasses.replace(prof, ciphersuites=("TLS_ECDHE_ECDSA_WITH_AES_128_CCM",)),
+        openssl_args(profile(versions=("1.2", "1.3"), ciphersuites=("TLS_ECDHE_ECDSA_WITH_AES_128_CCM",)),
                      files, 4433, openssl_suite_names(), None)
 
 

@@ -19,6 +19,9 @@ from generator.render import render_config
 from generator.resolve import offered_groups, resolve
 from generator.validate import validate_config
 from measure.boards import load_board
+from generator.knowledge import knowledge_for
+
+KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "profiles"
@@ -29,8 +32,8 @@ MBEDTLS = Path(os.environ.get("MBEDTLS_DIR", ROOT / "build" / "deps" / "mbedtls-
 
 def _at(level: str, name: str):
     """The shipped profile `name` at optimize `level`, resolved (as `--optimize level` does)."""
-    profile = dataclasses.replace(load_profile(PROFILES / f"{name}.yaml"), optimize=level)
-    return profile, resolve(profile, load_knowledge())
+    profile = dataclasses.replace(load_profile(PROFILES / f"{name}.yaml", KB), optimize=level)
+    return profile, resolve(profile, KB)
 
 
 def _names(rc) -> set[str]:
@@ -68,7 +71,7 @@ def test_ecdsa_profile_trades_rom_for_speed_by_level() -> None:
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_no_level_weakens_security(path: Path, level: str) -> None:
     profile, rc = _at(level, path.stem)
-    kb = load_knowledge()
+    kb = KB
     names = _names(rc)
     if "1.2" in profile.versions:
         assert "MBEDTLS_SSL_EXTENDED_MASTER_SECRET" in names
@@ -92,23 +95,23 @@ def test_no_level_weakens_security(path: Path, level: str) -> None:
 
 
 def test_one_group_offered_the_one_the_chain_already_needs(tmp_path: Path) -> None:
-    kb = load_knowledge()
+    kb = KB
     for level in LEVELS:
         profile, _ = _at(level, "letsencrypt-ecdsa")
         assert profile.groups == ("secp256r1", "x25519")
         assert offered_groups(profile, kb) == ("secp256r1",)  # the P-256 leaf links that curve anyway
     path = tmp_path / "x25519-first.yaml"
     path.write_text((PROFILES / "tls13-only.yaml").read_text().replace("[secp256r1, x25519]", "[x25519, secp256r1]"))
-    assert offered_groups(load_profile(path), kb) == ("secp256r1",)
+    assert offered_groups(load_profile(path, KB), kb) == ("secp256r1",)
     path.write_text((PROFILES / "aws-iot-core.yaml").read_text().replace("[secp256r1]", "[x25519, secp256r1]")
                     .replace("certs/", str(PROFILES / "certs") + "/"))
-    assert offered_groups(load_profile(path), kb) == ("x25519",)  # RSA chain: the first listed group
+    assert offered_groups(load_profile(path, KB), kb) == ("x25519",)  # RSA chain: the first listed group
 
 
 def test_p256m_only_for_tls13_only_p256_only(tmp_path: Path) -> None:
     mixed_groups = tmp_path / "mixed.yaml"
     mixed_groups.write_text((PROFILES / "tls13-only.yaml").read_text().replace("[secp256r1, x25519]", "[x25519]"))
-    x25519 = resolve(load_profile(mixed_groups), load_knowledge())
+    x25519 = resolve(load_profile(mixed_groups, KB), KB)
     _, mixed = _at("size", "letsencrypt-ecdsa")  # TLS 1.2 too: p256-m breaks 1.2 in 3.6.6
     _, tls12 = _at("size", "tls12-ecdhe-ecdsa")
     for level in LEVELS:  # p256-m is smaller and faster than the built-in ECP: every level
@@ -140,14 +143,14 @@ def test_every_level_passes_mbedtls_check_config(path: Path, level: str, tmp_pat
         pytest.skip(f"mbedTLS source not found at {MBEDTLS}")
     profile, rc = _at(level, path.stem)
     board = load_board(profile.target, ROOT / "ports")
-    validate_config(render_config(rc, profile), MBEDTLS, tmp_path / "check", cflags=tuple(board.cflags))
+    validate_config(render_config(rc, profile, KB), MBEDTLS, tmp_path / "check", KB.check_headers, cflags=tuple(board.cflags))
 
 
 def test_every_size_choice_names_a_real_mbedtls_option() -> None:
     import re
     if not (MBEDTLS / "include").is_dir():
         pytest.skip(f"mbedTLS source not found at {MBEDTLS}")
-    kb = load_knowledge()
+    kb = KB
     text = "\n".join(p.read_text(errors="replace") for p in (MBEDTLS / "include").rglob("*.h"))
     names = {t.name for t in kb.tuning} | {r.option for r in kb.random_generators}
     for d in kb.driver_builds:
@@ -162,6 +165,6 @@ def test_tls13_psk_only_gets_no_curve_driver(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("name: x\nserver: {host: a.example}\ntls:\n  versions: ['1.3']\n"
                     "  ciphersuites: [TLS_AES_128_GCM_SHA256]\n  psk: {identity: a, key: '00112233445566778899aabbccddeeff'}\n")
-    rc = resolve(load_profile(path), load_knowledge())
+    rc = resolve(load_profile(path, KB), KB)
     assert rc.has("MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_ENABLED")
     assert not rc.has("MBEDTLS_PSA_P256M_DRIVER_ENABLED") and not rc.has("MBEDTLS_ECP_C")

@@ -1,10 +1,20 @@
 /*
  * harness.c - the on-target TLS client every port runs: set up from the
- * generated config and the per-profile data, handshake step by step with
- * the work per state, one echo round trip, close_notify, and ONE result line.
+ * generated config and the per-profile facts and data, handshake step by
+ * step with the work per state, the profile's application exchange
+ * (app_*.c), close_notify, and ONE result line.
  *
- * Everything optional is #if-guarded on the config, so it compiles with any
- * config tlsfit generates (1.2-only, 1.3-only, PSK without X.509, ...).
+ * Two kinds of #if: on the mbedTLS config (so it compiles with any config
+ * tlsfit generates: 1.2-only, 1.3-only, PSK without X.509, ...), and on the
+ * profile's facts (TLSFIT_HAS_*, TLSFIT_APP in the generated
+ * tlsfit_profile_config.h), so an mbedTLS call the profile does not use is
+ * not referenced and not linked: rom.mbedtls is what the smallest
+ * application making the same calls would link.
+ *
+ * Figures are mbedTLS's, not the harness's: the allocator's work is taken
+ * out of the instruction counts (heap.c counts it), the stack depth of the
+ * harness's own frames is reported apart (TLSFIT_STACK_NOTE), and the
+ * contexts an application must hold live in app_contexts.c.
  */
 #define MBEDTLS_ALLOW_PRIVATE_ACCESS /* handshake state, for per-state work */
 
@@ -17,28 +27,15 @@
 #if defined(MBEDTLS_PLATFORM_C)
 #include "mbedtls/platform.h"
 #endif
-#if defined(MBEDTLS_ENTROPY_C)
-#include "mbedtls/entropy.h"
-#endif
-#if defined(MBEDTLS_CTR_DRBG_C)
-#include "mbedtls/ctr_drbg.h"
-#elif defined(MBEDTLS_HMAC_DRBG_C)
-#include "mbedtls/hmac_drbg.h"
-#endif
-#if defined(MBEDTLS_X509_CRT_PARSE_C)
-#include "mbedtls/x509_crt.h"
-#endif
-#if defined(MBEDTLS_PK_PARSE_C)
-#include "mbedtls/pk.h"
-#endif
 #if defined(MBEDTLS_PSA_CRYPTO_C) || defined(MBEDTLS_PSA_CRYPTO_CLIENT)
 #include "psa/crypto.h"
 #endif
 
+#include "tlsfit_app.h"
 #include "tlsfit_harness.h"
 #include "tlsfit_heap.h"
 #include "tlsfit_port.h"
-#include "tlsfit_profile_data.h"
+#include "tlsfit_profile_config.h"
 #include "tlsfit_stack.h"
 
 /* Same values as net_sockets.h, which a bare-metal config does not build,
@@ -46,62 +43,57 @@
 #define PRV_ERR_SEND_FAILED (-0x004E)
 #define PRV_ERR_RECV_FAILED (-0x004C)
 
-#define PRV_EXIT_OK 0
-#define PRV_EXIT_FAILED 1
-#define PRV_EXIT_SETUP 3
-
 /* mbedtls_ssl_states has under 32 members in 3.6; states beyond are lumped. */
 #define PRV_MAX_STATES 32
-/* Echo buffer: the message is one short line. */
-#define PRV_ECHO_MAX 256
 
+/* The RNG handed to mbedTLS: the DRBG's own function, as an application
+ * passes it (no harness frame in between). */
 #if defined(MBEDTLS_CTR_DRBG_C)
-#define PRV_HAVE_DRBG 1
+#define PRV_RNG_FN mbedtls_ctr_drbg_random
+#define PRV_RNG_CTX (&tlsfit_app_ctx.drbg)
 #elif defined(MBEDTLS_HMAC_DRBG_C)
-#define PRV_HAVE_DRBG 1
+#define PRV_RNG_FN mbedtls_hmac_drbg_random
+#define PRV_RNG_CTX (&tlsfit_app_ctx.drbg)
+#else
+#define PRV_RNG_FN prv_rng
+#define PRV_RNG_CTX NULL
+#endif
+
+#if TLSFIT_APP == TLSFIT_APP_NONE
+#define PRV_APP_NAME "none"
+#elif TLSFIT_APP == TLSFIT_APP_ECHO
+#define PRV_APP_NAME "echo"
+#elif TLSFIT_APP == TLSFIT_APP_MQTT
+#define PRV_APP_NAME "mqtt"
+#elif TLSFIT_APP == TLSFIT_APP_HTTP
+#define PRV_APP_NAME "http"
+#else
+#error "TLSFIT_APP: unknown application protocol"
 #endif
 
 typedef struct {
     int err;                /* first mbedTLS error, sticky */
     const char *stage;      /* where it happened, "" when none */
-    uint32_t sent;
+    uint32_t sent;          /* TLS bytes on the wire, whole connection */
     uint32_t recv;
-    int64_t instr;
+    uint32_t hs_sent;       /* ... up to the end of the handshake */
+    uint32_t hs_recv;
+    int64_t instr;          /* handshake work, allocator taken out */
+    tlsfit_heap_work_t alloc; /* the allocator's share during the handshake */
     int64_t state_instr[PRV_MAX_STATES];
     uint8_t state_order[PRV_MAX_STATES];
     uint8_t state_seen[PRV_MAX_STATES];
     unsigned state_count;
-    const char *echo;
     int handshake_done;
+    int close_ok;           /* close_notify sent */
 } prv_result_t;
 
-typedef struct {
-    mbedtls_ssl_context ssl;
-    mbedtls_ssl_config conf;
-#if defined(MBEDTLS_ENTROPY_C)
-    mbedtls_entropy_context entropy;
-#endif
-#if defined(MBEDTLS_CTR_DRBG_C)
-    mbedtls_ctr_drbg_context drbg;
-#elif defined(MBEDTLS_HMAC_DRBG_C)
-    mbedtls_hmac_drbg_context drbg;
-#endif
-#if defined(MBEDTLS_X509_CRT_PARSE_C)
-    mbedtls_x509_crt ca;
-    mbedtls_x509_crt own_cert;
-#endif
-#if defined(MBEDTLS_PK_PARSE_C)
-    mbedtls_pk_context own_key;
-#endif
-} prv_contexts_t;
-
-/* Compared by address (no strcmp in the image). */
-static const char s_echo_none[] = "none";
 static const char s_stage_setup[] = "setup";
 
-/* Contexts are file-scope so they show in static RAM, not in the stack peak. */
-static prv_contexts_t s_ctx;
 static prv_result_t s_result;
+#if TLSFIT_APP != TLSFIT_APP_NONE
+static tlsfit_app_result_t s_app;
+#endif
 
 static const char *const s_state_names[PRV_MAX_STATES] = {
     [MBEDTLS_SSL_HELLO_REQUEST] = "HELLO_REQUEST",
@@ -148,12 +140,6 @@ static void prv_fail(const char *stage, int err)
 
 /* ---- entropy and RNG -------------------------------------------------- */
 
-static int prv_entropy_direct(void *ctx, unsigned char *out, size_t len)
-{
-    (void)ctx;
-    return tlsfit_entropy_read(out, len);
-}
-
 #if defined(MBEDTLS_ENTROPY_HARDWARE_ALT)
 int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t *olen);
 
@@ -170,20 +156,18 @@ int mbedtls_hardware_poll(void *data, unsigned char *output, size_t len, size_t 
 }
 #endif
 
+#if !defined(MBEDTLS_CTR_DRBG_C) && !defined(MBEDTLS_HMAC_DRBG_C)
 static int prv_rng(void *ctx, unsigned char *out, size_t len)
 {
     (void)ctx;
-#if defined(MBEDTLS_CTR_DRBG_C)
-    return mbedtls_ctr_drbg_random(&s_ctx.drbg, out, len);
-#elif defined(MBEDTLS_HMAC_DRBG_C)
-    return mbedtls_hmac_drbg_random(&s_ctx.drbg, out, len);
-#elif defined(MBEDTLS_PSA_CRYPTO_C) && !defined(MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG)
+#if defined(MBEDTLS_PSA_CRYPTO_C) && !defined(MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG)
     return mbedtls_psa_get_random(MBEDTLS_PSA_RANDOM_STATE, out, len);
 #else
     /* no DRBG in the config at all: the port's source is the only RNG */
     return tlsfit_entropy_read(out, len);
 #endif
 }
+#endif
 
 #if defined(MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG)
 /* PSA's RNG when the config delegates it: the harness's DRBG. */
@@ -192,7 +176,7 @@ psa_status_t mbedtls_psa_external_get_random(mbedtls_psa_external_random_context
                                              size_t *output_length)
 {
     (void)context;
-    if (prv_rng(NULL, output, output_size) != 0) {
+    if (PRV_RNG_FN(PRV_RNG_CTX, output, output_size) != 0) {
         *output_length = 0;
         return PSA_ERROR_INSUFFICIENT_ENTROPY;
     }
@@ -201,21 +185,34 @@ psa_status_t mbedtls_psa_external_get_random(mbedtls_psa_external_random_context
 }
 #endif
 
+#if (defined(MBEDTLS_CTR_DRBG_C) || defined(MBEDTLS_HMAC_DRBG_C)) && !defined(MBEDTLS_ENTROPY_C)
+static int prv_entropy_direct(void *ctx, unsigned char *out, size_t len)
+{
+    (void)ctx;
+    return tlsfit_entropy_read(out, len);
+}
+#endif
+
 static int prv_rng_setup(void)
 {
+#if defined(MBEDTLS_CTR_DRBG_C) || defined(MBEDTLS_HMAC_DRBG_C)
     static const char pers[] = "tlsfit";
+#if defined(MBEDTLS_ENTROPY_C)
+    int (*f_entropy)(void *, unsigned char *, size_t) = mbedtls_entropy_func;
+    void *p_entropy = &tlsfit_app_ctx.entropy;
+#else
     int (*f_entropy)(void *, unsigned char *, size_t) = prv_entropy_direct;
     void *p_entropy = NULL;
+#endif
+    TLSFIT_STACK_NOTE();
 #if defined(MBEDTLS_ENTROPY_C)
-    mbedtls_entropy_init(&s_ctx.entropy);
-    f_entropy = mbedtls_entropy_func;
-    p_entropy = &s_ctx.entropy;
+    mbedtls_entropy_init(&tlsfit_app_ctx.entropy);
 #endif
 #if defined(MBEDTLS_CTR_DRBG_C)
-    mbedtls_ctr_drbg_init(&s_ctx.drbg);
-    return mbedtls_ctr_drbg_seed(&s_ctx.drbg, f_entropy, p_entropy,
+    mbedtls_ctr_drbg_init(&tlsfit_app_ctx.drbg);
+    return mbedtls_ctr_drbg_seed(&tlsfit_app_ctx.drbg, f_entropy, p_entropy,
                                  (const unsigned char *)pers, sizeof(pers) - 1u);
-#elif defined(MBEDTLS_HMAC_DRBG_C)
+#else
     {
         const mbedtls_md_info_t *md = NULL;
 #if defined(MBEDTLS_MD_CAN_SHA256)
@@ -227,14 +224,12 @@ static int prv_rng_setup(void)
 #elif defined(MBEDTLS_MD_CAN_SHA1)
         md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA1);
 #endif
-        mbedtls_hmac_drbg_init(&s_ctx.drbg);
-        return mbedtls_hmac_drbg_seed(&s_ctx.drbg, md, f_entropy, p_entropy,
+        mbedtls_hmac_drbg_init(&tlsfit_app_ctx.drbg);
+        return mbedtls_hmac_drbg_seed(&tlsfit_app_ctx.drbg, md, f_entropy, p_entropy,
                                       (const unsigned char *)pers, sizeof(pers) - 1u);
     }
+#endif
 #else
-    (void)f_entropy;
-    (void)p_entropy;
-    (void)pers;
     return 0;
 #endif
 }
@@ -268,7 +263,7 @@ static int prv_bio_recv(void *ctx, unsigned char *buf, size_t len)
 
 /* ---- setup ------------------------------------------------------------ */
 
-#if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH)
+#if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH) && TLSFIT_HAS_MFL
 typedef struct {
     unsigned len;
     unsigned char code;
@@ -284,12 +279,10 @@ static const prv_mfl_t s_mfl_codes[] = {
 static int prv_conf_mfl(unsigned len)
 {
     size_t i;
-    if (len == 0u) {
-        return 0;
-    }
+    TLSFIT_STACK_NOTE();
     for (i = 0; i < sizeof(s_mfl_codes) / sizeof(s_mfl_codes[0]); i++) {
         if (s_mfl_codes[i].len == len) {
-            return mbedtls_ssl_conf_max_frag_len(&s_ctx.conf, s_mfl_codes[i].code);
+            return mbedtls_ssl_conf_max_frag_len(&tlsfit_app_ctx.conf, s_mfl_codes[i].code);
         }
     }
     return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
@@ -299,39 +292,37 @@ static int prv_conf_mfl(unsigned len)
 static int prv_conf_certs(const tlsfit_profile_data_t *d)
 {
     int ret = 0;
-#if defined(MBEDTLS_X509_CRT_PARSE_C)
+#if TLSFIT_APP_HOLDS_CA || TLSFIT_APP_HOLDS_CLIENT_CERT
     size_t i;
-    mbedtls_x509_crt_init(&s_ctx.ca);
-    mbedtls_x509_crt_init(&s_ctx.own_cert);
+    TLSFIT_STACK_NOTE();
+#endif
+#if TLSFIT_APP_HOLDS_CA
+    mbedtls_x509_crt_init(&tlsfit_app_ctx.ca);
     for (i = 0; i < d->ca_count && ret == 0; i++) {
-        ret = mbedtls_x509_crt_parse_der(&s_ctx.ca, d->ca[i].data, d->ca[i].len);
+        ret = mbedtls_x509_crt_parse_der(&tlsfit_app_ctx.ca, d->ca[i].data, d->ca[i].len);
     }
     if (ret != 0) {
         return ret;
     }
-    if (d->ca_count > 0u) {
-        mbedtls_ssl_conf_ca_chain(&s_ctx.conf, &s_ctx.ca, NULL);
-    }
+    mbedtls_ssl_conf_ca_chain(&tlsfit_app_ctx.conf, &tlsfit_app_ctx.ca, NULL);
+#endif
+#if TLSFIT_APP_HOLDS_CLIENT_CERT
+    mbedtls_x509_crt_init(&tlsfit_app_ctx.own_cert);
+    mbedtls_pk_init(&tlsfit_app_ctx.own_key);
     for (i = 0; i < d->client_cert_count && ret == 0; i++) {
-        ret = mbedtls_x509_crt_parse_der(&s_ctx.own_cert, d->client_cert[i].data,
+        ret = mbedtls_x509_crt_parse_der(&tlsfit_app_ctx.own_cert, d->client_cert[i].data,
                                          d->client_cert[i].len);
     }
-    if (ret != 0) {
-        return ret;
+    if (ret == 0) {
+        ret = mbedtls_pk_parse_key(&tlsfit_app_ctx.own_key, d->client_key.data, d->client_key.len,
+                                   NULL, 0, PRV_RNG_FN, PRV_RNG_CTX);
     }
-#if defined(MBEDTLS_PK_PARSE_C)
-    mbedtls_pk_init(&s_ctx.own_key);
-    if (d->client_cert_count > 0u && d->client_key.data != NULL) {
-        ret = mbedtls_pk_parse_key(&s_ctx.own_key, d->client_key.data, d->client_key.len,
-                                   NULL, 0, prv_rng, NULL);
-        if (ret == 0) {
-            ret = mbedtls_ssl_conf_own_cert(&s_ctx.conf, &s_ctx.own_cert, &s_ctx.own_key);
-        }
+    if (ret == 0) {
+        ret = mbedtls_ssl_conf_own_cert(&tlsfit_app_ctx.conf, &tlsfit_app_ctx.own_cert,
+                                        &tlsfit_app_ctx.own_key);
     }
 #endif
-#else
     (void)d;
-#endif
     return ret;
 }
 
@@ -339,6 +330,7 @@ static int prv_setup(const tlsfit_profile_data_t *d)
 {
     int ret;
 
+    TLSFIT_STACK_NOTE();
 #if defined(MBEDTLS_PSA_CRYPTO_C)
     /* before any parse or setup: TLS 1.3 and USE_PSA paths call PSA */
     if (psa_crypto_init() != PSA_SUCCESS) {
@@ -349,62 +341,66 @@ static int prv_setup(const tlsfit_profile_data_t *d)
     if (ret != 0) {
         return ret;
     }
-    mbedtls_ssl_init(&s_ctx.ssl);
-    mbedtls_ssl_config_init(&s_ctx.conf);
-    ret = mbedtls_ssl_config_defaults(&s_ctx.conf, MBEDTLS_SSL_IS_CLIENT,
+#if defined(MBEDTLS_HAVE_TIME) && defined(MBEDTLS_PLATFORM_TIME_ALT)
+    /* certificate dates and the ClientHello time from the port's clock */
+    ret = mbedtls_platform_set_time(tlsfit_mbedtls_time);
+    if (ret != 0) {
+        return ret;
+    }
+#endif
+    mbedtls_ssl_init(&tlsfit_app_ctx.ssl);
+    mbedtls_ssl_config_init(&tlsfit_app_ctx.conf);
+    ret = mbedtls_ssl_config_defaults(&tlsfit_app_ctx.conf, MBEDTLS_SSL_IS_CLIENT,
                                       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) {
         return ret;
     }
-    mbedtls_ssl_conf_rng(&s_ctx.conf, prv_rng, NULL);
-    mbedtls_ssl_conf_authmode(&s_ctx.conf, d->verify ? MBEDTLS_SSL_VERIFY_REQUIRED
-                                                     : MBEDTLS_SSL_VERIFY_NONE);
+    mbedtls_ssl_conf_rng(&tlsfit_app_ctx.conf, PRV_RNG_FN, PRV_RNG_CTX);
+    mbedtls_ssl_conf_authmode(&tlsfit_app_ctx.conf, d->verify ? MBEDTLS_SSL_VERIFY_REQUIRED
+                                                              : MBEDTLS_SSL_VERIFY_NONE);
     ret = prv_conf_certs(d);
     if (ret != 0) {
         return ret;
     }
-#if defined(MBEDTLS_SSL_HANDSHAKE_WITH_PSK_ENABLED)
-    if (d->psk_key.data != NULL) {
-        ret = mbedtls_ssl_conf_psk(&s_ctx.conf, d->psk_key.data, d->psk_key.len,
-                                   d->psk_identity.data, d->psk_identity.len);
-        if (ret != 0) {
-            return ret;
-        }
+#if defined(MBEDTLS_SSL_HANDSHAKE_WITH_PSK_ENABLED) && TLSFIT_HAS_PSK
+    ret = mbedtls_ssl_conf_psk(&tlsfit_app_ctx.conf, d->psk_key.data, d->psk_key.len,
+                               d->psk_identity.data, d->psk_identity.len);
+    if (ret != 0) {
+        return ret;
     }
 #endif
-    if (d->groups != NULL) {
-        mbedtls_ssl_conf_groups(&s_ctx.conf, d->groups);
-    }
-#if defined(MBEDTLS_SSL_ALPN)
-    if (d->alpn != NULL) {
-        ret = mbedtls_ssl_conf_alpn_protocols(&s_ctx.conf, d->alpn);
-        if (ret != 0) {
-            return ret;
-        }
+#if TLSFIT_HAS_GROUPS
+    /* the profile's preference order (decides the TLS 1.3 key share) */
+    mbedtls_ssl_conf_groups(&tlsfit_app_ctx.conf, d->groups);
+#endif
+#if defined(MBEDTLS_SSL_ALPN) && TLSFIT_HAS_ALPN
+    ret = mbedtls_ssl_conf_alpn_protocols(&tlsfit_app_ctx.conf, d->alpn);
+    if (ret != 0) {
+        return ret;
     }
 #endif
-#if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH)
+#if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH) && TLSFIT_HAS_MFL
     ret = prv_conf_mfl(d->max_fragment_length);
     if (ret != 0) {
         return ret;
     }
 #endif
-    ret = mbedtls_ssl_setup(&s_ctx.ssl, &s_ctx.conf);
+    ret = mbedtls_ssl_setup(&tlsfit_app_ctx.ssl, &tlsfit_app_ctx.conf);
     if (ret != 0) {
         return ret;
     }
 #if defined(MBEDTLS_X509_CRT_PARSE_C)
-    /* always with verification: 3.6 refuses to verify without it (-0x5D80) */
-    ret = mbedtls_ssl_set_hostname(&s_ctx.ssl, d->server_name);
+    /* always with X.509: SNI, and 3.6 refuses to verify without it (-0x5D80) */
+    ret = mbedtls_ssl_set_hostname(&tlsfit_app_ctx.ssl, d->server_name);
     if (ret != 0) {
         return ret;
     }
 #endif
-    mbedtls_ssl_set_bio(&s_ctx.ssl, NULL, prv_bio_send, prv_bio_recv, NULL);
+    mbedtls_ssl_set_bio(&tlsfit_app_ctx.ssl, NULL, prv_bio_send, prv_bio_recv, NULL);
     return 0;
 }
 
-/* ---- handshake, echo, close ------------------------------------------- */
+/* ---- handshake and close ---------------------------------------------- */
 
 static void prv_account_state(int state, int64_t work)
 {
@@ -416,106 +412,52 @@ static void prv_account_state(int state, int64_t work)
     s_result.state_instr[idx] += work;
 }
 
+/* The handshake one step at a time. Each step's work is the clock
+ * difference around mbedtls_ssl_handshake_step() minus one clock read (the
+ * tail of the first read and the head of the second fall inside the
+ * difference) minus what heap.c counted inside the allocator; the handshake
+ * figure is the sum over steps, so the loop's own bookkeeping is not in it. */
 static int prv_handshake(void)
 {
     int ret = 0;
-    int64_t start = tlsfit_clock_read();
+    tlsfit_heap_work_t w_start = tlsfit_heap_work();
+    tlsfit_heap_work_t w_end;
+    int counting = w_start.clock_read >= 0;
 
-    while (s_ctx.ssl.MBEDTLS_PRIVATE(state) != MBEDTLS_SSL_HANDSHAKE_OVER) {
-        int state = s_ctx.ssl.MBEDTLS_PRIVATE(state);
+    TLSFIT_STACK_NOTE();
+    s_result.instr = counting ? 0 : -1;
+    while (tlsfit_app_ctx.ssl.MBEDTLS_PRIVATE(state) != MBEDTLS_SSL_HANDSHAKE_OVER) {
+        int state = tlsfit_app_ctx.ssl.MBEDTLS_PRIVATE(state);
+        int64_t h0 = tlsfit_heap_counted();
         int64_t t0 = tlsfit_clock_read();
-        ret = mbedtls_ssl_handshake_step(&s_ctx.ssl);
-        prv_account_state(state, t0 < 0 ? -1 : tlsfit_clock_read() - t0);
+        int64_t t1;
+        int64_t work = -1;
+        ret = mbedtls_ssl_handshake_step(&tlsfit_app_ctx.ssl);
+        t1 = tlsfit_clock_read();
+        if (counting) {
+            work = (t1 - t0) - w_start.clock_read - (tlsfit_heap_counted() - h0);
+            s_result.instr += work;
+        }
+        prv_account_state(state, work);
         if (ret != 0) {
             break;
         }
     }
-    s_result.instr = start < 0 ? -1 : tlsfit_clock_read() - start;
+    w_end = tlsfit_heap_work();
+    s_result.alloc.allocs = w_end.allocs - w_start.allocs;
+    s_result.alloc.frees = w_end.frees - w_start.frees;
+    s_result.alloc.work = counting ? w_end.work - w_start.work : -1;
+    s_result.alloc.probe = counting ? w_end.probe - w_start.probe : -1;
+    s_result.alloc.clock_read = w_start.clock_read;
+    s_result.hs_sent = s_result.sent;
+    s_result.hs_recv = s_result.recv;
     return ret;
 }
 
-static int prv_write_all(const unsigned char *buf, size_t len)
+static int prv_close(void)
 {
-    size_t done = 0;
-    while (done < len) {
-        int ret = mbedtls_ssl_write(&s_ctx.ssl, buf + done, len - done);
-        if (ret < 0) {
-            return ret;
-        }
-        done += (size_t)ret;
-    }
-    return 0;
-}
-
-/* Line content without one trailing "\n" or "\r\n". */
-static size_t prv_line_len(const unsigned char *s, size_t len)
-{
-    if (len > 0u && s[len - 1u] == '\n') {
-        len--;
-    }
-    if (len > 0u && s[len - 1u] == '\r') {
-        len--;
-    }
-    return len;
-}
-
-static const char *prv_compare_echo(const unsigned char *sent, size_t sent_len,
-                                    const unsigned char *got, size_t got_len)
-{
-    size_t a = prv_line_len(sent, sent_len);
-    size_t b = prv_line_len(got, got_len);
-    size_t i;
-    int reversed = 1;
-
-    if (a != b) {
-        return s_echo_none;
-    }
-    if (memcmp(sent, got, a) == 0) {
-        return "same";
-    }
-    for (i = 0; i < a; i++) {
-        if (sent[i] != got[a - 1u - i]) {
-            reversed = 0;
-            break;
-        }
-    }
-    return reversed ? "reversed" : s_echo_none;
-}
-
-static int prv_echo(const tlsfit_blob_t *msg)
-{
-    static unsigned char buf[PRV_ECHO_MAX];
-    size_t got = 0;
-    size_t want = msg->len < sizeof(buf) ? msg->len : sizeof(buf);
-    int ret = prv_write_all(msg->data, msg->len);
-
-    if (ret != 0) {
-        prv_fail("write", ret);
-        return ret;
-    }
-    /* read until a line as long as the message is back (echo or reversed) */
-    while (got < want) {
-        ret = mbedtls_ssl_read(&s_ctx.ssl, buf + got, want - got);
-        if (ret > 0) {
-            got += (size_t)ret;
-            if (buf[got - 1u] == '\n') {
-                break;
-            }
-            continue;
-        }
-#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_PROTO_TLS1_3)
-        if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
-            continue; /* TLS 1.3 servers send tickets after the handshake */
-        }
-#endif
-        if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
-            continue;
-        }
-        prv_fail("read", ret == 0 ? MBEDTLS_ERR_SSL_CONN_EOF : ret);
-        return ret;
-    }
-    s_result.echo = prv_compare_echo(msg->data, msg->len, buf, got);
-    return 0;
+    TLSFIT_STACK_NOTE();
+    return mbedtls_ssl_close_notify(&tlsfit_app_ctx.ssl);
 }
 
 /* ---- result line ------------------------------------------------------ */
@@ -596,11 +538,26 @@ static void prv_print_result(int ok, int64_t heap_peak, int64_t heap_overhead, l
     unsigned i;
     const char *version = NULL;
     const char *suite = NULL;
+    int app_ok = -1;   /* app none: no verdict of its own */
+    const char *echo = "none";
+    const char *detail = "";
+    int64_t app_sent = 0;
+    int64_t app_recv = 0;
 
+    TLSFIT_STACK_NOTE();
     if (s_result.handshake_done) {
-        version = mbedtls_ssl_get_version(&s_ctx.ssl);
-        suite = mbedtls_ssl_get_ciphersuite(&s_ctx.ssl);
+        version = mbedtls_ssl_get_version(&tlsfit_app_ctx.ssl);
+        suite = mbedtls_ssl_get_ciphersuite(&tlsfit_app_ctx.ssl);
     }
+#if TLSFIT_APP != TLSFIT_APP_NONE
+    app_ok = s_result.handshake_done && s_app.ok && s_result.close_ok;
+    app_sent = s_app.sent;
+    app_recv = s_app.recv;
+    detail = s_app.detail;
+#if TLSFIT_APP == TLSFIT_APP_ECHO
+    echo = s_app.echo != NULL ? s_app.echo : echo;
+#endif
+#endif
     prv_out("\r\nTLSFIT-RESULT {\"ok\":");
     prv_out_int(ok);
     prv_out_key_int("err", s_result.err);
@@ -613,7 +570,22 @@ static void prv_print_result(int ok, int64_t heap_peak, int64_t heap_overhead, l
     prv_out_key_int("heap_peak", heap_peak);
     prv_out_key_int("heap_overhead", heap_overhead);
     prv_out_key_int("stack_peak", stack_peak);
-    prv_out_key_str("echo", s_result.echo);
+    prv_out_key_str("echo", echo);
+    prv_out_key_int("hs_ok", s_result.handshake_done);
+    prv_out_key_int("hs_sent", s_result.hs_sent);
+    prv_out_key_int("hs_recv", s_result.hs_recv);
+    prv_out_key_str("app", PRV_APP_NAME);
+    prv_out_key_int("app_ok", app_ok);
+    prv_out_key_int("app_sent", app_sent);
+    prv_out_key_int("app_recv", app_recv);
+    prv_out_key_str("app_detail", detail);
+    prv_out_key_int("close_ok", s_result.close_ok);
+    prv_out_key_int("alloc_instr", s_result.alloc.work);
+    prv_out_key_int("allocs", s_result.alloc.allocs);
+    prv_out_key_int("frees", s_result.alloc.frees);
+    prv_out_key_int("probe_instr", s_result.alloc.probe);
+    prv_out_key_int("clock_read_instr", s_result.alloc.clock_read);
+    prv_out_key_int("stack_harness", tlsfit_stack_harness());
     prv_out(",\"states\":[");
     for (i = 0; i < s_result.state_count; i++) {
         unsigned idx = s_result.state_order[i];
@@ -626,27 +598,53 @@ static void prv_print_result(int ok, int64_t heap_peak, int64_t heap_overhead, l
     prv_out("]}\r\n");
 }
 
+/* Teardown as an application ends a connection: free what it holds. */
 static void prv_free_all(void)
 {
-    mbedtls_ssl_free(&s_ctx.ssl);
-    mbedtls_ssl_config_free(&s_ctx.conf);
-#if defined(MBEDTLS_X509_CRT_PARSE_C)
-    mbedtls_x509_crt_free(&s_ctx.ca);
-    mbedtls_x509_crt_free(&s_ctx.own_cert);
+    TLSFIT_STACK_NOTE();
+    mbedtls_ssl_free(&tlsfit_app_ctx.ssl);
+    mbedtls_ssl_config_free(&tlsfit_app_ctx.conf);
+#if TLSFIT_APP_HOLDS_CA
+    mbedtls_x509_crt_free(&tlsfit_app_ctx.ca);
 #endif
-#if defined(MBEDTLS_PK_PARSE_C)
-    mbedtls_pk_free(&s_ctx.own_key);
+#if TLSFIT_APP_HOLDS_CLIENT_CERT
+    mbedtls_x509_crt_free(&tlsfit_app_ctx.own_cert);
+    mbedtls_pk_free(&tlsfit_app_ctx.own_key);
 #endif
 #if defined(MBEDTLS_CTR_DRBG_C)
-    mbedtls_ctr_drbg_free(&s_ctx.drbg);
+    mbedtls_ctr_drbg_free(&tlsfit_app_ctx.drbg);
 #elif defined(MBEDTLS_HMAC_DRBG_C)
-    mbedtls_hmac_drbg_free(&s_ctx.drbg);
+    mbedtls_hmac_drbg_free(&tlsfit_app_ctx.drbg);
 #endif
 #if defined(MBEDTLS_ENTROPY_C)
-    mbedtls_entropy_free(&s_ctx.entropy);
+    mbedtls_entropy_free(&tlsfit_app_ctx.entropy);
 #endif
 #if defined(MBEDTLS_PSA_CRYPTO_C)
     mbedtls_psa_crypto_free();
+#endif
+}
+
+/* After the handshake: the profile's application exchange, then
+ * close_notify (unless the exchange already broke the connection). */
+static void prv_after_handshake(const tlsfit_profile_data_t *d)
+{
+    int ret;
+#if TLSFIT_APP != TLSFIT_APP_NONE
+    tlsfit_app_exchange(&tlsfit_app_ctx.ssl, d->message.data, d->message.len, &s_app);
+    if (s_app.err != 0) {
+        prv_fail(s_app.stage, s_app.err);
+        return;
+    }
+#else
+    (void)d;
+#endif
+    ret = prv_close();
+    prv_fail("close", ret);
+    s_result.close_ok = ret == 0;
+#if TLSFIT_APP != TLSFIT_APP_NONE
+    if (!s_app.ok && s_result.err == 0) {
+        s_result.stage = "app"; /* the server answered, but not as the protocol says */
+    }
 #endif
 }
 
@@ -660,10 +658,14 @@ int tlsfit_harness_run(void)
     int64_t heap_peak = -1;
     int64_t heap_overhead = -1;
 
+    TLSFIT_STACK_NOTE();
     tlsfit_stack_paint();
     memset(&s_result, 0, sizeof(s_result));
     s_result.stage = "";
-    s_result.echo = s_echo_none;
+#if TLSFIT_APP != TLSFIT_APP_NONE
+    memset(&s_app, 0, sizeof(s_app));
+    s_app.stage = "";
+#endif
     tlsfit_heap_init();
 #if defined(MBEDTLS_PLATFORM_MEMORY) && \
     !(defined(MBEDTLS_PLATFORM_CALLOC_MACRO) && defined(MBEDTLS_PLATFORM_FREE_MACRO))
@@ -681,12 +683,14 @@ int tlsfit_harness_run(void)
             prv_fail("handshake", ret);
         } else {
             s_result.handshake_done = 1;
-            if (prv_echo(&d->message) == 0) {
-                prv_fail("close", mbedtls_ssl_close_notify(&s_ctx.ssl));
-            }
+            prv_after_handshake(d);
         }
     }
-    ok = s_result.handshake_done && s_result.echo != s_echo_none;
+#if TLSFIT_APP != TLSFIT_APP_NONE
+    ok = s_result.handshake_done && s_app.ok && s_result.close_ok;
+#else
+    ok = s_result.handshake_done && s_result.close_ok;
+#endif
 
 #if defined(MBEDTLS_PLATFORM_MEMORY)
     {
@@ -699,7 +703,7 @@ int tlsfit_harness_run(void)
     prv_free_all();
 
     if (ok) {
-        return PRV_EXIT_OK;
+        return TLSFIT_EXIT_OK;
     }
-    return s_result.stage == s_stage_setup ? PRV_EXIT_SETUP : PRV_EXIT_FAILED;
+    return s_result.stage == s_stage_setup ? TLSFIT_EXIT_SETUP : TLSFIT_EXIT_FAILED;
 }

@@ -12,6 +12,8 @@
 /* Leave the painter's own frame (and anything it calls) alone. */
 #define PRV_PAINT_MARGIN 256u
 
+static uintptr_t s_lowest_noted = UINTPTR_MAX;
+
 /* see tlsfit_stack.h */
 __attribute__((noinline)) void tlsfit_stack_paint(void)
 {
@@ -47,4 +49,25 @@ long tlsfit_stack_peak(void)
          (const uint8_t *)w < hi && *w == PRV_PATTERN; w++) {
     }
     return (long)(hi - (const uint8_t *)w);
+}
+
+/* see tlsfit_stack.h */
+void tlsfit_stack_note(uintptr_t sp)
+{
+    if (sp < s_lowest_noted) {
+        s_lowest_noted = sp;
+    }
+}
+
+/* see tlsfit_stack.h */
+long tlsfit_stack_harness(void)
+{
+    uint8_t *lo;
+    uint8_t *hi;
+
+    tlsfit_stack_region(&lo, &hi);
+    if (lo == NULL || s_lowest_noted == UINTPTR_MAX || s_lowest_noted > (uintptr_t)hi) {
+        return -1;
+    }
+    return (long)((uintptr_t)hi - s_lowest_noted);
 }

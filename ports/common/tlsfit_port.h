@@ -9,9 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bring up clocks, console, transport and the work clock. Called once,
- * before anything else in the harness. Returns 0 or a negative error. */
-int tlsfit_board_init(void);
+/* Bring up clocks, console, transport and the work clock. Called once by
+ * ports/common/main.c, before anything else in the harness, with main()'s
+ * arguments (argc 0 on a board). Returns 0 or a negative error. */
+int tlsfit_board_init(int argc, char **argv);
 
 /* Write len bytes to the human-readable console (blocking). */
 void tlsfit_console_write(const char *buf, size_t len);
@@ -35,11 +36,15 @@ int tlsfit_entropy_read(unsigned char *buf, size_t len);
  * Returns -1 when the port has no deterministic counter (host). */
 int64_t tlsfit_clock_read(void);
 
+/* Wall-clock time, seconds since the Unix epoch (UTC), for certificate
+ * dates (profiles with clock: rtc); -1 when the board has no clock. */
+int64_t tlsfit_time_now(void);
+
 /* Bounds [lo, hi) of the stack the harness runs on, for painting.
  * lo == hi == NULL when the port cannot tell. */
 void tlsfit_stack_region(uint8_t **lo, uint8_t **hi);
 
-/* End the run with this exit code (0 ok, 1 handshake failed, 3 setup). */
+/* End the run with this exit code (TLSFIT_EXIT_* in tlsfit_harness.h). */
 void tlsfit_board_exit(int code);
 
 #endif /* TLSFIT_PORT_H */

@@ -1,13 +1,20 @@
 /*
  * tlsfit_profile_data.h - per-profile data compiled into the harness.
- * measure/firmware_data.py renders the definition from
- * templates/harness_data.c.j2; keep the two in step.
+ * measure/firmware_data.py renders the generated tlsfit_profile_config.h
+ * (compile-time facts + the definition) from templates/harness_data.c.j2;
+ * keep the two in step.
  */
 #ifndef TLSFIT_PROFILE_DATA_H
 #define TLSFIT_PROFILE_DATA_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* TLSFIT_APP values: the application protocol spoken after the handshake */
+#define TLSFIT_APP_NONE 0   /* handshake, close_notify, done */
+#define TLSFIT_APP_ECHO 1   /* one line, answered the same or reversed */
+#define TLSFIT_APP_MQTT 2   /* MQTT 3.1.1 CONNECT -> CONNACK, DISCONNECT */
+#define TLSFIT_APP_HTTP 3   /* GET / -> status line */
 
 typedef struct {
     const unsigned char *data;   /* NULL when absent */
@@ -26,7 +33,8 @@ typedef struct {
     tlsfit_blob_t psk_key;
     const char **alpn;               /* NULL-terminated; mbedTLS wants non-const */
     unsigned max_fragment_length;    /* 512..4096, 0 for none */
-    tlsfit_blob_t message;           /* line sent after the handshake */
+    tlsfit_blob_t message;           /* the application's request, sent after the handshake:
+                                        echo line, MQTT CONNECT packet or HTTP request */
     const uint16_t *groups;          /* TLS group ids in the profile's order, 0-terminated;
                                         NULL: mbedTLS's default order */
 } tlsfit_profile_data_t;

@@ -1,8 +1,8 @@
 /*
  * host.c - the tlsfit harness on Linux: TCP transport to HOST PORT (argv),
- * stdout console, getrandom entropy, no deterministic work counter.
- * The harness runs on a static stack (ucontext) so painting measures it
- * the same way as on a board.
+ * stdout console, getrandom entropy, time(), no deterministic work counter.
+ * The stack region painted is the PRV_STACK_SIZE bytes below main()'s
+ * frame on the process stack (main() is ports/common/main.c).
  */
 #define _GNU_SOURCE
 
@@ -14,29 +14,43 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <ucontext.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "tlsfit_harness.h"
 #include "tlsfit_port.h"
 
-/* 256 KiB: generous for x86-64 frames; the reported figure is the painted peak. */
+/* 256 KiB: generous for x86-64 frames, well inside the default 8 MiB stack
+ * limit; the reported figure is the painted peak. */
 #define PRV_STACK_SIZE (256u * 1024u)
 
 static int s_fd = -1;
-static int s_exit_code = 3;
-static uint8_t s_stack[PRV_STACK_SIZE] __attribute__((aligned(16)));
-static ucontext_t s_main_ctx;
-static ucontext_t s_harness_ctx;
+static uint8_t *s_stack_top;   /* main()'s stack pointer where it calls the port */
+/* TEST-ONLY fault injection: TLSFIT_TEST_SEND_LIMIT=n in the environment makes
+ * the transport refuse any send past n bytes in total (tests use it to make
+ * close_notify fail). Unset: no limit. */
+static long long s_send_limit = -1;
+static long long s_sent_total;
 
-static void prv_harness_entry(void)
-{
-    s_exit_code = tlsfit_harness_run();
-}
+static int prv_connect(const char *host, const char *port);
 
-/* see tlsfit_port.h */
-int tlsfit_board_init(void)
+/* see tlsfit_port.h: argv is HOST PORT of the server */
+__attribute__((noinline)) int tlsfit_board_init(int argc, char **argv)
 {
+    /* x86-64: the frame address is the saved frame pointer, below the
+     * return address; main()'s stack pointer is two words up */
+    s_stack_top = (uint8_t *)__builtin_frame_address(0) + 2u * sizeof(void *);
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s HOST PORT\n", argc > 0 ? argv[0] : "tlsfit");
+        return -1;
+    }
+    if (getenv("TLSFIT_TEST_SEND_LIMIT") != NULL) {
+        s_send_limit = atoll(getenv("TLSFIT_TEST_SEND_LIMIT"));
+    }
+    s_fd = prv_connect(argv[1], argv[2]);
+    if (s_fd < 0) {
+        fprintf(stderr, "tlsfit: cannot connect to %s:%s\n", argv[1], argv[2]);
+        return -1;
+    }
     return 0;
 }
 
@@ -51,6 +65,10 @@ void tlsfit_console_write(const char *buf, size_t len)
 int tlsfit_transport_send(const unsigned char *buf, size_t len)
 {
     size_t done = 0;
+    if (s_send_limit >= 0 && s_sent_total + (long long)len > s_send_limit) {
+        return -1;
+    }
+    s_sent_total += (long long)len;
     while (done < len) {
         ssize_t n = send(s_fd, buf + done, len - done, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) {
@@ -109,15 +127,29 @@ int64_t tlsfit_clock_read(void)
 }
 
 /* see tlsfit_port.h */
+int64_t tlsfit_time_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* see tlsfit_port.h */
 void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
 {
-    *lo = s_stack;
-    *hi = s_stack + sizeof(s_stack);
+    if (s_stack_top == NULL) {
+        *lo = NULL;
+        *hi = NULL;
+        return;
+    }
+    *lo = s_stack_top - PRV_STACK_SIZE;
+    *hi = s_stack_top;
 }
 
 /* see tlsfit_port.h */
 void tlsfit_board_exit(int code)
 {
+    if (s_fd >= 0) {
+        close(s_fd);
+    }
     exit(code);
 }
 
@@ -147,30 +179,4 @@ static int prv_connect(const char *host, const char *port)
     }
     freeaddrinfo(res);
     return fd;
-}
-
-int main(int argc, char **argv)
-{
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s HOST PORT\n", argv[0]);
-        tlsfit_board_exit(3);
-    }
-    s_fd = prv_connect(argv[1], argv[2]);
-    if (s_fd < 0) {
-        fprintf(stderr, "tlsfit: cannot connect to %s:%s\n", argv[1], argv[2]);
-        tlsfit_board_exit(3);
-    }
-    if (getcontext(&s_harness_ctx) != 0) {
-        tlsfit_board_exit(3);
-    }
-    s_harness_ctx.uc_stack.ss_sp = s_stack;
-    s_harness_ctx.uc_stack.ss_size = sizeof(s_stack);
-    s_harness_ctx.uc_link = &s_main_ctx;
-    makecontext(&s_harness_ctx, prv_harness_entry, 0);
-    if (swapcontext(&s_main_ctx, &s_harness_ctx) != 0) {
-        tlsfit_board_exit(3);
-    }
-    close(s_fd);
-    tlsfit_board_exit(s_exit_code);
-    return s_exit_code;
 }

@@ -1,7 +1,7 @@
 /*
  * board.c - MPS2 (AN385/AN386/AN500, AN505) port of the tlsfit harness (see ports/common/tlsfit_port.h):
  * CMSDK UART0 console, CMSDK UART1 transport, CMSDK timer0 work clock,
- * semihosting exit, TEST-ONLY entropy.
+ * semihosting exit and wall-clock time (the host's), TEST-ONLY entropy.
  *
  * The TLSFIT_MPS2_* macros below default to the AN385/AN386/AN500 map; a
  * board whose map differs (mps2-an505: IoTKit, Secure aliases) sets them
@@ -10,7 +10,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tlsfit_harness.h"
 #include "tlsfit_port.h"
 
 /* ---- CMSDK APB UART ------------------------------------------------------ */
@@ -66,6 +65,9 @@
 /* semihosting SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit: passes
  * the real exit code (plain SYS_EXIT only gives 0 or 1) */
 #define PRV_SYS_EXIT_EXTENDED 0x20u
+/* semihosting SYS_TIME: the host's seconds since the Unix epoch (QEMU:
+ * -semihosting-config enable=on,target=native) */
+#define PRV_SYS_TIME 0x11u
 #define PRV_ADP_STOPPED_APPLICATION_EXIT 0x20026u
 
 extern uint8_t __stack_limit[];
@@ -105,8 +107,10 @@ static void prv_uart_init(uint32_t base)
 }
 
 /* see tlsfit_port.h */
-int tlsfit_board_init(void)
+int tlsfit_board_init(int argc, char **argv)
 {
+    (void)argc;
+    (void)argv;
     prv_uart_init(PRV_UART0_BASE);
     prv_uart_init(PRV_UART1_BASE);
     PRV_TIMER_RELOAD = 0xFFFFFFFFu;
@@ -192,13 +196,26 @@ void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
     *hi = __stack_top;
 }
 
+static uint32_t prv_semihost(uint32_t op, volatile void *arg)
+{
+    register uint32_t r0 __asm__("r0") = op;
+    register volatile void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+/* see tlsfit_port.h: the emulator's host clock stands in for an RTC */
+int64_t tlsfit_time_now(void)
+{
+    uint32_t now = prv_semihost(PRV_SYS_TIME, NULL);
+    return now == 0xFFFFFFFFu ? -1 : (int64_t)now;
+}
+
 /* see tlsfit_port.h */
 void tlsfit_board_exit(int code)
 {
     volatile uint32_t block[2] = {PRV_ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
-    register uint32_t r0 __asm__("r0") = PRV_SYS_EXIT_EXTENDED;
-    register volatile uint32_t *r1 __asm__("r1") = block;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    (void)prv_semihost(PRV_SYS_EXIT_EXTENDED, block);
     for (;;) {
     }
 }
@@ -209,14 +226,4 @@ void *_sbrk(ptrdiff_t incr)
 {
     (void)incr;
     return (void *)-1;
-}
-
-int main(void)
-{
-    int code = 3;
-    if (tlsfit_board_init() == 0) {
-        code = tlsfit_harness_run();
-    }
-    tlsfit_board_exit(code);
-    return code;
 }

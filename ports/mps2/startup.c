@@ -3,6 +3,7 @@
  * AN500 Cortex-M7: same map; AN505 Cortex-M33 sets its timer0 IRQ with -D, see board.c).
  * Board facts only: what runs before main() and which IRQ is which.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@ extern uint32_t __bss_start[];
 extern uint32_t __bss_end[];
 extern uint32_t __stack_top[];
 
-int main(void);
+int main(int argc, char **argv);
 void Reset_Handler(void);
 void Default_Handler(void);
 void tlsfit_board_timer0_irq(void);
@@ -23,7 +24,7 @@ void Reset_Handler(void)
 {
     memcpy(__data_start, __data_load, (size_t)((uint8_t *)__data_end - (uint8_t *)__data_start));
     memset(__bss_start, 0, (size_t)((uint8_t *)__bss_end - (uint8_t *)__bss_start));
-    (void)main();
+    (void)main(0, NULL);
     for (;;) {
     }
 }

@@ -1,16 +1,17 @@
 /*
  * port.c - TEMPLATE: fill in for a new board. Not built (no board.yaml here).
- * Contract: ports/common/tlsfit_port.h.
+ * Contract: ports/common/tlsfit_port.h. main() is ports/common/main.c.
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tlsfit_harness.h"
 #include "tlsfit_port.h"
 
 /* see tlsfit_port.h */
-int tlsfit_board_init(void)
+int tlsfit_board_init(int argc, char **argv)
 {
+    (void)argc; /* 0 on a board */
+    (void)argv;
     /* TODO: clocks, console UART, transport UART, work counter (+ wrap IRQ) */
     return -1;
 }
@@ -56,6 +57,13 @@ int64_t tlsfit_clock_read(void)
 }
 
 /* see tlsfit_port.h */
+int64_t tlsfit_time_now(void)
+{
+    /* TODO: seconds since 1970-01-01 UTC from the board's RTC, or -1 without one */
+    return -1;
+}
+
+/* see tlsfit_port.h */
 void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
 {
     /* TODO: the linker script's stack bounds, e.g. __stack_limit / __stack_top */
@@ -70,14 +78,4 @@ void tlsfit_board_exit(int code)
     (void)code;
     for (;;) {
     }
-}
-
-int main(void)
-{
-    int code = 3;
-    if (tlsfit_board_init() == 0) {
-        code = tlsfit_harness_run();
-    }
-    tlsfit_board_exit(code);
-    return code;
 }

@@ -1,0 +1,269 @@
+"""The stages as library calls: plain data in and out, no printing, no argv or environment.
+
+    generate   profile file + knowledge base -> GeneratedConfig (resolved options, header text)
+    validate   GeneratedConfig + board + mbedTLS tree -> None, or ConfigBug
+    build      GeneratedConfig + HarnessInput + board -> Firmware (ELF + map, cached library)
+    run        Firmware + board + server address -> RunOutcome (harness result, wire summary)
+    measure    all of the above for one MeasureRequest -> Measurement (the report.json dict)
+
+The CLI, the benchmarks, probe and tune call these; none of them imports cli.
+Progress is reported through an optional callback taking one line of text.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from generator.errors import BadInput
+from generator.knowledge import Knowledge
+from generator.model import App, Profile, ResolvedConfig
+from generator.profile import load_profile
+from generator.render import config_sha256, render_config
+from generator.resolve import resolve
+from generator.validate import validate_config
+from measure.boards import Board, load_board
+from measure.children import ToolMissing, require_tool
+from measure.build import build_firmware
+from measure.figures import read_footprint
+from measure.firmware_data import render_harness_data
+from measure.harness_result import parse_result
+from measure.host_run import run_host
+from measure.model import Firmware, HandshakeRun, HarnessInput, MeasureError, ServerInfo, WireSummary
+from measure.pki import TestPki, make_test_pki
+from measure.proxy import WireProxy, check_server_reachable
+from measure.qemu import run_qemu
+from measure.server import start_reference_server
+from measure.trust import harness_input_for_external, harness_input_for_reference
+from pipeline.advice import advise
+from pipeline.tree import MbedtlsTree
+from reports.report import build_report
+
+HOST_TARGET = "host"
+# What the reference servers (openssl s_server -rev, gnutls-serv --echo) can answer.
+REFERENCE_APPS = ("none", "echo")
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the stages find board folders and keep their caches and scratch files."""
+    ports: Path                    # ports/ (one folder per board)
+    cache: Path                    # compiled mbedTLS libraries and firmware, by config hash
+    work: Path                     # scratch space (server files, config checks)
+
+
+@dataclass(frozen=True)
+class GeneratedConfig:
+    profile: Profile
+    resolved: ResolvedConfig
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: HandshakeRun | None       # None: the harness gave no result (error says why)
+    wire: WireSummary | None
+    server: ServerInfo
+    error: str | None
+
+
+@dataclass(frozen=True)
+class MeasureRequest:
+    profile: Path
+    tree: MbedtlsTree
+    paths: Paths
+    target: str | None = None              # None: the profile's target
+    server: ServerAddress | None = None    # None: start the reference server
+    server_impl: str = "openssl"           # reference server: "openssl" | "gnutls"
+    timeout_s: float = 120.0
+    optimize: str | None = None            # None: the profile's level
+    app: str | None = None                 # None: the profile's app, else the default for the server
+
+
+@dataclass(frozen=True)
+class Measurement:
+    generated: GeneratedConfig
+    board: Board
+    app: App
+    report: dict                           # the report.json content (reports/report.py)
+
+
+def parse_server_address(text: str) -> ServerAddress:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(f"--server {text!r}: expected HOST:PORT, e.g. 192.0.2.10:8883")
+    return ServerAddress(host.strip("[]"), int(port))
+
+
+def generate(profile_path: Path, kb: Knowledge, optimize: str | None = None) -> GeneratedConfig:
+    """Load, resolve and render one profile's config (not compile-checked: see validate)."""
+    profile = load_profile(profile_path, kb)
+    if optimize is not None:
+        profile = replace(profile, optimize=optimize)
+    resolved = resolve(profile, kb)
+    text = render_config(resolved, profile, kb)
+    return GeneratedConfig(profile, resolved, text, config_sha256(text))
+
+
+def compiler_for(board: Board) -> tuple[str, tuple[str, ...]]:
+    return (board.cc, board.cflags)
+
+
+def validate(gen: GeneratedConfig, board: Board, tree: MbedtlsTree, work: Path) -> None:
+    """Prove the header passes mbedTLS's check_config.h with the board's compiler flags."""
+    cc, cflags = compiler_for(board)
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work, prefix="validate-") as tmp:
+        validate_config(gen.text, tree.dir, Path(tmp), tree.knowledge.check_headers, cc=cc, cflags=cflags)
+
+
+def board_for(gen: GeneratedConfig, target: str | None, paths: Paths) -> Board:
+    return load_board(target or gen.profile.target, paths.ports)
+
+
+def test_pki_dir(profile: Profile) -> Path:
+    """Beside the profile, so it can be committed: the firmware embeds the test root and the
+    server sends the test chain, so a fresh PKI per clone would move ROM and heap figures."""
+    return profile.path.parent / "test-pki" / profile.name
+
+
+def reference_pki(profile: Profile) -> TestPki | None:
+    """The committed test PKI the reference server and firmware use (None for pure PSK)."""
+    if not profile.uses_certificates and profile.client_certificate is None:
+        return None
+    client_key = profile.client_certificate.key if profile.client_certificate else None
+    return make_test_pki(profile.chain, profile.host, client_key, test_pki_dir(profile))
+
+
+def choose_app(profile: Profile, requested: str | None, external: bool) -> App:
+    """What follows the handshake: --app, else the profile's app:, else echo (reference) / none (--server).
+
+    The reference servers only echo, so an mqtt/http profile measured against them echoes instead;
+    asking for mqtt/http explicitly without --server is bad input.
+    """
+    base = profile.app or App(protocol="none" if external else "echo")
+    if requested is not None:
+        base = replace(base, protocol=requested)
+        if not external and requested not in REFERENCE_APPS:
+            raise BadInput(f"--app {requested}: the reference server only answers "
+                           f"{' or '.join(REFERENCE_APPS)}; use --server HOST:PORT to talk {requested} "
+                           "to a real server")
+    elif not external and base.protocol not in REFERENCE_APPS:
+        base = replace(base, protocol="echo")
+    client_id = base.client_id or f"tlsfit-{profile.name}"[:23]
+    return replace(base, client_id=client_id)
+
+
+def harness_input(gen: GeneratedConfig, kb: Knowledge, app: App, pki: TestPki | None,
+                  external: bool) -> HarnessInput:
+    base = (harness_input_for_external(gen.profile, gen.resolved, kb) if external
+            else harness_input_for_reference(gen.profile, gen.resolved, kb, pki))
+    return replace(base, app=app.protocol, app_client_id=app.client_id, app_host=gen.profile.host,
+                   app_path=app.path)
+
+
+def build(gen: GeneratedConfig, data: HarnessInput, board: Board, tree: MbedtlsTree, paths: Paths) -> Firmware:
+    return build_firmware(gen.text, render_harness_data(data), board, tree.dir, paths.cache)
+
+
+def _run_once(fw: Firmware, board: Board, upstream: ServerAddress,
+              timeout_s: float) -> tuple[HandshakeRun | None, WireSummary | None, str | None]:
+    with WireProxy(upstream.host, upstream.port) as proxy:
+        try:
+            if board.is_host:
+                _, console = run_host(fw, "127.0.0.1", proxy.port, timeout_s, proxy=proxy)
+            else:
+                _, console = run_qemu(fw, board, proxy.port, timeout_s, proxy=proxy)
+            run: HandshakeRun | None = parse_result(console)
+            error = None
+        except ToolMissing:
+            raise  # not a handshake result: exit 3 with the install hint
+        except MeasureError as e:  # RunAborted (proxy fault), RunTimeout, QEMU crash
+            run, error = None, str(e)
+        fault = proxy.fault
+    if fault is not None and (run is None or not run.ok) and (error is None or fault.message not in error):
+        error = f"{error}\n{fault.message}" if error else fault.message
+    return run, proxy.summary(), error
+
+
+def run(fw: Firmware, board: Board, profile: Profile, pki: TestPki | None, server: ServerAddress | None,
+        server_impl: str, work: Path, timeout_s: float, kb: Knowledge) -> RunOutcome:
+    """One handshake of fw against `server`, or against a reference server shaped like the profile."""
+    if server is not None:
+        info = ServerInfo(impl="external", version="", address=str(server))
+        r, wire, error = _run_once(fw, board, server, timeout_s)
+        return RunOutcome(r, wire, info, error)
+    work.mkdir(parents=True, exist_ok=True)
+    with start_reference_server(profile, pki, impl=server_impl, workdir=work) as srv:
+        r, wire, error = _run_once(fw, board, ServerAddress("127.0.0.1", srv.port), timeout_s)
+        info = srv.info
+        if r is None or not r.ok:
+            log = srv.log_text().strip()
+            if log:
+                error = (error + "\n" if error else "") + "server log:\n" + "\n".join(log.splitlines()[-15:])
+    return RunOutcome(r, wire, info, error)
+
+
+def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _quiet) -> Measurement:
+    """Generate, validate, build, run one handshake and return the report (nothing written)."""
+    kb = request.tree.knowledge
+    if request.server is not None:
+        # an unreachable server fails in seconds, before any build
+        check_server_reachable(request.server.host, request.server.port)
+    gen = generate(request.profile, kb, request.optimize)
+    external = request.server is not None
+    app = choose_app(gen.profile, request.app, external)
+    board = board_for(gen, request.target, request.paths)
+    if board.qemu_argv:
+        require_tool(board.qemu_argv[0])  # a missing QEMU fails before the build, with the apt-get hint
+    progress(f"checking the config against mbedTLS {request.tree.version} ({len(gen.resolved.options)} options)")
+    validate(gen, board, request.tree, request.paths.work)
+    pki = None if external else reference_pki(gen.profile)
+    data = harness_input(gen, kb, app, pki, external)
+    progress(f"building mbedTLS and the harness for {board.name}")
+    fw = build(gen, data, board, request.tree, request.paths)
+    footprint = read_footprint(fw.elf, fw.map_file)
+    where = str(request.server) if external else f"a reference {request.server_impl} server"
+    progress(f"running the handshake on {board.name} against {where}")
+    outcome = run(fw, board, gen.profile, pki, request.server, request.server_impl,
+                  request.paths.work / gen.profile.name, request.timeout_s, kb)
+    report = build_report(
+        tlsfit_version=tlsfit_version, profile_name=gen.profile.name, target=board.name, cpu=board.cpu,
+        mbedtls_version=request.tree.version, config_sha256=gen.sha256, footprint=footprint,
+        run=outcome.run, wire=outcome.wire, server=outcome.server, config_text=gen.text,
+        error=outcome.error, optimize=gen.profile.optimize, budget=gen.profile.budget,
+        mbedtls_dir=request.tree.dir, app=app.protocol, server_kind="external" if external else "reference",
+        clock=gen.profile.clock,
+        advice=tuple(dataclasses.asdict(a) for a in advise(gen.profile, gen.resolved, kb)))
+    return Measurement(generated=gen, board=board, app=app, report=report)
+
+
+def default_output_dir(build_dir: Path, m: Measurement, optimize_override: str | None,
+                       server: ServerAddress | None) -> Path:
+    """build/<profile>/<target>[-<level>][-<host>-<port>]: runs against real servers and
+    --optimize overrides get folders of their own, beside the reference run's."""
+    leaf = m.board.name
+    if optimize_override is not None:
+        leaf += f"-{optimize_override}"
+    if server is not None:
+        safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in server.host)
+        leaf += f"-{safe_host}-{server.port}"
+    return build_dir / m.generated.profile.name / leaf

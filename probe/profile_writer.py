@@ -1,0 +1,297 @@
+"""Probe findings -> the cheapest choice among what the server accepts -> commented profile text.
+
+`load_costs` reads probe/costs.yaml (cost hints, each marked measured or
+estimate); `decide` picks one version, suite, group and the signature
+algorithms the chain and handshake need; `render_profile` returns the YAML
+text. Pure functions: nothing here runs a client or writes a file.
+"""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.knowledge import Knowledge
+from probe import ProbeError
+from probe.chain import ChainInfo, certificate_sigalg
+from probe.scan import ScanResult
+
+COSTS_FILE = Path(__file__).resolve().parent / "costs.yaml"
+RECORD_HEADER_BYTES = 4   # handshake message header (type + 24-bit length)
+BUFFER_ROUND = 512
+
+
+@dataclass(frozen=True)
+class Cost:
+    cost: float
+    source: str    # "measured" | "estimate"
+    why: str
+
+
+@dataclass(frozen=True)
+class Costs:
+    tables: dict[str, dict[str, Cost]]
+
+    def get(self, table: str, key: str) -> Cost:
+        return self.tables.get(table, {}).get(key, Cost(cost=10_000.0, source="estimate", why="no cost hint"))
+
+
+def load_costs(path: Path = COSTS_FILE) -> Costs:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Costs({table: {str(k): Cost(cost=float(v["cost"]), source=v["source"], why=v["why"])
+                          for k, v in entries.items()}
+                  for table, entries in raw.items()})
+
+
+@dataclass(frozen=True)
+class Decisions:
+    version: str
+    suite: str
+    group: str | None
+    groups: tuple[str, ...]               # group first; TLS 1.2 adds the EC certificate's curve
+    handshake_sigalg: str | None
+    sigalgs: tuple[str, ...]              # handshake first, then what the chain's certificates need
+    mfl: int | None
+    buffers: tuple[int, int] | None       # (in, out) when MFL lets them shrink
+    reasons: tuple[str, ...]              # comment lines, one per choice
+
+
+def sanitize_name(host: str) -> str:
+    """Profile name ([a-z0-9-]+) from a host name or address."""
+    name = re.sub(r"[^a-z0-9-]+", "-", host.lower()).strip("-")
+    return name or "probed-server"
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _suite_cost(kb: Knowledge, costs: Costs, name: str) -> tuple[float, ...]:
+    s = kb.suites[name]
+    kx = costs.get("key_exchanges", s.key_exchange).cost if "1.2" in s.versions else 0.0
+    return (kx, costs.get("ciphers", s.cipher).cost, costs.get("hashes", s.mac).cost)
+
+
+def _label(c: Cost) -> str:
+    return f"{c.source}: {c.why}"
+
+
+def decide(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs) -> Decisions:
+    """Cheapest version, suite, group and signature algorithms among those the server accepted."""
+    reasons: list[str] = []
+    leaf_kind = kb.key_types[chain.leaf.key_type].kind if chain.leaf.key_type else None
+    usable: dict[str, list[str]] = {}
+    for v in scan.versions:
+        ok = []
+        for s in scan.suites[v]:
+            suite = kb.suites[s]
+            if kb.ciphers[suite.cipher].mode == "NULL":  # no encryption: never chosen
+                continue
+            if v == "1.2":
+                kx = kb.key_exchanges[suite.key_exchange]
+                if kx.ephemeral == "ecdhe" and not scan.groups.get(v):
+                    continue
+                if kx.certificate and leaf_kind and kx.certificate != leaf_kind and kx.ephemeral != "static_ecdh":
+                    continue
+            elif not scan.groups.get(v):
+                continue
+            ok.append(s)
+        if ok:
+            usable[v] = ok
+    if not usable:
+        raise ProbeError("the server's accepted suites need a key-share group or key type that could not be "
+                         f"confirmed (suites: {', '.join(s for v in scan.versions for s in scan.suites[v])})")
+    version = min(usable, key=lambda v: costs.get("versions", v).cost)
+    vc = costs.get("versions", version)
+    reasons.append(f"version TLS {version}: cheapest accepted ({_label(vc)})")
+    suite = min(usable[version], key=lambda s: _suite_cost(kb, costs, s))
+    s = kb.suites[suite]
+    why = [_label(costs.get("ciphers", s.cipher))]
+    if version == "1.2":
+        why.insert(0, _label(costs.get("key_exchanges", s.key_exchange)))
+    reasons.append(f"suite {suite}: cheapest accepted ({'; '.join(why)})")
+
+    group = None
+    needs_group = version == "1.3" or kb.key_exchanges[s.key_exchange].ephemeral == "ecdhe"
+    if needs_group:
+        group = min(scan.groups[version], key=lambda g: costs.get("groups", g).cost)
+        reasons.append(f"group {group}: cheapest accepted ({_label(costs.get('groups', group))})")
+        chain_curves = {c.key_type for c in (chain.leaf, *chain.intermediates, chain.root)
+                        if c.key_type in kb.groups}
+        if group not in chain_curves and chain_curves & set(scan.groups[version]):
+            same = sorted(chain_curves & set(scan.groups[version]))[0]
+            reasons.append(f"  trade-off: {same} is also accepted and the chain already needs that curve: "
+                           "choosing it saves the extra curve's ROM for more handshake work")
+
+    handshake = _handshake_sigalg(scan, chain, kb, costs, version, suite)
+    if handshake:
+        reasons.append(f"handshake signature {handshake}: cheapest accepted for the leaf's "
+                       f"{chain.leaf.key_label} key ({_label(costs.get('signature_algorithms', handshake))})")
+    sigalgs = [handshake] if handshake else []
+    signers = [*chain.intermediates, chain.root]
+    for cert, signer in zip((chain.leaf, *chain.intermediates), signers):
+        alg = certificate_sigalg(cert, signer, kb)
+        if alg is None:
+            raise ProbeError(f"certificate '{cert.common_name}' is signed with {cert.signature}, which mbedTLS 3.6 "
+                             "cannot verify (tlsfit knows no matching signature algorithm)")
+        if alg not in sigalgs:
+            sigalgs.append(alg)
+            reasons.append(f"signature {alg}: verifies '{cert.common_name}' (signed with {cert.signature})")
+
+    mfl = None
+    buffers = None
+    if version == "1.2" and scan.mfl:
+        mfl = min(scan.mfl)
+        need = scan.max_handshake_message + RECORD_HEADER_BYTES + kb.buffers.handshake_overhead
+        in_len = max(mfl, -(-need // BUFFER_ROUND) * BUFFER_ROUND)
+        buffers = (in_len, mfl)
+        reasons.append(f"max_fragment_length {mfl}: smallest value the server honours; input buffer {in_len} "
+                       f"holds its largest handshake message ({scan.max_handshake_message} bytes, reassembled "
+                       "in the input buffer)")
+    groups = (group,) if group else ()
+    if group and version == "1.2" and chain.leaf.key_type in kb.groups and chain.leaf.key_type != group:
+        groups += (chain.leaf.key_type,)
+    return Decisions(version=version, suite=suite, group=group, groups=groups, handshake_sigalg=handshake,
+                     sigalgs=tuple(sigalgs), mfl=mfl, buffers=buffers, reasons=tuple(reasons))
+
+
+def _handshake_sigalg(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs,
+                      version: str, suite: str) -> str | None:
+    s = kb.suites[suite]
+    if version == "1.2":
+        kx = kb.key_exchanges[s.key_exchange]
+        if not kx.certificate or kx.ephemeral not in ("ecdhe", "ffdhe"):
+            return None
+    leaf = kb.key_types.get(chain.leaf.key_type or "")
+    if leaf is None:
+        raise ProbeError(f"the server's certificate has a {chain.leaf.key_label} key, which tlsfit's mbedTLS 3.6 "
+                         f"knowledge base does not cover (known: {', '.join(kb.key_types)})")
+    fits = []
+    for name in scan.sigalgs.get(version, ()):
+        a = kb.signature_algorithms[name]
+        if a.key != leaf.kind:
+            continue
+        if version == "1.3" and a.curve not in (None, leaf.curve):
+            continue
+        fits.append(name)
+    if not fits:
+        raise ProbeError(f"no signature algorithm the server accepted for TLS {version} fits its "
+                         f"{chain.leaf.key_label} key (accepted: {', '.join(scan.sigalgs.get(version, ())) or 'none'})")
+    return min(fits, key=lambda n: costs.get("signature_algorithms", n).cost)
+
+
+def _q(value: str) -> str:
+    """A YAML scalar, quoted when needed."""
+    return yaml.safe_dump(value, default_style=None, width=1000).strip().removesuffix("\n...").strip()
+
+
+def _wrap(text: str, prefix: str = "# ", width: int = 100) -> list[str]:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        if line and len(prefix) + len(line) + 1 + len(w) > width:
+            lines.append(prefix + line)
+            line = w
+        else:
+            line = f"{line} {w}" if line else w
+    if line:
+        lines.append(prefix + line)
+    return lines
+
+
+def render_profile(scan: ScanResult, chain: ChainInfo, d: Decisions, kb: Knowledge, *, name: str,
+                   server_host: str, root_file: str, target: str = "mps2-an386",
+                   today: datetime.date | None = None) -> str:
+    """The profile YAML text, every choice commented (what else the server accepts, and why this one)."""
+    today = today or datetime.date.today()
+    t = scan.target
+    out: list[str] = [
+        f"# Written by `tlsfit probe {t.address}`"
+        + (f" --sni {t.sni}" if t.sni and t.sni != t.host else "") + f" on {today.isoformat()}.",
+        "# What the server accepted, asked with real TLS clients (openssl s_client, gnutls-cli),",
+        "# limited to what mbedTLS 3.6 implements; the cheapest accepted choice is used.",
+        "# Cost hints: probe/costs.yaml ('measured' = measured on an mbedTLS Cortex-M build,",
+        "# 'estimate' = a rank, not measured). Review before use.",
+        "#",
+        "# Server accepts:",
+    ]
+    for v in scan.versions:
+        order = {True: "server's order", False: "server follows the client's order",
+                 None: "one suite"}[scan.server_order.get(v)]
+        out += _wrap(f"TLS {v} suites ({order}): {', '.join(scan.suites[v])}", "#   ")
+        out += _wrap(f"TLS {v} groups: {', '.join(scan.groups.get(v, ())) or 'none needed/none accepted'}", "#   ")
+        out += _wrap(f"TLS {v} handshake signatures: {', '.join(scan.sigalgs.get(v, ())) or 'none'}", "#   ")
+    links = [f"leaf {chain.leaf.key_label} ({chain.leaf.signature})"]
+    links += [f"intermediate {c.key_label} '{c.common_name}' ({c.signature})" for c in chain.intermediates]
+    links += [f"root {chain.root.key_label} '{chain.root.common_name}' from {chain.root_source}"]
+    out += _wrap("served chain: " + " <- ".join(links)
+                 + (" (the server also sends the root)" if chain.served_root else ""), "#   ")
+    out += _wrap(f"max_fragment_length honoured (TLS 1.2): {', '.join(map(str, scan.mfl)) or 'none'}", "#   ")
+    rsl = {True: "accepted (mbedTLS 3.6 has an option for it, off by default; no profile key yet)",
+           False: "not accepted", None: "not measured (no TLS 1.3, or gnutls-cli unavailable)"}[scan.record_size_limit]
+    out += _wrap(f"record_size_limit (TLS 1.3, gnutls-cli): {rsl}", "#   ")
+    out += _wrap(f"session tickets: {'issued' if scan.tickets else 'none seen'}", "#   ")
+    if scan.alpn_offered:
+        out += _wrap(f"ALPN offered {', '.join(scan.alpn_offered)}: "
+                     f"{'selected ' + scan.alpn_selected if scan.alpn_selected else 'none selected'}", "#   ")
+    out += _wrap(f"largest record in the handshake: {scan.max_record} bytes; largest handshake message: "
+                 f"{scan.max_handshake_message} bytes", "#   ")
+    if scan.untestable:
+        out += _wrap("not testable with these clients: " + "; ".join(scan.untestable), "#   ")
+    out += _wrap("PSK suites cannot be probed without the key; add tls.psk and a PSK suite by hand if the "
+                 "server has one for this device.", "#   ")
+    out += ["#", "# Choices:"]
+    for r in d.reasons:
+        out += _wrap(r, "#   " if not r.startswith("  ") else "#       ")
+
+    out += [
+        f"name: {name}",
+        f"description: {_q(f'Probed {t.address} ({today.isoformat()}): TLS {d.version} {d.suite}')}",
+        "server:",
+        f"  host: {_q(server_host)}",
+        f"  port: {t.port}",
+        "tls:",
+        f"  versions: [\"{d.version}\"]",
+        f"  ciphersuites: [{d.suite}]",
+    ]
+    if d.group:
+        out.append(f"  groups: [{', '.join(d.groups)}]"
+                   + ("   # the certificate's curve too: TLS 1.2 servers require it in supported_groups"
+                      if len(d.groups) > 1 else ""))
+    if d.sigalgs:
+        out.append(f"  signature_algorithms: [{', '.join(d.sigalgs)}]")
+    if d.version == "1.2":
+        out.append(f"  max_fragment_length: {d.mfl if d.mfl else 'null'}"
+                   + ("" if d.mfl else "   # the server honours none: buffers derived (16384 in)"))
+    if d.buffers:
+        out.append(f"  buffers: {{in: {d.buffers[0]}, out: {d.buffers[1]}}}")
+    out.append(f"  sni: {'true' if t.sni else 'false'}")
+    if scan.alpn_selected:
+        out.append(f"  alpn: [{_q(scan.alpn_selected)}]")
+    out.append("  resumption: none" + ("   # the server issues tickets: 'tickets' resumes at some ROM cost"
+                                       if scan.tickets else ""))
+    inter = ", ".join(c.key_type or "" for c in chain.intermediates)
+    out += [
+        "trust:",
+        f"  ca_files: [{_q(root_file)}]",
+        f"  chain: {{root: {chain.root.key_type}, intermediates: [{inter}], leaf: {chain.leaf.key_type}}}",
+        f"target: {target}",
+    ]
+    for c in (chain.leaf, *chain.intermediates, chain.root):
+        if c.key_type is None:
+            raise ProbeError(f"certificate '{c.common_name}' has a {c.key_label} key, which tlsfit's mbedTLS 3.6 "
+                             f"knowledge base does not cover (known: {', '.join(kb.key_types)})")
+    return "\n".join(out) + "\n"
+
+
+def profile_data(text: str) -> dict[str, Any]:
+    """Parse rendered profile text back (tests and sanity checks)."""
+    return yaml.safe_load(text)
