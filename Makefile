@@ -2,8 +2,12 @@
 PYTHON  ?= /usr/bin/python3
 PROFILE ?= profiles/aws-iot-core.yaml
 PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider
+# make install [PREFIX=/usr/local] [DESTDIR=stage]: a copy of tlsfit in $(PREFIX)/lib/tlsfit, run as $(PREFIX)/bin/tlsfit
+PREFIX  ?= /usr/local
+LIBDIR   = $(PREFIX)/lib/tlsfit
+INSTALL_TREES := cli generator measure pipeline reports probe ports templates profiles
 
-.PHONY: help setup demo test test-all test-browser bench bench-footprint bench-choices gate baseline install clean
+.PHONY: help setup demo test test-all test-browser bench bench-footprint bench-choices gate baseline install deb ci-local clean
 
 help:
 	@echo "make demo            generate, build and measure the default profile ($(PROFILE))"
@@ -16,7 +20,9 @@ help:
 	@echo "make gate            measure shipped profiles and gate them against ci/baseline.json"
 	@echo "make baseline        re-measure shipped profiles and rewrite ci/baseline.json (review the diff)"
 	@echo "make setup           install Debian packages and fetch mbedTLS (idempotent)"
-	@echo "make install         put tlsfit on PATH (/usr/local/bin)"
+	@echo "make install         install a copy in PREFIX (default /usr/local): PREFIX/bin/tlsfit, PREFIX/lib/tlsfit"
+	@echo "make deb             build build/tlsfit_<version>_all.deb (dpkg-deb; files in /usr/lib/tlsfit, /usr/bin/tlsfit)"
+	@echo "make ci-local        the firmware-repository CI steps on REPO (default: a scratch demo), see ci/README.md"
 
 setup:
 	@scripts/setup.sh
@@ -52,8 +58,23 @@ baseline: setup
 	ci/measure-shipped.sh build/gate
 	./tlsfit gate --write-baseline ci/baseline.json build/gate/*/report.json
 
+# The INSTALLED marker makes the copy an installed tlsfit (cli/paths.py): outputs under ./build/tlsfit,
+# mbedTLS and the build cache in $$XDG_CACHE_HOME/tlsfit. The checkout's ./tlsfit is unaffected.
 install:
-	ln -sf $(CURDIR)/tlsfit /usr/local/bin/tlsfit
+	rm -rf "$(DESTDIR)$(LIBDIR)"
+	mkdir -p "$(DESTDIR)$(LIBDIR)/scripts" "$(DESTDIR)$(LIBDIR)/ci" "$(DESTDIR)$(PREFIX)/bin"
+	tar -C "$(CURDIR)" --exclude=__pycache__ --exclude='*.pyc' -cf - $(INSTALL_TREES) | tar -C "$(DESTDIR)$(LIBDIR)" -xf -
+	install -m 755 tlsfit "$(DESTDIR)$(LIBDIR)/tlsfit"
+	install -m 755 scripts/setup.sh scripts/ci-local.sh "$(DESTDIR)$(LIBDIR)/scripts/"
+	install -m 644 ci/limits.yaml ci/github-actions.yml ci/gitlab-ci.yml ci/README.md "$(DESTDIR)$(LIBDIR)/ci/"
+	echo "tlsfit installed by make install: outputs in ./build/tlsfit, caches in ~/.cache/tlsfit" > "$(DESTDIR)$(LIBDIR)/INSTALLED"
+	ln -sfn ../lib/tlsfit/tlsfit "$(DESTDIR)$(PREFIX)/bin/tlsfit"
+
+deb:
+	packaging/deb/build-deb.sh build
+
+ci-local:
+	scripts/ci-local.sh $(REPO)
 
 clean:
 	rm -rf $(filter-out build/deps,$(wildcard build/*))

@@ -8,8 +8,8 @@ from pathlib import Path
 from cli import EXIT_OK
 from cli.paths import PINNED_MBEDTLS, workspace
 from generator.knowledge import knowledge_for
-from generator.write import write_if_changed
-from pipeline import GeneratedConfig, board_for, generate, open_mbedtls, validate
+from generator.write import check_output_dir, write_if_changed
+from pipeline import GeneratedConfig, generate_for_board, open_mbedtls, validate
 
 
 def print_warnings(profile_path: Path, gen: GeneratedConfig) -> None:
@@ -21,17 +21,21 @@ def run_gen(profile: Path, output: Path | None, target: str | None, validate_con
             optimize: str | None = None) -> int:
     started = time.monotonic()
     ws = workspace()
+    if output is not None:
+        check_output_dir(output)  # bad input before any work
     if validate_config:
         tree = open_mbedtls(ws.mbedtls)
         kb = tree.knowledge
     else:
         # no tree needed: the knowledge base of the mbedTLS version tlsfit pins
         tree, kb = None, knowledge_for(PINNED_MBEDTLS)
-    gen = generate(profile, kb, optimize)
-    if tree is not None:
-        validate(gen, board_for(gen, target, ws.paths()), tree, ws.paths().work)
+    gen, board = generate_for_board(profile, kb, optimize, target, ws.paths())
     out_dir = output if output is not None else ws.build / gen.profile.name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if output is None:
+        check_output_dir(out_dir)
+    if tree is not None:
+        check_output_dir(ws.paths().work, "build folder")
+        validate(gen, board, tree, ws.paths().work)
     path = out_dir / "mbedtls_config.h"
     changed = write_if_changed(path, gen.text)
     print_warnings(profile, gen)

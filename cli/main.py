@@ -45,9 +45,19 @@ def _parser() -> argparse.ArgumentParser:
                        description="Build the harness with PROFILE's config for TARGET, run it in QEMU "
                                    "(or on Linux with --target host) against a reference server shaped "
                                    "like the profile's server, and write report.json/.md/.html. "
-                                   "Exit 0 handshake ok, 1 handshake failed (report still written), "
+                                   "Exit 0 handshake (and the --app exchange) ok, 1 either failed (report still written), "
                                    "2 bad input, 3 tool failure (build, QEMU, server).")
-    m.add_argument("profile", type=Path)
+    m.add_argument("profile", type=Path, nargs="+", metavar="PROFILE",
+                   help="profile YAML; with several (or --shard) each report goes to "
+                        "DIR/<profile>/<target>, DIR being -o or the default build folder")
+    m.add_argument("--shard", metavar="K/N",
+                   help="measure only every N-th profile starting at the K-th (K from 1): one CI matrix job "
+                        "each, merged afterwards by `tlsfit report`")
+    m.add_argument("--part", metavar="NAME",
+                   help="catalogue part (e.g. nrf52840, stm32l4, rp2040): used %% of its flash and RAM, "
+                        "headroom and a handshake time estimate in the reports")
+    m.add_argument("-q", "--quiet", action="store_true", help="no progress lines and no summary table")
+    m.add_argument("--json", action="store_true", help="print report.json to stdout (a list with several profiles)")
     m.add_argument("--target", help="board folder under ports/, or 'host' (default: the profile's target)")
     m.add_argument("--server", metavar="HOST:PORT",
                    help="use this running server instead of starting the reference one; "
@@ -55,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--server-impl", choices=("openssl", "gnutls"), default="openssl",
                    help="reference server implementation (default: openssl)")
     m.add_argument("-o", "--output", type=Path, metavar="DIR",
-                   help="report folder (default: build/<profile>/<target>)")
+                   help="report folder (default: build/<profile>/<target>, with -<host>-<port> added for --server)")
     m.add_argument("--app", choices=APPS,
                    help="what the firmware does after the handshake: none (close_notify only), echo (a line "
                         "the server echoes or reverses: openssl s_server -rev, gnutls-serv --echo), mqtt "
@@ -94,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
 
     from cli.probe_cmd import add_probe_parser
     add_probe_parser(sub)
+
+    s = sub.add_parser("setup", help="fetch and verify the pinned mbedTLS source (into ~/.cache/tlsfit when installed)",
+                       description="Fetch mbedTLS 3.6.6 from Debian's source package, check its pinned sha256 and "
+                                   "unpack it where tlsfit looks for it (MBEDTLS_DIR, when set, is checked instead).")
+    s.add_argument("--packages", action="store_true",
+                   help="also check (and as root install) the Debian packages tlsfit needs")
+
+    from cli.comment_cmd import add_comment_parser
+    add_comment_parser(sub)
     return p
 
 
@@ -109,6 +128,7 @@ def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     # Imported late so `tlsfit --help` works before set-up.
     from generator.errors import BadInput, Infeasible, TlsfitBug, ToolFailure
+    from measure.figures import DoesNotFit
     try:
         if args.command == "gen":
             from cli.gen_cmd import run_gen
@@ -118,7 +138,14 @@ def _main(argv: list[str] | None) -> int:
             from cli.measure_cmd import run_measure
             return run_measure(profile=args.profile, target=args.target, server=args.server,
                                server_impl=args.server_impl, output=args.output, timeout=args.timeout,
-                               optimize=args.optimize, app=args.app)
+                               optimize=args.optimize, app=args.app, quiet=args.quiet, as_json=args.json,
+                               shard=args.shard, part=args.part)
+        if args.command == "setup":
+            from cli.setup_cmd import run_setup
+            return run_setup(check_packages=args.packages)
+        if args.command == "comment":
+            from cli.comment_cmd import run_comment
+            return run_comment(args)
         if args.command == "probe":
             from cli.probe_cmd import run_probe
             return run_probe(args.address, sni=args.sni, ca=args.ca, alpn=args.alpn, output=args.output)
@@ -130,19 +157,35 @@ def _main(argv: list[str] | None) -> int:
         return report_cmds.run_gate(baseline=args.baseline, write_baseline_to=args.write_baseline,
                                     reports=args.reports, limits_file=args.limits,
                                     limit_overrides=args.limit, junit=args.junit, summary=args.summary)
+    except DoesNotFit as e:
+        print(f"tlsfit: error: {e}", file=sys.stderr)
+        print("tlsfit: next: pick a board with more memory (--target), or shrink the build: tls.buffers, "
+              "tls.max_fragment_length, fewer suites or optimize: size", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Infeasible as e:
         print(f"tlsfit: error: mbedTLS cannot build what the profile asks: {e}", file=sys.stderr)
+        print("tlsfit: next: change the profile as the message says (another suite, group or version)", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BadInput as e:
         # profile and board errors already start with FILE:LINE
         text = str(e)
         print(text if ": error: " in text else f"tlsfit: error: {text}", file=sys.stderr)
+        print(f"tlsfit: next: fix what the message names and run it again (`tlsfit {args.command} --help`)",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     except ToolFailure as e:
         print(f"tlsfit: error: {e}", file=sys.stderr)
+        print("tlsfit: next: fix the tool named above (`tlsfit setup --packages` checks the set-up); "
+              "if it timed out, rerun with a larger --timeout", file=sys.stderr)
         return EXIT_TOOL_ERROR
     except TlsfitBug as e:
         print(f"tlsfit: internal error: {e}\nThis is a tlsfit bug: please report it with your profile.",
               file=sys.stderr)
+        return EXIT_TOOL_ERROR
+    except OSError as e:
+        # the file system said no somewhere tlsfit did not check first (disk full, I/O error)
+        where = f" {e.filename}" if e.filename else ""
+        print(f"tlsfit: error: cannot read or write{where}: {e.strerror or e}", file=sys.stderr)
+        print("tlsfit: next: check free space and permissions there, then run it again", file=sys.stderr)
         return EXIT_TOOL_ERROR
 

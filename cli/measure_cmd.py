@@ -1,74 +1,232 @@
-"""`tlsfit measure`: run the pipeline for one profile, write the report files, print a summary."""
+"""`tlsfit measure`: run the pipeline for one or more profiles, write the report files, print a summary.
+
+Output streams: progress (one line when a stage starts, one with its time when it ends) and problems go
+to stderr; the summary table to stdout, or the report JSON with --json (the table then goes to stderr).
+-q silences progress and the table, never errors.
+"""
 from __future__ import annotations
 
+import json
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TextIO
 
-from cli import EXIT_FAILED, EXIT_OK, VERSION
+from cli import EXIT_FAILED, EXIT_OK, InputError, VERSION
 from cli.gen_cmd import print_warnings
-from cli.paths import workspace
+from cli.paths import wants_colour, workspace
+from generator.errors import TlsfitError
+from generator.parts import Part, find_part
+from generator.write import check_output_dir
 from pipeline import MeasureRequest, default_output_dir, measure, open_mbedtls, parse_server_address
-from reports.report import write_report_files
+from reports.fit import budget_excess, with_part
+from reports.report import with_artifacts, write_report_files
 
 
-def _progress(line: str) -> None:
-    print(f"tlsfit: {line}", file=sys.stderr, flush=True)
+@dataclass(frozen=True)
+class Shard:
+    index: int      # 1-based
+    count: int
+
+    def pick(self, items: list[Path]) -> list[Path]:
+        """Every count-th item starting at index: the shards of one list are disjoint and cover it."""
+        return [item for position, item in enumerate(items) if position % self.count == self.index - 1]
 
 
-def run_measure(profile: Path, target: str | None, server: str | None, server_impl: str,
+def parse_shard(text: str) -> Shard:
+    k, sep, n = text.partition("/")
+    if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n):
+        raise InputError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4 (the CI matrix index "
+                         "starting at 1, and the number of jobs)")
+    return Shard(int(k), int(n))
+
+
+class Style:
+    """ANSI colour for the terminal summary, or none (not a TTY, NO_COLOR, TERM=dumb)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled else text
+
+    def good(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def bad(self, text: str) -> str:
+        return self._wrap("1;31", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+
+class StageProgress:
+    """The pipeline's progress callback: a line when a stage starts, its duration when the next starts."""
+
+    def __init__(self, stream: TextIO, quiet: bool, style: Style, prefix: str = "",
+                 clock: Callable[[], float] = time.monotonic):
+        self.stream, self.quiet, self.style, self.prefix, self.clock = stream, quiet, style, prefix, clock
+        self._stage: str | None = None
+        self._started = 0.0
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"tlsfit: {self.prefix}{text}", file=self.stream, flush=True)
+
+    def __call__(self, line: str) -> None:
+        self.finish()
+        self._stage, self._started = line, self.clock()
+        self._say(f"{line} ...")
+
+    def finish(self, outcome: str = "done") -> None:
+        if self._stage is not None:
+            self._say(self.style.dim(f"{self._stage}: {outcome} in {self.clock() - self._started:.1f} s"))
+            self._stage = None
+
+
+def run_measure(profile: Path | list[Path], target: str | None, server: str | None, server_impl: str,
                 output: Path | None, timeout: float, optimize: str | None = None,
-                app: str | None = None) -> int:
-    ws = workspace()
+                app: str | None = None, quiet: bool = False, as_json: bool = False,
+                shard: str | None = None, part: str | None = None) -> int:
+    profiles = [profile] if isinstance(profile, Path) else list(profile)
+    picked = parse_shard(shard).pick(profiles) if shard is not None else profiles
+    several = len(profiles) > 1 or shard is not None
+    chosen_part = find_part(part) if part is not None else None
     address = parse_server_address(server) if server is not None else None  # bad input before any work
+    ws = workspace()
+    check_output_dir(ws.build, "build folder")  # caches and work files; then the reports' folder
+    if output is not None:
+        check_output_dir(output)
     tree = open_mbedtls(ws.mbedtls)
-    request = MeasureRequest(profile=profile, tree=tree, paths=ws.paths(), target=target, server=address,
+    style = Style(wants_colour(sys.stdout.isatty() and not as_json))
+    table_stream = sys.stderr if as_json else sys.stdout
+    if several and not quiet:
+        names = ", ".join(p.name for p in picked) or "none"
+        print(f"tlsfit: shard {shard}: {len(picked)} of {len(profiles)} profiles: {names}" if shard
+              else f"tlsfit: {len(picked)} profiles", file=sys.stderr)
+
+    worst, reports, errors = EXIT_OK, [], []
+    for position, path in enumerate(picked, 1):
+        prefix = f"[{position}/{len(picked)} {path.stem}] " if several else ""
+        progress = StageProgress(sys.stderr, quiet, style, prefix)
+        try:
+            code, report = _measure_one(path, ws, tree, target, address, server_impl, output, several,
+                                        timeout, optimize, app, chosen_part, progress, quiet, table_stream, style)
+        except TlsfitError as e:
+            progress.finish("failed")
+            if not several:
+                raise
+            # keep measuring the other profiles; main() maps the first error once they are done
+            print(f"tlsfit: {path}: {e}", file=sys.stderr)
+            errors.append(e)
+            continue
+        worst = max(worst, code)
+        reports.append(report)
+    if as_json:
+        json.dump(reports[0] if not several and reports else reports, sys.stdout, sort_keys=True, indent=2)
+        sys.stdout.write("\n")
+    if errors:
+        raise errors[0]
+    return worst
+
+
+def _measure_one(path: Path, ws, tree, target, address, server_impl: str, output: Path | None, several: bool,
+                 timeout: float, optimize: str | None, app: str | None, part: Part | None,
+                 progress: StageProgress, quiet: bool, table_stream: TextIO, style: Style) -> tuple[int, dict]:
+    request = MeasureRequest(profile=path, tree=tree, paths=ws.paths(), target=target, server=address,
                              server_impl=server_impl, timeout_s=timeout, optimize=optimize, app=app)
-    m = measure(request, VERSION, progress=_progress)
-    print_warnings(profile, m.generated)
-    out_dir = output if output is not None else default_output_dir(ws.build, m, optimize, address)
-    write_report_files(m.report, out_dir, m.generated.text)
-    print_summary(m.report, out_dir)
-    return EXIT_OK if m.report["handshake"]["ok"] and m.report["app"]["ok"] is not False else EXIT_FAILED
+    m = measure(request, VERSION, progress=progress)
+    print_warnings(path, m.generated)
+    if part is None and m.generated.profile.part is not None:
+        part = find_part(m.generated.profile.part)  # checked when the profile was loaded
+    if output is None or several:
+        out_dir = default_output_dir(output if output is not None else ws.build, m, optimize, address)
+    else:
+        out_dir = output
+    progress(f"writing report.json, report.md, report.html and the firmware to {out_dir}")
+    artifacts = {"elf": m.firmware.elf, "map": m.firmware.map_file} if m.firmware is not None else {}
+    report = with_part(with_artifacts(m.report, artifacts.get("elf"), artifacts.get("map")), part)
+    write_report_files(report, out_dir, m.generated.text, artifacts)
+    progress.finish()
+    if not quiet:
+        print_summary(report, out_dir, table_stream, style)
+    ok = report["handshake"]["ok"] and report["app"]["ok"] is not False
+    over = budget_excess(report)
+    for metric, used, limit in over:
+        print(f"tlsfit: {path}: {style.bad('over budget')}: {metric} {used:,} B is {used - limit:,} B over "
+              f"the profile's budget.{metric.split('.')[0]} of {limit:,} B", file=sys.stderr)
+    if over:
+        print("tlsfit: next: see report.md's largest modules and 'Cheaper choices', try --optimize size, "
+              "or raise `budget:` in the profile if the growth is intended", file=sys.stderr)
+    if not ok:
+        print(f"tlsfit: next: read the Error section of {out_dir / 'report.md'}; rerun with --target host "
+              "to tell a config problem from a board one, or --server-impl gnutls for a second opinion",
+              file=sys.stderr)
+    return (EXIT_OK if ok and not over else EXIT_FAILED), report
 
 
 def _figure(value: object, unit: str = " B") -> str:
     return f"{value:,}{unit}" if isinstance(value, int) else "-"
 
 
-def print_summary(report: dict, out_dir: Path) -> None:
+def _budget_note(used: int | None, limit: int | None, style: Style) -> str:
+    if not limit or used is None:
+        return ""
+    if used > limit:
+        return f" (budget {limit:,} B: {style.bad(f'OVER by {used - limit:,} B')})"
+    return f" (budget {limit:,} B: {limit - used:,} B left)"
+
+
+def print_summary(report: dict, out_dir: Path, stream: TextIO | None = None, style: Style | None = None) -> None:
+    stream = stream or sys.stdout
+    style = style or Style(False)
     hs, rom, ram, app = report["handshake"], report["rom"], report["ram"], report["app"]
     instr = hs.get("instructions")
     server = report["server"] or {}
     budget = report.get("budget") or {}
+    part = report.get("part")
+    verdict = style.good("ok") if hs["ok"] else style.bad("FAILED")
     rows = [
-        ("profile / target", f"{report['profile']} / {report['target']} ({report['cpu']}), "
-                             f"optimize {report['optimize']}"),
-        ("handshake", f"{'ok' if hs['ok'] else 'FAILED'}  {hs.get('version') or '-'}  "
+        ("profile / target", f"{report['profile']} / {report['target']} ({report['cpu']})"),
+        ("config", f"{report['config_options']} options, optimize {report['optimize']}, "
+                   f"mbedTLS {report['mbedtls_version']}"),
+        ("handshake", f"{verdict}  {hs.get('version') or '-'}  "
                       f"{hs.get('ciphersuite') or '-'}  {hs.get('group') or '-'}"),
-        ("after handshake", f"{app['protocol']}: " + {True: "ok", False: "FAILED", None: "not run"}[app["ok"]]
+        ("after handshake", f"{app['protocol']}: "
+                            + {True: style.good("ok"), False: style.bad("FAILED"), None: "not run"}[app["ok"]]
                             + (f" ({app['detail']})" if app.get("detail") else "")),
         ("ROM", f"{_figure(rom['total'])} total, {_figure(rom['mbedtls'])} mbedTLS"
-                + (f" (budget {budget['rom']:,} B: {'OVER' if rom['total'] > budget['rom'] else 'within'})"
-                   if budget.get("rom") else "")),
+                + _budget_note(rom["total"], budget.get("rom"), style)),
         ("RAM", f"{_figure(ram['total'])} = static {_figure(ram['static'])} + heap peak "
                 f"{_figure(ram['heap_peak'])} + stack peak {_figure(ram['stack_peak'])}"
-                + (f" (budget {budget['ram']:,} B: "
-                   f"{'OVER' if (ram['total'] or 0) > budget['ram'] else 'within'})"
-                   if budget.get("ram") and ram["total"] is not None else "")),
-        ("handshake work", f"{instr:,} guest instructions" if isinstance(instr, int)
+                + _budget_note(ram["total"], budget.get("ram"), style)),
+        ("handshake work", f"{instr:,} guest instructions (not cycles)" if isinstance(instr, int)
                            else "not counted on this target"),
         ("bytes", f"{_figure(hs.get('bytes_sent'), '')} sent, {_figure(hs.get('bytes_received'), '')} received"),
-        ("server", f"{server.get('impl', '-')} {server.get('version', '')} at {server.get('address', '-')}"
-                   .replace("  ", " ")),
+        ("server", " ".join(str(x) for x in (server.get("impl", "-"), server.get("version", ""), "at",
+                                              server.get("address", "-")) if x)),
     ]
+    if part:
+        fit = (f"flash {part['rom_used_pct']:.1f} % used ({part['rom_headroom']:,} B free), "
+               f"RAM {_pct(part['ram_used_pct'])} used ({_figure(part['ram_headroom'])} free)")
+        if part.get("handshake_ms_estimate") is not None:
+            fit += f"; handshake ~{part['handshake_ms_estimate']:,} ms at {part['clock_hz'] / 1e6:g} MHz (estimate)"
+        rows.append((f"part {part['name']}", fit if part["fits"] else style.bad("DOES NOT FIT: ") + fit))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
-        print(f"  {key:<{width}}  {value}")
+        print(f"  {key:<{width}}  {value}", file=stream)
     if not hs["ok"]:
         print(f"  {'error':<{width}}  {format_error(hs.get('error'))}", file=sys.stderr)
     elif app["ok"] is False:
         print(f"  {'error':<{width}}  {format_error(app.get('error'))}", file=sys.stderr)
-    print(f"  {'report':<{width}}  {out_dir / 'report.json'} (and report.md, report.html)")
+    names = ["report.md", "report.html", *(report.get("artifacts") or {}).values()]
+    print(f"  {'report':<{width}}  {out_dir / 'report.json'} (and {', '.join(names)})", file=stream)
+    print(f"  {'open':<{width}}  {(out_dir / 'report.html').resolve().as_uri()}", file=stream)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} %"
 
 
 def format_error(error: object) -> str:

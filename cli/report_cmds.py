@@ -1,33 +1,42 @@
-"""`tlsfit report`, `diff` and `gate`: they read report.json files only, never rebuild anything."""
+"""`tlsfit report`, `diff` and `gate`: they read report.json files only, never rebuild anything.
+
+Every report and baseline is checked against reports/schema.py when read, and every output path
+before any work (exit 2 naming the file, the JSON path or the output path).
+"""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from cli import EXIT_FAILED, EXIT_OK, InputError
 from cli.paths import ROOT
-from generator.write import write_if_changed
+from generator.inputs import InputFileError
+from generator.write import check_output_dir, check_output_file, write_error, write_if_changed
 from reports.diff import diff_reports, format_diff
 from reports.gate import GateError, check, format_table, to_junit, to_markdown, write_baseline
 from reports.limits import LimitsError, apply_overrides, load_limits
+from reports.schema import load_json, validate_baseline, validate_report
 from reports.summary import write_summary
 
 DEFAULT_LIMITS = ROOT / "ci" / "limits.yaml"
 
 
 def read_json(path: Path, what: str) -> dict:
+    """A report or baseline file, read with the input-file checks and validated against the schema."""
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such {what}; run `tlsfit measure` first, or check the path") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); is this a tlsfit {what}?") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object; is this a tlsfit {what}?")
+        data = load_json(path, what)
+    except InputFileError as e:
+        if e.message.startswith(f"cannot read {what}: no such file"):
+            raise InputError(f"{path}: no such {what}; run `tlsfit measure` first, or check the path") from None
+        raise
+    if what == "baseline":
+        validate_baseline(data, str(path))
+    else:
+        validate_report(data, str(path))
     return data
 
 
 def run_report(reports: list[Path], output: Path) -> int:
+    check_output_dir(output)
     write_summary([read_json(p, "report") for p in reports], output)
     print(f"wrote {output / 'summary.md'} and {output / 'summary.html'} ({len(reports)} reports)")
     return EXIT_OK
@@ -41,6 +50,12 @@ def run_diff(old: Path, new: Path) -> int:
 def run_gate(baseline: Path | None, write_baseline_to: Path | None, reports: list[Path],
              limits_file: Path | None, limit_overrides: list[str], junit: Path | None,
              summary: Path | None) -> int:
+    # output paths first: nothing is read or written when one cannot be used
+    for path, what in ((write_baseline_to, "baseline"), (junit, "JUnit file")):
+        if path is not None:
+            check_output_file(path, what)
+    if summary is not None:
+        check_output_file(summary, "summary file", devices=True)
     loaded = [read_json(p, "report") for p in reports]
     try:
         if write_baseline_to is not None:
@@ -49,7 +64,7 @@ def run_gate(baseline: Path | None, write_baseline_to: Path | None, reports: lis
             return EXIT_OK
         assert baseline is not None
         limits = apply_overrides(load_limits(limits_file or DEFAULT_LIMITS), limit_overrides)
-        result = check(read_json(baseline, "baseline"), loaded, limits)
+        result = check(read_json(baseline, "baseline"), loaded, limits, str(baseline))
     except (GateError, LimitsError) as e:
         raise InputError(str(e)) from None
     print(format_table(result))
@@ -57,6 +72,9 @@ def run_gate(baseline: Path | None, write_baseline_to: Path | None, reports: lis
         write_if_changed(junit, to_junit(result))
     if summary is not None:
         # Appended: $GITHUB_STEP_SUMMARY is shared by every step of a job.
-        with summary.open("a") as f:
-            f.write(to_markdown(result))
+        try:
+            with summary.open("a", encoding="utf-8") as f:
+                f.write(to_markdown(result))
+        except OSError as exc:
+            raise write_error(summary, exc, "append to") from None
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -117,6 +117,8 @@ class Tuning:
     reason: str
     line: int
     only_ciphers: tuple[str, ...] = ()  # non-empty: every suite's cipher must be one of these
+    arch: tuple[str, ...] = ()          # non-empty: only for a board whose arch (board.yaml) is one of these
+    unless_arch: tuple[str, ...] = ()   # never for a board whose arch is one of these
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,14 @@ class Knowledge:
     null_cipher: str = ""
     external_only: frozenset[str] = frozenset()
     check_headers: tuple[tuple[str, str], ...] = ()   # (option, header the check includes with it)
+    limits: dict[str, int] = field(default_factory=dict)  # mbedTLS's fixed limits a profile must respect
+
+    def limit(self, name: str) -> int:
+        """A fixed mbedTLS limit (`limits:` in the data), e.g. "max_intermediate_ca"."""
+        try:
+            return self.limits[name]
+        except KeyError:
+            raise KnowledgeError(f"{self.source.name}: no limits.{name} entry") from None
 
     def role(self, name: str) -> Role:
         """The option playing `name` (e.g. "tls1_2", "x509"); a missing role is a knowledge-base bug."""
@@ -281,7 +291,8 @@ def _load_cached(path: Path) -> Knowledge:
                                    value=None if entry.get("value") is None else str(entry["value"]))
     tuning = tuple(Tuning(name=t["name"], when=_tuple(t.get("when")), when_any=_tuple(t.get("when_any")),
                           unless=_tuple(t.get("unless")), levels=_strip(t["levels"]),
-                          reason=t["reason"], line=t["__line__"], only_ciphers=_tuple(t.get("only_ciphers")))
+                          reason=t["reason"], line=t["__line__"], only_ciphers=_tuple(t.get("only_ciphers")),
+                          arch=_tuple(t.get("arch")), unless_arch=_tuple(t.get("unless_arch")))
                    for t in raw["tuning"])
     driver_builds = tuple(
         DriverBuild(name=d["name"], levels=_tuple(d["levels"]), versions=_tuple(d["versions"]),
@@ -323,6 +334,7 @@ def _load_cached(path: Path) -> Knowledge:
         null_cipher=str(raw["null_cipher"]),
         external_only=frozenset(raw.get("external_only") or ()),
         check_headers=tuple((c["option"], c["header"]) for c in raw.get("check_headers") or ()),
+        limits={k: int(v) for k, v in _strip(raw.get("limits") or {}).items()},
     )
     _check(kb)
     return kb

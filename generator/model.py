@@ -110,6 +110,7 @@ class Profile:
     clock: str = "none"            # "none" | "rtc": whether certificate dates are checked
     app: App | None = None         # None: the caller's default (echo with the reference server, else none)
     suites: tuple[SuiteFacts, ...] = ()  # one per ciphersuite, same order (knowledge-base facts)
+    part: str | None = None        # a part of generator/data/parts.yaml: used % and time estimates
 
     @property
     def uses_certificates(self) -> bool:

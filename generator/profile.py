@@ -20,6 +20,17 @@ Keys (DESIGN.md contract, plus tlsfit additions marked +):
     trust: ca_files, chain {root, intermediates, leaf}, format+ (der | pem; default der)
     budget: {rom, ram}
 
+Bounds (every string that reaches C, a certificate, a file name or a command line):
+    the file itself: a regular UTF-8 file of at most 1 MiB (generator/inputs.py);
+    name and target: [a-z0-9-]+, at most 64 characters (they name files and folders);
+    description: one line of at most 400 printable characters;
+    server.host: an RFC 1123 host name (at most 253 characters, labels of at most 63)
+                 or an IPv4/IPv6 literal;
+    tls.psk.identity: printable ASCII, at most the knowledge base's limits.psk_identity_max
+                 and within the output record buffer;
+    tls.alpn, app.client_id, app.path: printable ASCII; file names: at most 4096 characters;
+    trust.chain.intermediates: at most the knowledge base's limits.max_intermediate_ca.
+
 Defaults decided here:
 - sni: true when a certificate is involved (it needs X.509 parsing),
   false for PSK-only profiles; an explicit value always wins.
@@ -35,6 +46,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import ipaddress
 import re
 import subprocess
 from dataclasses import dataclass
@@ -43,7 +55,10 @@ from typing import Any
 
 import yaml
 
+from generator.inputs import MIB, InputFileError, check_regular, excerpt, read_text
+from generator.errors import BadInput
 from generator.knowledge import Knowledge
+from generator.parts import find_part
 from generator.model import (APPS, CLOCKS, OPTIMIZE_LEVELS, App, Budget, Buffers, ChainShape, ClientCertificate,
                              Profile, ProfileError, Psk, SuiteFacts)
 
@@ -53,13 +68,48 @@ MFL_VALUES = (512, 1024, 2048, 4096)
 MAX_CONTENT_LEN = 16384  # TLS maximum plaintext record
 MIN_CONTENT_LEN = 512
 OPENSSL_TIMEOUT_S = 10
+MAX_PROFILE_BYTES = MIB          # a profile is a few KB; the cap keeps /dev/zero-like input out
+MAX_CERT_FILE_BYTES = MIB        # a CA or client certificate file
+MAX_NAME_LEN = 64                # name and target: file and folder names
+MAX_DESCRIPTION_LEN = 400           # room for a probed "Probed HOST:PORT (date): TLS 1.x SUITE"
+MAX_STRING_LEN = 255             # any other single string value
+MAX_PATH_LEN = 4096
+MAX_HOST_LEN = 253               # RFC 1123 / RFC 1035 text form
+MAX_LIST_LEN = 64                # entries of any list (alpn, ca_files, ...)
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def printable_ascii(text: str) -> bool:
+    """Only characters 0x20..0x7e: safe in a C string, a certificate and a command line."""
+    return all(" " <= c <= "~" for c in text)
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` is not an RFC 1123 host name or an IP literal, or None when it is one."""
+    if len(host) > MAX_HOST_LEN:
+        return f"it is {len(host)} characters; a host name is at most {MAX_HOST_LEN}"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    labels = host.split(".")
+    for label in labels:
+        if not _HOST_LABEL.match(label):
+            if len(label) > 63:
+                return f"a label is {len(label)} characters; each dot-separated label is at most 63"
+            return ("it is not a host name (RFC 1123: letters, digits and '-', dot-separated labels "
+                    "of 1 to 63 characters) nor an IP address")
+    if labels[-1].isdigit():
+        return "it looks like an IP address but is not a valid one"
+    return None
 
 
 # Keys allowed in each mapping; a dict value means a nested mapping.
 _SCHEMA: dict[str, Any] = {
     "name": None, "description": None, "target": None, "optimize": None,
     "verify": None, "allow_insecure": None, "clock": None,
-    "app": {"protocol": None, "client_id": None, "path": None},
+    "app": {"protocol": None, "client_id": None, "path": None}, "part": None,
     "server": {"host": None, "port": None},
     "tls": {"versions": None, "ciphersuites": None, "groups": None, "signature_algorithms": None,
             "max_fragment_length": None, "buffers": {"in": None, "out": None}, "sni": None,
@@ -96,7 +146,14 @@ class _Reader:
             raise self.fail(node, f"'{where}' must be a mapping (key: value lines); got {_kind(node)}")
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
-            key = key_node.value
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,40}", key):
+                # not a key of any tlsfit mapping: do not echo it (the file may not be a profile at all)
+                what = "the top level" if where == "<top>" else f"'{where}'"
+                raise self.fail(key_node, f"this line holds no key tlsfit knows at {what} (keys are words like "
+                                "'name' or 'server')"
+                                + ("; is this a tlsfit profile (name:, server:, tls: ...)?" if where == "<top>"
+                                   else f"; allowed here: {', '.join(schema)}"))
             dotted = f"{where}.{key}" if where != "<top>" else key
             if key not in schema:
                 raise self.fail(key_node, f"unknown key '{dotted}'{_suggest(key, schema)}"
@@ -111,22 +168,31 @@ class _Reader:
             raise self.fail(node, f"'{where}' must be a single value; got {_kind(node)}")
         return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
-    def string(self, node: yaml.Node, where: str) -> str:
+    def string(self, node: yaml.Node, where: str, max_len: int = MAX_STRING_LEN) -> str:
         value = self.scalar(node, where)
         if not isinstance(value, str) or not value:
-            raise self.fail(node, f"'{where}' must be a non-empty string; got {value!r}")
+            raise self.fail(node, f"'{where}' must be a non-empty string; got {excerpt(value)}")
+        if len(value) > max_len:
+            raise self.fail(node, f"'{where}' is {len(value):,} characters; at most {max_len} are allowed")
+        return value
+
+    def ascii_string(self, node: yaml.Node, where: str, max_len: int = MAX_STRING_LEN) -> str:
+        value = self.string(node, where, max_len)
+        if not printable_ascii(value):
+            raise self.fail(node, f"'{where}' must be printable ASCII (no control characters, line breaks "
+                            "or non-ASCII letters); got " + excerpt(value))
         return value
 
     def boolean(self, node: yaml.Node, where: str) -> bool:
         value = self.scalar(node, where)
         if not isinstance(value, bool):
-            raise self.fail(node, f"'{where}' must be true or false; got {value!r}")
+            raise self.fail(node, f"'{where}' must be true or false; got {excerpt(value)}")
         return value
 
     def integer(self, node: yaml.Node, where: str, lo: int, hi: int) -> int:
         value = self.scalar(node, where)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise self.fail(node, f"'{where}' must be an integer; got {value!r}")
+            raise self.fail(node, f"'{where}' must be an integer; got {excerpt(value)}")
         if not lo <= value <= hi:
             raise self.fail(node, f"'{where}' is {value}; it must be between {lo} and {hi}")
         return value
@@ -134,13 +200,15 @@ class _Reader:
     def choice(self, node: yaml.Node, where: str, choices: tuple[str, ...]) -> str:
         value = self.scalar(node, where)
         if not isinstance(value, str) or value not in choices:
-            raise self.fail(node, f"'{where}' is {value!r}; use one of: {', '.join(choices)}"
+            raise self.fail(node, f"'{where}' is {excerpt(value)}; use one of: {', '.join(choices)}"
                             + (_suggest(value, choices) if isinstance(value, str) else ""))
         return value
 
     def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail(node, f"'{where}' must be a list (e.g. [a, b]); got {_kind(node)}")
+        if len(node.value) > MAX_LIST_LEN:
+            raise self.fail(node, f"'{where}' has {len(node.value)} entries; at most {MAX_LIST_LEN} are allowed")
         return list(node.value)
 
     def names(self, node: yaml.Node, where: str, known: Any, what: str,
@@ -148,6 +216,8 @@ class _Reader:
         out: list[tuple[str, yaml.Node]] = []
         for item in self.sequence(node, where):
             name = self.string(item, where)
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise self.fail(item, f"{what} {excerpt(name)} in '{where}' is not a {what} name")
             if unsupported and name in unsupported:
                 raise self.fail(item, f"{what} '{name}' is not supported: {unsupported[name]}; remove it")
             if name not in known:
@@ -159,7 +229,8 @@ class _Reader:
 
 
 def _kind(node: yaml.Node) -> str:
-    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(type(node), f"'{getattr(node, 'value', '')}'")
+    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(
+        type(node), excerpt(str(getattr(node, "value", ""))))
 
 
 def load_profile(path: Path, knowledge: Knowledge) -> Profile:
@@ -167,11 +238,13 @@ def load_profile(path: Path, knowledge: Knowledge) -> Profile:
     kb = knowledge
     r = _Reader(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(path, None, f"cannot read profile: {exc.strerror}; check the path") from exc
+        text = read_text(path, "profile", MAX_PROFILE_BYTES)
+    except InputFileError as exc:
+        raise ProfileError(exc.path, exc.line, exc.message) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ProfileError(path, None, "nested too deeply to be a profile") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -179,6 +252,9 @@ def load_profile(path: Path, knowledge: Knowledge) -> Profile:
                            f"not valid YAML: {problem}; check indentation and quoting") from exc
     if root is None:
         raise ProfileError(path, 1, "profile is empty; start with 'name: my-server'")
+    if not isinstance(root, yaml.MappingNode):
+        raise ProfileError(path, _line(root), "this is not a tlsfit profile (a YAML mapping of name:, server:, "
+                           "tls: ...)")
     top = r.mapping(root, "<top>", _SCHEMA)
     return _build(r, kb, path, root, top)
 
@@ -194,23 +270,24 @@ def _require(r: _Reader, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str, wh
 def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
            top: dict[str, tuple[yaml.Node, yaml.Node]]) -> Profile:
     name_node = _require(r, top, "name", "", root, "name: my-server")
-    name = r.string(name_node, "name")
+    name = r.string(name_node, "name", MAX_NAME_LEN)
     if not NAME_PATTERN.match(name):
         raise r.fail(name_node, f"name '{name}' must match [a-z0-9-]+ (lower-case letters, digits, '-'); "
                      f"try '{re.sub(r'[^a-z0-9-]+', '-', name.lower()).strip('-') or 'my-server'}'")
-    description = r.string(top["description"][1], "description") if "description" in top else ""
-    target = r.string(top["target"][1], "target") if "target" in top else "mps2-an386"
+    description = _description(r, top["description"][1]) if "description" in top else ""
+    target = r.string(top["target"][1], "target", MAX_NAME_LEN) if "target" in top else "mps2-an386"
     if not NAME_PATTERN.match(target):
         raise r.fail(top["target"][1], f"target '{target}' must match [a-z0-9-]+ (a board folder name)")
     optimize = r.choice(top["optimize"][1], "optimize", OPTIMIZE_LEVELS) if "optimize" in top else "size"
     verify = r.choice(top["verify"][1], "verify", ("required", "none")) if "verify" in top else "required"
     allow_insecure = r.boolean(top["allow_insecure"][1], "allow_insecure") if "allow_insecure" in top else False
     clock = r.choice(top["clock"][1], "clock", CLOCKS) if "clock" in top else "none"
+    part = _part(r, top["part"][1]) if "part" in top else None
     app = _app(r, top["app"][1]) if "app" in top else None
 
     server_node = _require(r, top, "server", "", root, "server: {host: example.com, port: 443}")
     server = r.mapping(server_node, "server", _SCHEMA["server"])
-    host = r.string(_require(r, server, "host", "server", top["server"][0], "host: example.com"), "server.host")
+    host = _host(r, kb, _require(r, server, "host", "server", top["server"][0], "host: example.com"))
     port = r.integer(server["port"][1], "server.port", 1, 65535) if "port" in server else 443
 
     tls_node = _require(r, top, "tls", "", root, "tls: {versions: ['1.2'], ciphersuites: [...]}")
@@ -246,13 +323,11 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
     alpn: list[str] = []
     if "alpn" in tls:
         for item in r.sequence(tls["alpn"][1], "tls.alpn"):
-            proto = r.string(item, "tls.alpn")
-            if len(proto.encode()) > 255:
-                raise r.fail(item, "an ALPN protocol name is at most 255 bytes; shorten it")
+            proto = r.ascii_string(item, "tls.alpn", 255)
             alpn.append(proto)
     resumption = r.choice(tls["resumption"][1], "tls.resumption", ("none", "tickets")) if "resumption" in tls else "none"
     client_cert = _client_certificate(r, kb, path, tls) if "client_certificate" in tls else None
-    psk = _psk(r, tls) if "psk" in tls else None
+    psk = _psk(r, kb, tls, mfl, buffers) if "psk" in tls else None
 
     trust = r.mapping(top["trust"][1], "trust", _SCHEMA["trust"]) if "trust" in top else {}
     ca_files = _ca_files(r, path, trust["ca_files"][1]) if "ca_files" in trust else []
@@ -277,7 +352,16 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
         ca_files=tuple(p for p, _ in ca_files), chain=chain, verify=verify, allow_insecure=allow_insecure,
         target=target, budget=budget, optimize=optimize, trust_format=trust_format,
         ca_key_types=tuple(ca_key_type(p) for p, _ in ca_files), clock=clock, app=app,
-        suites=suite_facts(tuple(n for n, _ in suites), kb))
+        suites=suite_facts(tuple(n for n, _ in suites), kb), part=part)
+
+
+def _part(r: _Reader, node: yaml.Node) -> str:
+    """A part of the catalogue (generator/data/parts.yaml), by name or alias."""
+    name = r.string(node, "part")
+    try:
+        return find_part(name, where="'part'").name
+    except BadInput as exc:
+        raise r.fail(node, str(exc)) from None
 
 
 def suite_facts(names: tuple[str, ...], kb: Knowledge) -> tuple[SuiteFacts, ...]:
@@ -299,11 +383,12 @@ def _app(r: _Reader, node: yaml.Node) -> App:
         raise r.fail(node, "missing required key 'app.protocol'; add e.g. 'protocol: mqtt'")
     protocol = r.choice(m["protocol"][1], "app.protocol", APPS)
     client_id = r.string(m["client_id"][1], "app.client_id") if "client_id" in m else ""
-    if len(client_id.encode()) > 23 or not client_id.isprintable():
+    if len(client_id.encode()) > 23 or not printable_ascii(client_id):
         raise r.fail(m["client_id"][1], "'app.client_id' must be 1 to 23 printable characters (MQTT 3.1.1)")
     path = r.string(m["path"][1], "app.path") if "path" in m else "/"
-    if not path.startswith("/") or any(c in path for c in " \r\n") or len(path) > 200:
-        raise r.fail(m["path"][1], "'app.path' must start with '/' and hold no spaces or line breaks")
+    if not path.startswith("/") or not printable_ascii(path) or " " in path or len(path) > 200:
+        raise r.fail(m["path"][1], "'app.path' must start with '/' and be at most 200 printable ASCII "
+                     "characters without spaces")
     return App(protocol=protocol, client_id=client_id, path=path)
 
 
@@ -321,13 +406,40 @@ def _versions(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
     return tuple(v for v in VERSIONS if v in seen)
 
 
-def _psk(r: _Reader, tls: dict[str, tuple[yaml.Node, yaml.Node]]) -> Psk:
+def _description(r: _Reader, node: yaml.Node) -> str:
+    value = r.string(node, "description", MAX_DESCRIPTION_LEN)
+    if not value.isprintable():
+        raise r.fail(node, f"'description' must be one line of at most {MAX_DESCRIPTION_LEN} printable "
+                     "characters (no line breaks or control characters)")
+    return value
+
+
+def _host(r: _Reader, kb: Knowledge, node: yaml.Node) -> str:
+    host = r.string(node, "server.host", min(MAX_HOST_LEN, kb.limit("max_host_name_len")))
+    problem = host_problem(host)
+    if problem is not None:
+        raise r.fail(node, f"'server.host' {excerpt(host)} is not valid: {problem}")
+    return host
+
+
+def _psk(r: _Reader, kb: Knowledge, tls: dict[str, tuple[yaml.Node, yaml.Node]], mfl: int | None,
+         buffers: Buffers | None) -> Psk:
     key_node, node = tls["psk"]
     m = r.mapping(node, "tls.psk", _SCHEMA["tls"]["psk"])
-    identity = r.string(_require(r, m, "identity", "tls.psk", key_node, "identity: device-1"), "tls.psk.identity")
+    id_node = _require(r, m, "identity", "tls.psk", key_node, "identity: device-1")
+    # mbedTLS refuses an identity longer than its output record buffer (and than 2 length bytes)
+    out_len = buffers.out_len if buffers is not None else (mfl or kb.buffers.out_default)
+    limit = min(kb.limit("psk_identity_max"), out_len - kb.buffers.handshake_overhead)
+    value = r.scalar(id_node, "tls.psk.identity")
+    if isinstance(value, str) and len(value) > limit:
+        raise r.fail(id_node, f"'tls.psk.identity' is {len(value):,} characters; mbedTLS sends at most {limit} "
+                     f"here (its limit, and the {out_len}-byte output record buffer); shorten it")
+    identity = r.ascii_string(id_node, "tls.psk.identity", limit)
     hex_node = _require(r, m, "key", "tls.psk", key_node, "key: 00112233445566778899aabbccddeeff")
     r.scalar(hex_node, "tls.psk.key")
-    text = hex_node.value  # raw text: digits-only keys must keep their leading zeros
+    text = hex_node.value
+    if len(text) > 128:
+        raise r.fail(hex_node, f"'tls.psk.key' is {len(text):,} characters; use 1 to 64 bytes (2 to 128 hex digits)")  # raw text: digits-only keys must keep their leading zeros
     if not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
         raise r.fail(hex_node, "'tls.psk.key' must be an even number of hex digits (e.g. 00112233...), "
                      "quoted if it starts with a digit")
@@ -344,7 +456,7 @@ def _client_certificate(r: _Reader, kb: Knowledge, path: Path,
     kt_node = _require(r, m, "key", "tls.client_certificate", key_node, "key: secp256r1")
     key_type = r.string(kt_node, "tls.client_certificate.key")
     if key_type not in kb.key_types:
-        raise r.fail(kt_node, f"unknown key type '{key_type}' in 'tls.client_certificate.key'"
+        raise r.fail(kt_node, f"unknown key type {excerpt(key_type)} in 'tls.client_certificate.key'"
                      f"{_suggest(key_type, kb.key_types) or '; use one of: ' + ', '.join(kb.key_types)}")
     cert_file = key_file = None
     if "cert" in m:
@@ -359,12 +471,25 @@ def _client_certificate(r: _Reader, kb: Knowledge, path: Path,
 
 
 def _existing_file(r: _Reader, path: Path, node: yaml.Node, where: str) -> Path:
-    rel = r.string(node, where)
-    file = (path.parent / rel).resolve()
-    if not file.is_file():
-        raise r.fail(node, f"file '{rel}' not found (looked in {path.parent / rel}); "
-                     "paths are relative to the profile file")
-    return file
+    rel = r.string(node, where, MAX_PATH_LEN)
+    if "\0" in rel:
+        raise r.fail(node, f"'{where}' holds a NUL character; give a file name")
+    looked = path.parent / rel
+    try:
+        check_regular(looked, "file", MAX_CERT_FILE_BYTES)
+    except InputFileError as exc:
+        # "no such file" / "is a directory" / "is not a regular file" / "symbolic link loop"
+        reason = exc.message.replace("cannot read file: ", "").split("; ")[0].replace("file is ", "is ")
+        if reason == "no such file":
+            reason = "not found"
+        elif not reason.startswith("is "):
+            reason = f"cannot be read: {reason}"
+        raise r.fail(node, f"file {excerpt(rel, 80)} {reason} (looked in {looked}); "
+                     "paths are relative to the profile file") from None
+    try:
+        return looked.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise r.fail(node, f"'{where}' entry {excerpt(rel)}: cannot resolve the path ({exc})") from None
 
 
 def _ca_files(r: _Reader, path: Path, node: yaml.Node) -> list[tuple[Path, yaml.Node]]:
@@ -378,7 +503,7 @@ def _ca_files(r: _Reader, path: Path, node: yaml.Node) -> list[tuple[Path, yaml.
 
 def _check_x509(r: _Reader, node: yaml.Node, file: Path) -> None:
     if ca_key_type(file) is None and not _x509_parses(file):
-        raise r.fail(node, f"'{node.value}' is not an X.509 certificate (PEM or DER) that openssl can read; "
+        raise r.fail(node, f"{excerpt(node.value)} is not an X.509 certificate (PEM or DER) that openssl can read; "
                      "export the CA certificate itself, not a key or a bundle index")
 
 
@@ -423,15 +548,18 @@ def _chain(r: _Reader, kb: Knowledge, node: yaml.Node) -> ChainShape:
     def key_type(n: yaml.Node, where: str) -> str:
         value = r.string(n, where)
         if value not in kb.key_types:
-            raise r.fail(n, f"unknown key type '{value}' in '{where}'"
+            raise r.fail(n, f"unknown key type {excerpt(value)} in '{where}'"
                          f"{_suggest(value, kb.key_types) or '; use one of: ' + ', '.join(kb.key_types)}")
         return value
 
     root = key_type(_require(r, m, "root", "trust.chain", node, "root: rsa2048"), "trust.chain.root")
     leaf = key_type(_require(r, m, "leaf", "trust.chain", node, "leaf: rsa2048"), "trust.chain.leaf")
-    inter = tuple(key_type(n, "trust.chain.intermediates")
-                  for n in (r.sequence(m["intermediates"][1], "trust.chain.intermediates")
-                            if "intermediates" in m else []))
+    inter_nodes = r.sequence(m["intermediates"][1], "trust.chain.intermediates") if "intermediates" in m else []
+    most = kb.limit("max_intermediate_ca")
+    if len(inter_nodes) > most:
+        raise r.fail(m["intermediates"][1], f"'trust.chain.intermediates' lists {len(inter_nodes)} intermediate CAs; "
+                     f"mbedTLS {kb.mbedtls_version} verifies chains of at most {most}; shorten the chain")
+    inter = tuple(key_type(n, "trust.chain.intermediates") for n in inter_nodes)
     return ChainShape(root=root, intermediates=inter, leaf=leaf)
 
 

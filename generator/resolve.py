@@ -115,13 +115,17 @@ class _Builder:
                      for n, e in sorted(self.entries.items()))
 
 
-def resolve(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
-    """The profile's option set, and what each other optimize level would change in it."""
-    config = _resolve_level(profile, knowledge)
+def resolve(profile: Profile, knowledge: Knowledge, arch: str | None = None) -> ResolvedConfig:
+    """The profile's option set, and what each other optimize level would change in it.
+
+    arch is the target board's CPU architecture (board.yaml `arch:`, e.g. "armv6-m"): tuning
+    entries conditioned on it apply only there; None applies only the unconditioned ones
+    and those whose `unless_arch` does not name it."""
+    config = _resolve_level(profile, knowledge, arch)
     changes: dict[str, list[tuple[str, str, str]]] = {}
     for level in OPTIMIZE_LEVELS:
         if level != profile.optimize:
-            other = _resolve_level(replace(profile, optimize=level), knowledge)
+            other = _resolve_level(replace(profile, optimize=level), knowledge, arch)
             for name, setting, reason in _differences(config, other):
                 changes.setdefault(name, []).append((setting, level, reason))
     return replace(config, other_levels=tuple(_describe(name, changes[name]) for name in sorted(changes)))
@@ -150,7 +154,7 @@ def _describe(name: str, changes: list[tuple[str, str, str]]) -> str:
     return f"{name} {where}: {why}"
 
 
-def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
+def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = None) -> ResolvedConfig:
     kb = knowledge
     groups = offered_groups(profile, kb)
     b = _Builder(kb, driver=_driver_build(profile, kb, groups))
@@ -179,7 +183,7 @@ def _resolve_level(profile: Profile, knowledge: Knowledge) -> ResolvedConfig:
         b.add_role("psa_external_rng", EXTERNAL_RNG_NOTE)
 
     _size_values(b, profile, warnings)
-    _tuning(b, profile)
+    _tuning(b, profile, arch)
     b.close()
     b.check_conflicts()
     if b.has_role("x509") and not b.has_role("time_date"):
@@ -431,17 +435,19 @@ def _size_values(b: _Builder, profile: Profile, warnings: list[str]) -> None:
             b.add_role("mpi_max_size", f"largest big number: {what} ({size} bytes)", value=str(size))
 
 
-def _tuning_applies(b: _Builder, profile: Profile, t: Tuning) -> bool:
-    return (all(b.has(o) for o in t.when)
+def _tuning_applies(b: _Builder, profile: Profile, t: Tuning, arch: str | None = None) -> bool:
+    return ((not t.arch or arch in t.arch)
+            and arch not in t.unless_arch
+            and all(b.has(o) for o in t.when)
             and (not t.when_any or any(b.has(o) for o in t.when_any))
             and not any(b.has(o) for o in t.unless)
             and not (t.only_ciphers and any(b.kb.suites[s].cipher not in t.only_ciphers
                                             for s in profile.ciphersuites)))
 
 
-def _tuning(b: _Builder, profile: Profile) -> None:
+def _tuning(b: _Builder, profile: Profile, arch: str | None = None) -> None:
     level = profile.optimize
     for t in b.kb.tuning:
-        if level in t.levels and _tuning_applies(b, profile, t):
+        if level in t.levels and _tuning_applies(b, profile, t, arch):
             b.add(t.name, f"optimize: {level} -> {t.reason}", value=t.levels[level])
 

@@ -7,6 +7,7 @@ limits are written here only; the build hands them to the linker script.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,18 @@ from generator.errors import BadInput
 
 BOARD_FILE = "board.yaml"
 
-# key -> (required, kind); kind: "str" | "bool" | "list" | "limits" | "qemu" | "path?"
+# key -> (required, kind); kind: "str" | "bool" | "list" | "limits" | "qemu" | "path?" | "hz"
 _SCHEMA: dict[str, tuple[bool, str]] = {
-    "name": (True, "str"), "cpu": (True, "str"), "is_host": (False, "bool"),
+    "name": (True, "str"), "cpu": (True, "str"), "arch": (False, "str"), "clock_hz": (False, "hz"),
+    "is_host": (False, "bool"),
     "cc": (True, "str"), "ar": (False, "str"),
     "cflags": (False, "list"), "ldflags": (False, "list"),
     "linker_script": (False, "path?"), "include_dirs": (False, "list"), "sources": (True, "list"),
     "limits": (False, "limits"), "qemu": (False, "qemu"),
 }
 _LIMIT_KEYS = ("flash", "ram")
+# CPU architectures the knowledge base's `arch:` conditions may name
+ARCHES = ("armv6-m", "armv7-m", "armv7e-m", "armv8-m.main", "rv32imac", "x86-64")
 
 
 class BoardError(BadInput):
@@ -48,6 +52,8 @@ class Board:
     flash_limit: int | None        # bytes, the modelled part's real limits
     ram_limit: int | None
     is_host: bool
+    arch: str | None = None        # e.g. "armv6-m", "rv32imac": the knowledge base's tuning keys on it
+    clock_hz: int | None = None    # the modelled part's CPU clock, for time estimates (instructions / Hz)
 
 
 def _fail(path: Path, node: yaml.Node | None, message: str) -> BoardError:
@@ -100,6 +106,11 @@ def _limit(path: Path, node: yaml.Node, key: str) -> int | None:
 
 def load_board(name: str, ports_dir: Path) -> Board:
     """Read and validate ports/<name>/board.yaml; BoardError (exit 2) when absent or wrong."""
+    if not re.fullmatch(r"[a-z0-9-]{1,64}", name):
+        # a target names a folder under ports/: never a path ("../..") or anything else
+        shown = "".join(c if " " <= c <= "~" else "?" for c in name)[:64]
+        raise BoardError(f"target {shown!r} is not a board name ([a-z0-9-]+, at most 64 characters); "
+                         f"boards: {', '.join(list_boards(ports_dir)) or 'none'}")
     board_dir = ports_dir / name
     path = board_dir / BOARD_FILE
     if not path.is_file():
@@ -160,6 +171,16 @@ def load_board(name: str, ports_dir: Path) -> Board:
         joined = " ".join(qemu_argv)
         if "{elf}" not in joined or "{port}" not in joined:
             raise _fail(path, qm["argv"][1], "'qemu.argv' must contain {elf} and {port}")
+    arch = text("arch") if "arch" in m else None
+    if arch is not None and arch not in ARCHES:
+        close = difflib.get_close_matches(arch, ARCHES, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(ARCHES)}"
+        raise _fail(path, m["arch"][1], f"unknown arch '{arch}'; {hint}")
+    clock_hz = None
+    if "clock_hz" in m:
+        clock_hz = _scalar(path, m["clock_hz"][1], "clock_hz")
+        if not isinstance(clock_hz, int) or isinstance(clock_hz, bool) or clock_hz <= 0:
+            raise _fail(path, m["clock_hz"][1], f"'clock_hz' must be a positive number of Hz; got {clock_hz!r}")
     if not is_host and not qemu_argv:
         raise _fail(path, root, "a board that is not the host needs 'qemu: {argv: [...]}' to run")
     return Board(
@@ -167,7 +188,8 @@ def load_board(name: str, ports_dir: Path) -> Board:
         cc=text("cc"), ar=text("ar", "ar"), dir=board_dir.resolve(), sources=sources,
         include_dirs=tuple((board_dir / d).resolve() for d in strings("include_dirs")),
         linker_script=script, qemu_argv=qemu_argv,
-        flash_limit=limits["flash"], ram_limit=limits["ram"], is_host=is_host)
+        flash_limit=limits["flash"], ram_limit=limits["ram"], is_host=is_host,
+        arch=arch, clock_hz=clock_hz)
 
 
 def list_boards(ports_dir: Path) -> list[str]:

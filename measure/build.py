@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from typing import Iterator
 from generator.render import config_sha256
 from generator.write import write_if_changed
 from measure.boards import Board
+from measure.figures import link_overflow
 from measure.model import Firmware, MeasureError
 
 CONFIG_NAME = "tlsfit_config.h"
@@ -67,6 +69,28 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# A diagnostic of the compiler or linker itself: "file:line:col: error: ...", "cc1: fatal error: ...",
+# "ld: ...: undefined reference to ...", "collect2: error: ...", "make: *** ... Error 1" (last resort).
+_DIAGNOSTIC = re.compile(r"^(?:\S+?:(?:\d+:(?:\d+:)?)? ?(?:fatal )?error: |.*\bld(?:\.\w+)?: |"
+                         r".*: undefined reference to |.*: multiple definition of |collect2: )")
+_MAKE_ERROR = re.compile(r"^(?:g?make(?:\[\d+\])?): \*\*\* ")
+
+
+def first_error(lines: list[str]) -> str | None:
+    """The first error line the compiler, assembler or linker printed, else make's own, else None.
+
+    Command lines make echoes (`arm-none-eabi-gcc ... -Werror ...`) are never taken for errors."""
+    def is_command(line: str) -> bool:
+        return line.lstrip().startswith("-") or " -c " in line or " -o " in line or len(line.split()) > 12
+
+    for line in lines:
+        if line.rstrip().endswith("':") and "in function" in line:
+            continue  # the linker's context line; the error follows it
+        if _DIAGNOSTIC.match(line) and not is_command(line):
+            return line.strip()
+    return next((line.strip() for line in lines if _MAKE_ERROR.match(line)), None)
+
+
 def _make(board: Board, target: str, variables: dict[str, str], jobs: int,
           timeout_s: float, what: str) -> None:
     argv = ["make", "--no-print-directory", "-f", str(_build_mk(board)), f"-j{jobs}", target]
@@ -77,9 +101,9 @@ def _make(board: Board, target: str, variables: dict[str, str], jobs: int,
         raise MeasureError(f"{what}: build timed out after {timeout_s:.0f}s") from exc
     if proc.returncode != 0:
         lines = (proc.stdout + proc.stderr).splitlines()
-        errors = [ln for ln in lines if "error" in ln.lower()]
+        error = first_error(lines)
         tail = "\n".join(lines[-ERROR_TAIL_LINES:])
-        first = f"first error: {errors[0]}\n" if errors else ""
+        first = f"first error: {error}\n" if error else ""
         raise MeasureError(f"{what}: build failed (make exit {proc.returncode}) for target "
                            f"{board.name}\n{first}{tail}")
 
@@ -151,6 +175,10 @@ def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_
         **_memory_variables(board),
     })
     with _locked(fw_dir / ".lock"):
-        _make(board, "fw", variables, jobs, FW_TIMEOUT_S, f"harness firmware for {board.name}")
+        try:
+            _make(board, "fw", variables, jobs, FW_TIMEOUT_S, f"harness firmware for {board.name}")
+        except MeasureError as exc:
+            # a region overflow is the profile not fitting the part (exit 2), not a tool failure
+            raise link_overflow(str(exc), fw_dir / "tlsfit.map", board) or exc
     return Firmware(target=board.name, elf=fw_dir / "tlsfit.elf", map_file=fw_dir / "tlsfit.map",
                     config_sha256=lib.config_sha256)

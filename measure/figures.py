@@ -23,6 +23,8 @@ from pathlib import Path
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
+from generator.errors import Infeasible
+from measure.boards import Board
 from measure.model import Footprint, MeasureError
 
 # mbedTLS 3.6's library Makefile/CMake produce these three archives.
@@ -266,3 +268,146 @@ def read_footprint(
         ram_static_mbedtls=ram_split.mbedtls,
         ram_static_harness=ram_split.harness,
     )
+
+
+# ---------------------------------------------------------------- link overflow
+#
+# A profile whose build does not fit the board's part fails the link; GNU ld
+# says `region `RAM' overflowed by N bytes`. The map file is still written, so
+# the message can say what filled the region: static RAM is the profile's,
+# the heap arena and stack reservation are the board's (board facts).
+
+_REGION_OVERFLOW = re.compile(r"region `(?P<region>[^']+)' overflowed by (?P<bytes>\d+) bytes")
+_HEAP_ARENA_FLAG = re.compile(r"^-DTLSFIT_HEAP_ARENA_SIZE=(?P<value>.+)$")
+HEAP_ARENA_DEFAULT_WHERE = "ports/common/heap.c default"
+
+
+class DoesNotFit(Infeasible):
+    """The build is correct but larger than the board's part: exit 2, with the region and overflow."""
+
+    def __init__(self, message: str, overflows: tuple[tuple[str, int], ...]):
+        super().__init__(message)
+        self.overflows = overflows          # ((region, bytes over), ...) as ld reported them
+
+
+def parse_region_overflows(linker_output: str) -> tuple[tuple[str, int], ...]:
+    """(region, bytes) for every `region `X' overflowed by N bytes` line, first seen first."""
+    seen: dict[str, int] = {}
+    for match in _REGION_OVERFLOW.finditer(linker_output):
+        seen.setdefault(match["region"], int(match["bytes"]))
+    return tuple(seen.items())
+
+
+def map_output_sections(map_text: str) -> dict[str, int]:
+    """Top-level output section sizes (bytes) from a map file's memory map, e.g. {".bss": 3256}."""
+    sizes: dict[str, int] = {}
+    lines = map_text.splitlines()
+    start = lines.index(_MAP_START) + 1 if _MAP_START in lines else 0
+    pending: str | None = None
+    for line in lines[start:]:
+        if line.startswith(_MAP_END):
+            break
+        if pending is not None:
+            cont = _CONTINUATION.match(line)
+            if cont:
+                sizes[pending] = sizes.get(pending, 0) + int(cont["size"], 16)
+            pending = None
+            continue
+        if not line or line[0].isspace() or not line.startswith("."):
+            continue
+        head = _OUTPUT_LINE.match(line)
+        if head is None:
+            continue
+        if head["size"] is None:
+            pending = head["name"]          # a long name wraps address and size onto the next line
+        else:
+            sizes[head["name"]] = sizes.get(head["name"], 0) + int(head["size"], 16)
+    return sizes
+
+
+def _b(n: int) -> str:
+    return f"{n:,} B"
+
+
+def _rel(path: Path, board: Board) -> str:
+    try:
+        return str(path.relative_to(board.dir.parent.parent))
+    except ValueError:
+        return str(path)
+
+
+def heap_arena_source(board: Board) -> str:
+    """Where the board's heap arena size is written (a board fact, or the harness default)."""
+    for flag in board.cflags:
+        if _HEAP_ARENA_FLAG.match(flag):
+            return f"TLSFIT_HEAP_ARENA_SIZE in {_rel(board.dir / 'board.yaml', board)} cflags"
+    return f"TLSFIT_HEAP_ARENA_SIZE, {HEAP_ARENA_DEFAULT_WHERE}"
+
+
+def overflow_message(overflows: tuple[tuple[str, int], ...], sections: dict[str, int], board: Board,
+                     heap_section: str = ".heap_arena", stack_section: str = ".stack") -> str:
+    """One line per overflowing region: by how much, the part's limit, and what filled it."""
+    stack_where = (f"STACK_SIZE in {_rel(board.linker_script, board)}" if board.linker_script
+                   else "the board's linker script")
+    parts = []
+    for region, over in overflows:
+        if region.upper() == "RAM":
+            limit = board.ram_limit
+            data, bss = sections.get(".data", 0), sections.get(".bss", 0)
+            heap, stack = sections.get(heap_section, 0), sections.get(stack_section, 0)
+            listed = data + bss + heap + stack
+            padding = (limit + over - listed) if limit is not None else 0
+            detail = (f"static {_b(data + bss)} (.data {_b(data)} + .bss {_b(bss)}, the profile's) "
+                      f"+ heap arena {_b(heap)} ({heap_arena_source(board)}) "
+                      f"+ stack {_b(stack)} ({stack_where})")
+            if padding > 0:
+                detail += f" + {_b(padding)} alignment"
+        elif region.upper() == "FLASH":
+            limit = board.flash_limit
+            rom = {k: v for k, v in sections.items()
+                   if k in (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")}
+            detail = " + ".join(f"{k} {_b(v)}" for k, v in rom.items() if v) + " (.data: its load image)"
+        else:
+            limit, detail = None, "see the map file"
+        size = f" ({_b(limit)})" if limit is not None else ""
+        parts.append(f"{region} overflowed by {_b(over)} on {board.name}{size}: {detail}")
+    fix = ("; the profile does not fit this part: shrink what it needs (tls.buffers, "
+           "max_fragment_length, optimize: size) or pick a board with more memory")
+    return "; ".join(parts) + fix
+
+
+def link_overflow(linker_output: str, map_file: Path, board: Board) -> DoesNotFit | None:
+    """DoesNotFit for a link that failed on a region overflow; None for any other failure."""
+    overflows = parse_region_overflows(linker_output)
+    if not overflows:
+        return None
+    try:
+        sections = map_output_sections(map_file.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        sections = {}
+    return DoesNotFit(overflow_message(overflows, sections, board), overflows)
+
+
+# ---------------------------------------------------------------- heap exhausted at run time
+
+# mbedTLS error codes are -(high | low): a high-level module code (multiple of 0x80)
+# plus a low-level one (below 0x80). "Allocation failed" in the SSL module (high)
+# and in bignum (low), the two a handshake meets first when the arena is too small.
+_SSL_ALLOC_FAILED_HIGH = 0x7F00
+_MPI_ALLOC_FAILED_LOW = 0x0010
+
+
+def is_alloc_failure(error_code: int) -> bool:
+    code = -error_code
+    return error_code < 0 and ((code & 0xFF80) == _SSL_ALLOC_FAILED_HIGH or (code & 0x7F) == _MPI_ALLOC_FAILED_LOW)
+
+
+def heap_exhausted_note(error_code: int, heap_peak: int, heap_overhead: int, footprint: Footprint,
+                        board: Board) -> str | None:
+    """For a run that ran out of heap: the arena's size and where it is set, and the peak reached."""
+    if not is_alloc_failure(error_code):
+        return None
+    return (f"out of heap on {board.name}: the heap arena is {_b(footprint.heap_arena)} "
+            f"({heap_arena_source(board)}); the live requests peaked at {_b(heap_peak)} "
+            f"(+{_b(heap_overhead)} allocator headers) before a request found no free block; "
+            f"shrink tls.buffers / max_fragment_length, or give the board a larger arena if its RAM allows")

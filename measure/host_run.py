@@ -22,6 +22,7 @@ def run_host(fw: Firmware, host: str, port: int, timeout_s: float,
         abort=proxy.abort_reason if proxy is not None else None,
         progress=proxy.progress if proxy is not None else None)
     if RESULT_MARK not in console:
+        tail = f"\nconsole tail:\n{console[-TAIL_CHARS:]}" if console.strip() else " (no console output)"
         raise MeasureError(f"host harness exited {code} without a result: "
-                           f"{err.strip()[-TAIL_CHARS:]}\nconsole tail:\n{console[-TAIL_CHARS:]}")
+                           f"{err.strip()[-TAIL_CHARS:] or 'nothing on stderr'}{tail}")
     return code, console

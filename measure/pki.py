@@ -6,20 +6,30 @@ root DER stays byte-identical) from run to run.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import ipaddress
 import json
+import os
 import secrets
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+from generator.errors import BadInput
 from generator.model import ChainShape
+from generator.profile import host_problem
+from generator.write import write_error, write_if_changed
 from measure.model import MeasureError
 
 OPENSSL_TIMEOUT_S = 60  # RSA-4096 key generation can take several seconds
 VALIDITY_DAYS = 3650    # the cache outlives many runs; certs must not expire under it
 MANIFEST_NAME = "manifest.json"
 PKI_FORMAT = 2          # bump when the generated files change meaning
+MAX_COMMON_NAME = 64    # X.509 ub-common-name (RFC 5280): openssl refuses a longer CN
+LONG_HOST_CN = "tlsfit test server"  # the leaf's CN when the host does not fit; the SAN carries the host
 
 # openssl genpkey arguments per key type.
 KEY_GEN_ARGS: dict[str, tuple[str, ...]] = {
@@ -112,6 +122,10 @@ def _gen_key(key_type: str, path: Path) -> None:
 
 
 def _ext_config(common_name: str, extensions: dict[str, str]) -> str:
+    # Only names tlsfit checked reach this text (host_problem: letters, digits, '-', '.', ':').
+    for text in (common_name, *extensions.values()):
+        if any(c in text for c in "\n\r\0$\\\"'#[]"):
+            raise MeasureError(f"refusing openssl config text {text[:60]!r}: a tlsfit bug")
     lines = ["[req]", "distinguished_name = dn", "prompt = no", "[dn]",
              f"CN = {common_name}", "O = tlsfit test PKI", "[ext]"]
     lines += [f"{name} = {value}" for name, value in extensions.items()]
@@ -168,24 +182,65 @@ def _file_names(n_intermediates: int, with_client: bool) -> list[str]:
     return names
 
 
+def subject_alt_name(host: str) -> str:
+    """The leaf's SAN: IP:addr for an IP literal, DNS:name otherwise."""
+    try:
+        return f"IP:{ipaddress.ip_address(host)}"
+    except ValueError:
+        return f"DNS:{host}"
+
+
+def leaf_common_name(host: str) -> str:
+    """The host itself when it fits a CN (as every committed test PKI has it), else a short fixed name.
+
+    The client checks the name against the SAN (mbedTLS ignores the CN when a SAN is present)."""
+    return host if len(host) <= MAX_COMMON_NAME else LONG_HOST_CN
+
+
+@contextmanager
+def _locked_dir(directory: Path) -> Iterator[None]:
+    """One writer per PKI folder: an flock on the folder itself (no lock file left in a committed folder)."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def make_test_pki(chain: ChainShape, host: str, client_key: str | None, out_dir: Path,
                   tag: str = "") -> TestPki:
     """Create (or reuse from `out_dir`) a PKI of this shape for `host`.
 
     `tag` makes an otherwise identical PKI distinct (e.g. "wrong-ca" for
     negative tests); a different `out_dir` always gives a different CA.
+    Concurrent callers for one `out_dir` are serialised by a lock: one generates, the others reuse.
     """
+    problem = host_problem(host)
+    if problem is not None:
+        raise BadInput(f"test PKI host {host[:60]!r} is not valid: {problem}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(out_dir, exc, "create the test PKI folder") from None
+    with _locked_dir(out_dir):
+        return _make_or_reuse(chain, host, client_key, out_dir, tag)
+
+
+def _make_or_reuse(chain: ChainShape, host: str, client_key: str | None, out_dir: Path, tag: str) -> TestPki:
     key = _manifest_key(chain, host, client_key, tag)
     manifest = out_dir / MANIFEST_NAME
     names = _file_names(len(chain.intermediates), client_key is not None)
-    cached = (manifest.is_file() and json.loads(manifest.read_text()).get("key") == key
-              and all((out_dir / n).is_file() for n in names))
+    try:
+        cached = (manifest.is_file() and json.loads(manifest.read_text()).get("key") == key
+                  and all((out_dir / n).is_file() for n in names))
+    except (ValueError, AttributeError):  # a damaged manifest: make the PKI again
+        cached = False
     if not cached:
         manifest.unlink(missing_ok=True)  # a half-written PKI never looks complete
         _generate(chain, host, client_key, out_dir)
-        manifest.write_text(json.dumps({"key": key, "host": host, "client_key": client_key,
+        write_if_changed(manifest, json.dumps({"key": key, "host": host, "client_key": client_key,
                                         "chain": {"root": chain.root,
                                                   "intermediates": list(chain.intermediates),
                                                   "leaf": chain.leaf},
@@ -202,11 +257,11 @@ def _generate(chain: ChainShape, host: str, client_key: str | None, out_dir: Pat
                              key_type=int_type, extensions=CA_EXTENSIONS, issuer=issuer,
                              out_dir=out_dir)
         issuer = (cert, k, int_type)
-    _make_cert(name="leaf", common_name=host, key_type=chain.leaf, issuer=issuer, out_dir=out_dir,
+    _make_cert(name="leaf", common_name=leaf_common_name(host), key_type=chain.leaf, issuer=issuer, out_dir=out_dir,
                extensions={"basicConstraints": "critical,CA:FALSE",
                            "keyUsage": LEAF_KEY_USAGE[key_family(chain.leaf)],
                            "extendedKeyUsage": "serverAuth",
-                           "subjectAltName": f"DNS:{host}"})
+                           "subjectAltName": subject_alt_name(host)})
     if chain.intermediates:
         # Leaf's issuer first: the order a server sends them in.
         pems = [(out_dir / f"int{i}.pem").read_bytes()

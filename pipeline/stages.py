@@ -27,7 +27,7 @@ from generator.validate import validate_config
 from measure.boards import Board, load_board
 from measure.children import ToolMissing, require_tool
 from measure.build import build_firmware
-from measure.figures import read_footprint
+from measure.figures import heap_exhausted_note, read_footprint
 from measure.firmware_data import render_harness_data
 from measure.harness_result import parse_result
 from measure.host_run import run_host
@@ -104,6 +104,7 @@ class Measurement:
     board: Board
     app: App
     report: dict                           # the report.json content (reports/report.py)
+    firmware: Firmware | None = None       # the linked ELF and map file (in the build cache)
 
 
 def parse_server_address(text: str) -> ServerAddress:
@@ -113,12 +114,14 @@ def parse_server_address(text: str) -> ServerAddress:
     return ServerAddress(host.strip("[]"), int(port))
 
 
-def generate(profile_path: Path, kb: Knowledge, optimize: str | None = None) -> GeneratedConfig:
-    """Load, resolve and render one profile's config (not compile-checked: see validate)."""
+def generate(profile_path: Path, kb: Knowledge, optimize: str | None = None,
+             arch: str | None = None) -> GeneratedConfig:
+    """Load, resolve and render one profile's config (not compile-checked: see validate).
+    arch: the target board's CPU architecture (Board.arch), for arch-conditioned tuning."""
     profile = load_profile(profile_path, kb)
     if optimize is not None:
         profile = replace(profile, optimize=optimize)
-    resolved = resolve(profile, kb)
+    resolved = resolve(profile, kb, arch)
     text = render_config(resolved, profile, kb)
     return GeneratedConfig(profile, resolved, text, config_sha256(text))
 
@@ -222,16 +225,26 @@ def run(fw: Firmware, board: Board, profile: Profile, pki: TestPki | None, serve
     return RunOutcome(r, wire, info, error)
 
 
+def generate_for_board(profile_path: Path, kb: Knowledge, optimize: str | None, target: str | None,
+                       paths: Paths) -> tuple[GeneratedConfig, Board]:
+    """The config for the board that runs it (the profile's target unless `target` is given):
+    the board's CPU architecture decides the arch-conditioned tuning."""
+    gen = generate(profile_path, kb, optimize)
+    board = board_for(gen, target, paths)
+    if board.arch is not None:
+        gen = generate(profile_path, kb, optimize, board.arch)
+    return gen, board
+
+
 def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _quiet) -> Measurement:
     """Generate, validate, build, run one handshake and return the report (nothing written)."""
     kb = request.tree.knowledge
     if request.server is not None:
         # an unreachable server fails in seconds, before any build
         check_server_reachable(request.server.host, request.server.port)
-    gen = generate(request.profile, kb, request.optimize)
+    gen, board = generate_for_board(request.profile, kb, request.optimize, request.target, request.paths)
     external = request.server is not None
     app = choose_app(gen.profile, request.app, external)
-    board = board_for(gen, request.target, request.paths)
     if board.qemu_argv:
         require_tool(board.qemu_argv[0])  # a missing QEMU fails before the build, with the apt-get hint
     progress(f"checking the config against mbedTLS {request.tree.version} ({len(gen.resolved.options)} options)")
@@ -245,15 +258,20 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     progress(f"running the handshake on {board.name} against {where}")
     outcome = run(fw, board, gen.profile, pki, request.server, request.server_impl,
                   request.paths.work / gen.profile.name, request.timeout_s, kb)
+    error = outcome.error
+    if outcome.run is not None and not outcome.run.ok:  # out of heap: say the arena and the peak
+        note = heap_exhausted_note(outcome.run.error_code, outcome.run.heap_peak,
+                                   outcome.run.heap_overhead_peak, footprint, board)
+        error = f"{note}\n{error}" if note and error else (note or error)
     report = build_report(
         tlsfit_version=tlsfit_version, profile_name=gen.profile.name, target=board.name, cpu=board.cpu,
         mbedtls_version=request.tree.version, config_sha256=gen.sha256, footprint=footprint,
         run=outcome.run, wire=outcome.wire, server=outcome.server, config_text=gen.text,
-        error=outcome.error, optimize=gen.profile.optimize, budget=gen.profile.budget,
+        error=error, optimize=gen.profile.optimize, budget=gen.profile.budget,
         mbedtls_dir=request.tree.dir, app=app.protocol, server_kind="external" if external else "reference",
         clock=gen.profile.clock,
         advice=tuple(dataclasses.asdict(a) for a in advise(gen.profile, gen.resolved, kb)))
-    return Measurement(generated=gen, board=board, app=app, report=report)
+    return Measurement(generated=gen, board=board, app=app, report=report, firmware=fw)
 
 
 def default_output_dir(build_dir: Path, m: Measurement, optimize_override: str | None,

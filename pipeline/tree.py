@@ -29,7 +29,8 @@ def read_version(mbedtls_dir: Path) -> str:
         text = header.read_text(encoding="utf-8", errors="replace")
     except OSError:
         raise SetupError(f"{mbedtls_dir}: no mbedTLS source tree here (no include/mbedtls/build_info.h); "
-                         "run `make setup` (fetches the pinned mbedTLS) or set MBEDTLS_DIR=/path/to/mbedtls") from None
+                         "run `tlsfit setup` (`make setup` in a checkout: fetches the pinned mbedTLS) "
+                         "or set MBEDTLS_DIR=/path/to/mbedtls") from None
     match = _VERSION_NUMBER.search(text)
     if not match:
         raise SetupError(f"{header}: no MBEDTLS_VERSION_NUMBER; is this an mbedTLS 3.x tree?")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from generator.knowledge import Knowledge
 from probe import ProbeError
+from probe.scan import run_client
 
 SYSTEM_TRUST_STORE = Path("/usr/share/ca-certificates/mozilla")
 OPENSSL_TIMEOUT_S = 10
@@ -72,8 +73,8 @@ def split_pems(text: str) -> list[str]:
 def parse_certificate(pem: str, kb: Knowledge) -> CertInfo:
     """Read one PEM certificate with openssl; ProbeError if openssl cannot."""
     try:
-        done = subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-nameopt", "RFC2253", "-text"],
-                              input=pem, capture_output=True, text=True, timeout=OPENSSL_TIMEOUT_S, check=False)
+        done = run_client(["openssl", "x509", "-noout", "-subject", "-issuer", "-nameopt", "RFC2253", "-text"],
+                          OPENSSL_TIMEOUT_S, input=pem, text=True)
     except subprocess.TimeoutExpired as exc:
         raise ProbeError("openssl x509 timed out reading a certificate") from exc
     if done.returncode != 0:

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 
 from generator.knowledge import Knowledge
 from probe import ProbeError
+from measure import children
+from measure.model import MeasureError
+from measure.server import parse_openssl_stdnames
 
 CLIENT_TIMEOUT_S = 8.0        # one openssl/gnutls client run, handshake included
 CONNECT_TIMEOUT_S = 3.0       # plain TCP reachability check
@@ -129,16 +132,6 @@ def parse_openssl_output(text: str) -> ClientRun:
     )
 
 
-def parse_stdnames(listing: str) -> dict[str, str]:
-    """IANA -> OpenSSL cipher name from `openssl ciphers -stdname` lines (pure)."""
-    names: dict[str, str] = {}
-    for line in listing.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[1] == "-":
-            names[fields[0]] = fields[2]
-    return names
-
-
 def temp_key_group(temp_key: str | None) -> str | None:
     """KB group name from OpenSSL's "Server Temp Key: ECDH, prime256v1, 256 bits" / "X25519, 253 bits"."""
     if not temp_key:
@@ -153,16 +146,33 @@ def temp_key_group(temp_key: str | None) -> str | None:
 
 # ---------------------------------------------------------------- running clients
 
+
+def run_client(argv: list[str], timeout: float, *, input: bytes | str | None = None,
+               text: bool = False) -> subprocess.CompletedProcess:
+    """Like subprocess.run with captured output, but through tlsfit's child registry (so
+    SIGTERM stops it too); on timeout the client's group is stopped and TimeoutExpired
+    carries its output."""
+    proc = children.popen(argv, what=argv[0], stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text)
+    try:
+        out, err = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        children.stop(proc, grace_s=0)
+        out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, output=out, stderr=err) from exc
+    children.release(proc)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
 def openssl_cipher_names(timeout: float = CLIENT_TIMEOUT_S) -> dict[str, str]:
     """IANA -> OpenSSL name for every suite this openssl can offer (TLS 1.3 names map to themselves)."""
     try:
-        done = subprocess.run(["openssl", "ciphers", "-stdname", f"ALL:COMPLEMENTOFALL:{OPENSSL_SECLEVEL}"],
-                              capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        done = run_client(["openssl", "ciphers", "-stdname", f"ALL:COMPLEMENTOFALL:{OPENSSL_SECLEVEL}"],
+                          timeout, text=True)
+    except (MeasureError, subprocess.TimeoutExpired) as exc:
         raise ProbeError(f"cannot run 'openssl ciphers': {exc}; install Debian's openssl package") from exc
     if done.returncode != 0:
         raise ProbeError(f"'openssl ciphers' failed: {done.stderr.strip()}")
-    return parse_stdnames(done.stdout)
+    return parse_openssl_stdnames(done.stdout)
 
 
 def run_openssl(target: Target, args: list[str], *, wait_tickets: bool = False,
@@ -177,7 +187,7 @@ def run_openssl(target: Target, args: list[str], *, wait_tickets: bool = False,
     argv += args
     if not wait_tickets:
         try:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+            done = run_client(argv, timeout)
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"") + (exc.stderr or b"")
             return parse_openssl_output(out.decode(errors="replace") + "\n(client timed out)")
@@ -186,7 +196,8 @@ def run_openssl(target: Target, args: list[str], *, wait_tickets: bool = False,
 
 
 def _run_until_ticket(argv: list[str], timeout: float) -> str:
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = children.popen(argv, what="openssl s_client", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
     handshake_done_at: float | None = None
@@ -218,9 +229,10 @@ def _run_until_ticket(argv: list[str], timeout: float) -> str:
                 rest, _ = proc.communicate(timeout=2)
                 chunks.append(rest or b"")
             except subprocess.TimeoutExpired:
-                proc.kill()
+                children.stop(proc, grace_s=0)
                 rest, _ = proc.communicate()
                 chunks.append(rest or b"")
+            children.release(proc)
     return b"".join(chunks).decode(errors="replace")
 
 
@@ -248,7 +260,7 @@ def run_gnutls_record_size_limit(target: Target, timeout: float = CLIENT_TIMEOUT
             "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.3"]
     argv += [f"--sni-hostname={target.sni}"] if target.sni else ["--disable-sni"]
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+        done = run_client(argv, timeout)
     except subprocess.TimeoutExpired:
         return None
     text = (done.stdout + done.stderr).decode(errors="replace")
@@ -367,8 +379,7 @@ def _server_order(target: Target, version: str, picked: list[str]) -> bool | Non
 def leaf_curve(pem: str) -> str | None:
     """KB group name of an EC certificate's curve (None: not EC, or unknown)."""
     try:
-        done = subprocess.run(["openssl", "x509", "-noout", "-text"], input=pem, capture_output=True, text=True,
-                              timeout=CLIENT_TIMEOUT_S, check=False)
+        done = run_client(["openssl", "x509", "-noout", "-text"], CLIENT_TIMEOUT_S, input=pem, text=True)
     except subprocess.TimeoutExpired:
         return None
     m = re.search(r"ASN1 OID: (\S+)", done.stdout)

@@ -1,7 +1,11 @@
 """Geometry of the inline SVG charts: plain data the templates draw, no SVG text here."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+# Advance of one character of the charts' monospace label font (12 px x 0.6 em), with a margin.
+LABEL_CHAR_PX = 7.4
 
 # Colour-blind safe palette (Okabe-Ito), one colour per series or segment.
 PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -68,12 +72,14 @@ def bar_chart(
 ) -> BarChart:
     """rows: (label, one value per series); bar lengths share one scale across all series.
 
-    Without a label_width the label column fits the longest label (about 7 px a character at
-    the charts' 12 px font), and the chart widens so the bars keep at least 300 px.
+    Without a label_width the label column fits the longest label: labels are drawn in a 12 px
+    monospace font (class "label" in report_macros.html.j2), whose advance is 0.6 em = 7.2 px in
+    DejaVu Sans Mono, Liberation Mono and the browsers' default monospace, so the width is known
+    without measuring text; the chart widens so the bars keep at least 300 px.
     """
     value_space = 90   # room right of the longest bar for its printed value
     if label_width is None:
-        label_width = max(120, 7 * max((len(label) for label, _ in rows), default=0) + 12)
+        label_width = max(120, math.ceil(LABEL_CHAR_PX * max((len(label) for label, _ in rows), default=0)) + 16)
         width = max(width, label_width + value_space + 300)
     plot_width = width - label_width - value_space
     biggest = max((v for _, values in rows for v in values), default=0) or 1

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from reports.metrics import METRICS, metric_value, report_key
 from reports.render import number, percent, signed
+from reports.schema import validate_report
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ def change(name: str, old: int | None, new: int | None) -> Change:
 
 
 def diff_reports(old: dict, new: dict) -> Diff:
+    """Both reports are checked against reports/schema.py first (SchemaError names the bad field)."""
+    validate_report(old, "old report")
+    validate_report(new, "new report")
     old_modules: dict[str, int] = old.get("rom", {}).get("modules", {})
     new_modules: dict[str, int] = new.get("rom", {}).get("modules", {})
     # An added module grew from 0 and a removed one shrank to 0: that is what ROM did.

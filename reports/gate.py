@@ -9,15 +9,17 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from generator.errors import BadInput
 from reports.limits import Limits
 from reports.metrics import BY_NAME, METRICS, metric_value, report_key
 from reports.render import md_cell, number, signed
+from reports.schema import BASELINE_SCHEMA_VERSION, validate_baseline, validate_report
 
-BASELINE_SCHEMA_VERSION = 1
 
+class GateError(BadInput):
+    """Unusable input to the gate: duplicate or failed reports for a baseline (exit 2).
 
-class GateError(Exception):
-    """Unusable input to the gate: a malformed baseline, duplicate or failed reports for a baseline."""
+    A malformed report or baseline is a reports.schema.SchemaError (also exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -52,31 +54,31 @@ def baseline_entry(report: dict) -> dict[str, int | None]:
 
 
 def write_baseline(reports: list[dict]) -> str:
-    """Baseline JSON text (sorted keys, indent 2) from reports of successful handshakes."""
+    """Baseline JSON text (sorted keys, indent 2) from reports of successful handshakes.
+
+    Every figure is an integer except handshake.instructions on a target that does not count
+    them (null: the gate then requires the report not to count them either)."""
     entries: dict[str, dict[str, int | None]] = {}
-    for report in reports:
+    for i, report in enumerate(reports):
+        validate_report(report, f"report #{i + 1}")
         key = report_key(report)
         if key in entries:
             raise GateError(f"two reports for {key}; give one report per profile and target")
         if not report.get("handshake", {}).get("ok"):
             raise GateError(f"{key}: the handshake failed; a baseline must come from working builds")
         entries[key] = baseline_entry(report)
+    text = json.dumps({"schema_version": BASELINE_SCHEMA_VERSION, "entries": entries}, sort_keys=True, indent=2)
+    validate_baseline(json.loads(text), "the baseline being written")  # never write one the gate refuses
     return json.dumps({"schema_version": BASELINE_SCHEMA_VERSION, "entries": entries}, sort_keys=True, indent=2) + "\n"
-
-
-def validate_baseline(baseline: object) -> dict[str, dict]:
-    if not isinstance(baseline, dict) or baseline.get("schema_version") != BASELINE_SCHEMA_VERSION:
-        raise GateError(f"baseline: expected schema_version {BASELINE_SCHEMA_VERSION} (rewrite it with --write-baseline)")
-    entries = baseline.get("entries")
-    if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
-        raise GateError("baseline: 'entries' must map '<profile>@<target>' to metric figures")
-    return entries
 
 
 # ---------------------------------------------------------------- check
 
-def check(baseline: dict, reports: list[dict], limits: Limits) -> GateResult:
-    entries = validate_baseline(baseline)
+def check(baseline: dict, reports: list[dict], limits: Limits, baseline_name: str = "baseline") -> GateResult:
+    """Compare; a malformed baseline or report raises SchemaError (the CLI checks files on read, naming them)."""
+    entries = validate_baseline(baseline, baseline_name)
+    for i, report in enumerate(reports):
+        validate_report(report, f"report #{i + 1}")
     rows: list[GateRow] = []
     seen: set[str] = set()
     for report in reports:
@@ -116,14 +118,19 @@ def _metric_rows(key: str, entry: dict, report: dict, limits: Limits) -> list[Ga
         now = metric_value(report, metric)
         limit = limits.for_metric(metric.name)
         if before is None and now is None:
-            continue  # e.g. instructions on the host target
+            # only handshake.instructions may be null (schema): not counted on this target, either side
+            rows.append(GateRow(key, metric.name, None, None, None, limit.describe(), True,
+                                "not counted on this target"))
+            continue
         if now is None:
             rows.append(GateRow(key, metric.name, before, None, None, limit.describe(), False,
-                                f"{metric.name} is missing from the report"))
+                                f"the report has no {metric.name} figure but the baseline has one "
+                                "(not counted on this target, or the run failed)"))
             continue
         if before is None:
-            rows.append(GateRow(key, metric.name, None, now, None, limit.describe(), True,
-                                "new figure, not in the baseline"))
+            rows.append(GateRow(key, metric.name, None, now, None, limit.describe(), False,
+                                f"the baseline has no {metric.name} figure for {key}; review the figures and "
+                                "rewrite it with --write-baseline"))
             continue
         delta = now - before
         ok = delta <= limit.allowance(before)

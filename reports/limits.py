@@ -14,11 +14,16 @@ from pathlib import Path
 
 import yaml
 
+from generator.errors import BadInput
+from generator.inputs import InputFileError, excerpt, read_text
 from reports.metrics import BY_NAME, METRIC_NAMES
 
+MAX_LIMITS_BYTES = 64 * 1024
+MAX_PERCENT = 10_000.0
 
-class LimitsError(Exception):
-    """A malformed limits file or --limit flag (a user error)."""
+
+class LimitsError(BadInput):
+    """A malformed limits file or --limit flag (a user error, exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,8 @@ def default_limits() -> Limits:
     return Limits(per_metric=dict(DEFAULT_LIMITS))
 
 
-_LIMIT_PART = re.compile(r"^\+?(?P<number>\d+(?:\.\d+)?)\s*(?P<percent>%)?$")
+# ASCII digits only: "\d" would also take Arabic-Indic or full-width digits.
+_LIMIT_PART = re.compile(r"^\+?(?P<number>[0-9]{1,12}(?:\.[0-9]{1,6})?) ?(?P<percent>%)?$", re.ASCII)
 
 
 def parse_limit_value(text: str, where: str) -> Limit:
@@ -72,11 +78,14 @@ def parse_limit_value(text: str, where: str) -> Limit:
     absolute: int | None = None
     pct: float | None = None
     for part in (p.strip() for p in str(text).split(",")):
-        match = _LIMIT_PART.match(part)
+        match = _LIMIT_PART.fullmatch(part)
         if not match:
-            raise LimitsError(f"{where}: bad limit {part!r}; write +BYTES, +PERCENT% or both separated by a comma")
+            raise LimitsError(f"{where}: bad limit {excerpt(part)}; write +BYTES, +PERCENT% or both separated by "
+                              "a comma, in ASCII digits (e.g. +512 or 1%)")
         if match["percent"]:
             pct = float(match["number"])
+            if pct > MAX_PERCENT:
+                raise LimitsError(f"{where}: limit {excerpt(part)} is over {MAX_PERCENT:g} %")
         elif "." in match["number"]:
             raise LimitsError(f"{where}: absolute limit {part!r} must be a whole number")
         else:
@@ -89,9 +98,9 @@ def parse_limit(text: str, where: str = "--limit") -> tuple[str, Limit]:
     metric, sep, value = text.partition("=")
     metric = metric.strip()
     if not sep:
-        raise LimitsError(f"{where}: {text!r} is not METRIC=LIMIT (e.g. rom.total=+512 or handshake.instructions=2%)")
+        raise LimitsError(f"{where}: {excerpt(text)} is not METRIC=LIMIT (e.g. rom.total=+512 or handshake.instructions=2%)")
     if metric != "bytes" and metric not in BY_NAME:
-        raise LimitsError(f"{where}: unknown metric {metric!r}; known: bytes, {', '.join(METRIC_NAMES)}")
+        raise LimitsError(f"{where}: unknown metric {excerpt(metric)}; known: bytes, {', '.join(METRIC_NAMES)}")
     return metric, parse_limit_value(value, where)
 
 
@@ -119,19 +128,50 @@ def limits_from_data(data: object, where: str) -> Limits:
         raise LimitsError(f"{where}: expected a mapping with a 'limits' mapping of METRIC: LIMIT")
     unknown = set(data) - {"schema_version", "limits"}
     if unknown:
-        raise LimitsError(f"{where}: unknown keys {sorted(unknown)}")
+        raise LimitsError(f"{where}: unknown keys {excerpt(sorted(map(str, unknown)), 80)}; allowed: "
+                          "schema_version, limits")
+    if data.get("schema_version", 1) != 1 or isinstance(data.get("schema_version"), bool):
+        raise LimitsError(f"{where}: schema_version {excerpt(data.get('schema_version'))}; this tlsfit reads 1")
     limits = default_limits()
     entries = data.get("limits") or {}
     # "bytes" first so a specific metric given in the same file overrides it.
-    for metric in sorted(entries, key=lambda m: m != "bytes"):
-        name, limit = parse_limit(f"{metric}={entries[metric]}", where)
+    for metric in sorted(entries, key=lambda m: (str(m) != "bytes", str(m))):
+        value = entries[metric]
+        if not isinstance(metric, str) or isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise LimitsError(f"{where}: limits.{excerpt(metric)}: expected a limit such as +512 or 1%, "
+                              f"got {excerpt(value)}")
+        name, limit = parse_limit(f"{metric}={value}", where)
         limits = with_override(limits, name, limit)
     return limits
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise LimitsError(f"{self.name}:{key_node.start_mark.line + 1}: error: limit {excerpt(key)} "
+                                  "appears twice; keep one")
+            seen.add(key) if isinstance(key, (str, int, float, bool)) else None
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_limits(path: Path) -> Limits:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise LimitsError(f"{path}: cannot read limits: {exc}") from exc
+        text = read_text(path, "limits file", MAX_LIMITS_BYTES)
+    except InputFileError as exc:
+        raise LimitsError(str(exc).replace(": error: ", ": ", 1)) from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise LimitsError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or 'syntax error'}") from None
+    finally:
+        loader.dispose()
     return limits_from_data(data, str(path))

@@ -7,6 +7,8 @@ reads the dict it returns, loaded back from JSON.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 from generator.model import Budget
@@ -53,6 +55,8 @@ def build_report(
         "mbedtls_version": mbedtls_version,
         "config_sha256": config_sha256,
         "config_options": _count_options(config_text),
+        # the option names the config defines (tlsfit comment lists what changed between two reports)
+        "options": _option_names(config_text),
         "optimize": optimize,
         "rom": _rom(footprint),
         "ram": _ram(footprint, run),
@@ -73,6 +77,11 @@ def _count_options(config_text: str) -> int:
         for line in config_text.splitlines()
         if line.startswith("#define ") and line.split()[1].startswith(("MBEDTLS_", "PSA_WANT_"))
     )
+
+
+def _option_names(config_text: str) -> list[str]:
+    return sorted({line.split()[1] for line in config_text.splitlines()
+                   if line.startswith("#define ") and line.split()[1].startswith(("MBEDTLS_", "PSA_WANT_"))})
 
 
 def _rom(footprint: Footprint) -> dict:
@@ -197,9 +206,42 @@ def render_html(report: dict, config_text: str) -> str:
     return render("report.html.j2", report=report, config_text=config_text)
 
 
-def write_report_files(report: dict, out_dir: Path, config_text: str) -> None:
-    """report.json, report.md and report.html in out_dir, each replaced atomically."""
+# Build outputs kept beside report.json (copied out of the build cache), by report key.
+ARTIFACT_NAMES = {"elf": "firmware.elf", "map": "firmware.map"}
+
+
+def with_artifacts(report: dict, elf: Path | None, map_file: Path | None) -> dict:
+    """A copy of report naming the artifacts write_report_files copies next to it (paths relative to it)."""
+    present = {"elf": elf, "map": map_file}
+    return {**report, "artifacts": {k: ARTIFACT_NAMES[k] for k, v in present.items() if v is not None}}
+
+
+def copy_artifact(source: Path, target: Path) -> None:
+    """Copy atomically (a temporary file beside target, then rename), only when the bytes differ."""
+    data = source.read_bytes()
+    try:
+        if target.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report_files(report: dict, out_dir: Path, config_text: str,
+                       artifacts: dict[str, Path] | None = None) -> None:
+    """report.json, report.md and report.html in out_dir, each replaced atomically; `artifacts`
+    ({"elf": path, "map": path}) are copied beside them under the names in ARTIFACT_NAMES."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for key, source in (artifacts or {}).items():
+        copy_artifact(source, out_dir / ARTIFACT_NAMES[key])
     # Render everything first so a template error leaves the old files untouched.
     contents = {
         "report.json": report_json(report),

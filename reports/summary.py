@@ -28,6 +28,8 @@ class SummaryRow:
     server: str                      # "reference openssl s_server" or "HOST:PORT (impl)"
     external: bool                   # a real server (measure --server), not tlsfit's reference one
     values: tuple[int | None, ...]   # one per SUMMARY_COLUMNS
+    part: dict | None = None         # the report's "part" fit (measure --part), else None
+    host: bool = False               # Linux host run: x86-64 figures, charted apart from the boards
 
 
 def summary_rows(reports: list[dict]) -> list[SummaryRow]:
@@ -45,6 +47,8 @@ def summary_rows(reports: list[dict]) -> list[SummaryRow]:
             server=_server_label(r.get("server") or {}),
             external=(r.get("server") or {}).get("kind") == "external",
             values=tuple(metric_value(r, BY_NAME[name]) for name in SUMMARY_COLUMNS),
+            part=r.get("part"),
+            host=r["target"] == "host",
         )
         for r in reports
     ]

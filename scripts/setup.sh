@@ -2,10 +2,12 @@
 # tlsfit set-up: Debian packages and the pinned mbedTLS source.
 # Idempotent: every step checks first and returns at once when already done.
 # Usage: scripts/setup.sh            (MBEDTLS_DIR=/path uses your own tree)
+#        TLSFIT_SKIP_PACKAGES=1 skips the Debian package check (the .deb already depends on them)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DEPS="$ROOT/build/deps"
+# TLSFIT_DEPS: where the mbedTLS source goes (an installed tlsfit passes its user cache).
+DEPS="${TLSFIT_DEPS:-$ROOT/build/deps}"
 MBEDTLS_VERSION=3.6.6
 MBEDTLS_DEB_VERSION=3.6.6-0.1~deb13u1
 MBEDTLS_ORIG=mbedtls_${MBEDTLS_VERSION}.orig.tar.bz2
@@ -29,6 +31,7 @@ PACKAGES=(
   "python3-yaml:/usr/lib/python3/dist-packages/yaml"
   "python3-pytest:/usr/lib/python3/dist-packages/pytest"
   "python3-pyelftools:/usr/lib/python3/dist-packages/elftools"
+  "python3-hypothesis:/usr/lib/python3/dist-packages/hypothesis"
   # real servers and an independent scanner: measure --server and probe are proven against them
   "mosquitto:/usr/sbin/mosquitto"
   "nginx-light:/usr/sbin/nginx"
@@ -39,6 +42,7 @@ PACKAGES=(
 die() { echo "setup: error: $*" >&2; exit 1; }
 
 missing=()
+[ -n "${TLSFIT_SKIP_PACKAGES:-}" ] && PACKAGES=()
 for entry in "${PACKAGES[@]}"; do
   [ -e "${entry#*:}" ] || missing+=("${entry%%:*}")
 done

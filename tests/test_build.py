@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from measure.boards import BoardError, list_boards, load_board
+from measure.figures import DoesNotFit
 from generator.render import config_sha256
 from measure.build import build_firmware, build_library_only
 from measure.firmware_data import c_string, http_request, mqtt_connect_packet, render_harness_data
@@ -205,7 +206,8 @@ def test_linker_enforces_the_modelled_flash_limit(tmp_path):
     huge = HarnessInput(server_name="x", verify=True, ca_der=(), client_cert_der=(),
                         client_key_der=None, psk_identity=b"id", psk_key=b"k" * 16, alpn=(),
                         max_fragment_length=None, message=b"\x01" * (1024 * 1024))
-    with pytest.raises(MeasureError, match="does not fit the modelled part's flash|overflowed"):
+    # the profile not fitting the part: Infeasible (exit 2) naming the region and the overflow
+    with pytest.raises(DoesNotFit, match=r"^FLASH overflowed by [\d,]+ B on mps2-an386 \(1,048,576 B\)"):
         build_firmware(PSK_CONFIG, render_harness_data(huge), board, MBEDTLS, tmp_path)
 
 
@@ -218,5 +220,6 @@ def test_linker_regions_come_from_board_yaml(tmp_path):
     assert f"FLASH            0x00000000         0x{board.flash_limit:08x}" in map_text
     assert f"RAM              0x20000000         0x{board.ram_limit:08x}" in map_text
     smaller = replace(board, flash_limit=16 * 1024)
-    with pytest.raises(MeasureError, match="does not fit the modelled part's flash|overflowed"):
+    # the profile not fitting the part: Infeasible (exit 2) naming the region and the overflow
+    with pytest.raises(DoesNotFit, match=r"^FLASH overflowed by [\d,]+ B on mps2-an386 \(16,384 B\)"):
         build_firmware(PSK_CONFIG, render_harness_data(PSK_INPUT), smaller, MBEDTLS, tmp_path / "small")

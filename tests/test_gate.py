@@ -11,6 +11,7 @@ import pytest
 from reports.gate import GateError, check, format_table, to_junit, to_markdown, write_baseline
 from reports.limits import Limit, LimitsError, apply_overrides, default_limits, load_limits, parse_limit
 from reports.metrics import METRIC_NAMES
+from reports.schema import SchemaError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -132,7 +133,7 @@ def test_problems_are_failing_rows(baseline: dict) -> None:
     result = check(baseline, [failed, report("newcomer")], default_limits())
     by_metric = {(f.key, f.metric): f.message for f in result.failures}
     assert "MBEDTLS_ERR_X509_CERT_VERIFY_FAILED" in by_metric[("demo@mps2-an386", "handshake")]
-    assert "missing" in by_metric[("demo@mps2-an386", "handshake.instructions")]
+    assert "the report has no handshake.instructions" in by_metric[("demo@mps2-an386", "handshake.instructions")]
     assert "not in the baseline" in by_metric[("newcomer@mps2-an386", "baseline")]
     assert "no report" in by_metric[("other@mps2-an386", "report")]
 
@@ -148,8 +149,10 @@ def test_budget_is_checked(baseline: dict) -> None:
 
 
 def test_bad_baseline_is_an_error() -> None:
-    with pytest.raises(GateError, match="schema_version"):
+    with pytest.raises(SchemaError, match=r"baseline: \$\.schema_version: missing"):
         check({"entries": {}}, [report()], default_limits())
+    with pytest.raises(SchemaError, match=r"\$\.schema_version: expected baseline schema_version 1, got 999"):
+        check({"schema_version": 999, "entries": {}}, [report()], default_limits())
 
 
 def test_junit_and_markdown(baseline: dict) -> None:

@@ -54,6 +54,20 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
 
 
+def _dated_leaf(pki, work: Path, start: str, end: str) -> dict[str, Path]:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "ca.cnf").write_text(CA_CONF)
+    (work / "index.txt").write_text("")
+    (work / "serial").write_text("2000\n")
+    (work / "ext.cnf").write_text("subjectAltName=DNS:localhost\n")
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost", cwd=work)
+    _openssl("ca", "-batch", "-config", "ca.cnf", "-cert", str(pki["ca_der"].with_name("ca.pem")),
+             "-keyfile", str(pki["ca_der"].with_name("ca.key")), "-in", "leaf.csr", "-out", "leaf.pem",
+             "-startdate", start, "-enddate", end, "-extfile", "ext.cnf", "-notext", cwd=work)
+    return {"ca_der": pki["ca_der"], "cert": work / "leaf.pem", "key": work / "leaf.key"}
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     return make_pki(tmp_path_factory.mktemp("pki"), "tlsfit-time-ca")
@@ -62,18 +76,7 @@ def pki(tmp_path_factory):
 @pytest.fixture(scope="module")
 def expired_pki(pki, tmp_path_factory):
     """A leaf from the same CA, valid 2020-2021 only (openssl ca takes explicit dates)."""
-    work = tmp_path_factory.mktemp("expired")
-    (work / "ca.cnf").write_text(CA_CONF)
-    (work / "index.txt").write_text("")
-    (work / "serial").write_text("1000\n")
-    (work / "ext.cnf").write_text("subjectAltName=DNS:localhost\n")
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost", cwd=work)
-    _openssl("ca", "-batch", "-config", "ca.cnf", "-cert", str(pki["ca_der"].with_name("ca.pem")),
-             "-keyfile", str(pki["ca_der"].with_name("ca.key")), "-in", "leaf.csr", "-out", "leaf.pem",
-             "-startdate", "20200101000000Z", "-enddate", "20210101000000Z",
-             "-extfile", "ext.cnf", "-notext", cwd=work)
-    return {"ca_der": pki["ca_der"], "cert": work / "leaf.pem", "key": work / "leaf.key"}
+    return _dated_leaf(pki, tmp_path_factory.mktemp("expired"), "20200101000000Z", "20210101000000Z")
 
 
 @pytest.fixture(scope="module")
@@ -132,20 +135,6 @@ def test_host_with_clock_rejects_an_expired_certificate(pki, expired_pki, cache)
 
 
 # ---- end to end: a profile with clock: rtc, measured with --server ----------
-
-def _dated_leaf(pki, work: Path, start: str, end: str) -> dict[str, Path]:
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "ca.cnf").write_text(CA_CONF)
-    (work / "index.txt").write_text("")
-    (work / "serial").write_text("2000\n")
-    (work / "ext.cnf").write_text("subjectAltName=DNS:localhost\n")
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost", cwd=work)
-    _openssl("ca", "-batch", "-config", "ca.cnf", "-cert", str(pki["ca_der"].with_name("ca.pem")),
-             "-keyfile", str(pki["ca_der"].with_name("ca.key")), "-in", "leaf.csr", "-out", "leaf.pem",
-             "-startdate", start, "-enddate", end, "-extfile", "ext.cnf", "-notext", cwd=work)
-    return {"ca_der": pki["ca_der"], "cert": work / "leaf.pem", "key": work / "leaf.key"}
-
 
 def _rtc_profile(pki, directory: Path, clock: str) -> Path:
     path = directory / f"dates-{clock}.yaml"

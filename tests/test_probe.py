@@ -22,7 +22,8 @@ from generator.knowledge import knowledge_for
 from generator.model import ChainShape
 from measure.pki import make_test_pki
 from probe import ProbeError
-from probe.scan import Target, openssl_cipher_names, parse_openssl_output, parse_stdnames, scan
+from measure.server import parse_openssl_stdnames as parse_stdnames
+from probe.scan import Target, openssl_cipher_names, parse_openssl_output, scan
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "probe.test"

@@ -1,0 +1,224 @@
+/*
+ * board.c - BBC micro:bit (nRF51822, Cortex-M0) port of the tlsfit harness
+ * (see ports/common/tlsfit_port.h).
+ *
+ * The nRF51 has one UART, so it carries only the TLS byte stream; the
+ * console goes through semihosting (SYS_WRITE0), which QEMU sends to a
+ * stdio chardev (board.yaml). Work clock: TIMER0 in 32-bit timer mode at
+ * 16 MHz (prescaler 0), read with TASKS_CAPTURE[0] -> CC[0]; a COMPARE[1]
+ * at 0 interrupts on every wrap to extend it to 64 bits.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsfit_port.h"
+
+#define PRV_REG(addr) (*(volatile uint32_t *)(addr))
+
+/* ---- nRF51 UART0 (nRF51 Reference Manual v3.0, chapter 29) --------------- */
+#define PRV_UART0 0x40002000u
+#define PRV_UART_STARTRX PRV_REG(PRV_UART0 + 0x000u)
+#define PRV_UART_STARTTX PRV_REG(PRV_UART0 + 0x008u)
+#define PRV_UART_RXDRDY PRV_REG(PRV_UART0 + 0x108u)
+#define PRV_UART_TXDRDY PRV_REG(PRV_UART0 + 0x11Cu)
+#define PRV_UART_ENABLE PRV_REG(PRV_UART0 + 0x500u)
+#define PRV_UART_RXD PRV_REG(PRV_UART0 + 0x518u)
+#define PRV_UART_TXD PRV_REG(PRV_UART0 + 0x51Cu)
+#define PRV_UART_ENABLE_ON 4u
+
+/* ---- nRF51 TIMER0 (chapter 18) ------------------------------------------- */
+#define PRV_TIMER0 0x40008000u
+#define PRV_TIMER_START PRV_REG(PRV_TIMER0 + 0x000u)
+#define PRV_TIMER_CLEAR PRV_REG(PRV_TIMER0 + 0x00Cu)
+#define PRV_TIMER_CAPTURE0 PRV_REG(PRV_TIMER0 + 0x040u)
+#define PRV_TIMER_COMPARE1 PRV_REG(PRV_TIMER0 + 0x144u)
+#define PRV_TIMER_INTENSET PRV_REG(PRV_TIMER0 + 0x304u)
+#define PRV_TIMER_MODE PRV_REG(PRV_TIMER0 + 0x504u)
+#define PRV_TIMER_BITMODE PRV_REG(PRV_TIMER0 + 0x508u)
+#define PRV_TIMER_PRESCALER PRV_REG(PRV_TIMER0 + 0x510u)
+#define PRV_TIMER_CC0 PRV_REG(PRV_TIMER0 + 0x540u)
+#define PRV_TIMER_CC1 PRV_REG(PRV_TIMER0 + 0x544u)
+#define PRV_TIMER_BITMODE_32 3u
+#define PRV_TIMER_INTEN_COMPARE1 (1u << 17)
+#define PRV_TIMER0_IRQ 8u
+#define PRV_NVIC_ISER PRV_REG(0xE000E100u)
+
+/* -icount shift=10: 1024 ns of virtual time per guest instruction, so the
+ * 16 MHz timer moves 16.384 = 2048/125 ticks per instruction. */
+#define PRV_TICKS_PER_INSN_NUM 2048u
+#define PRV_TICKS_PER_INSN_DEN 125u
+
+/* semihosting (QEMU: -semihosting-config enable=on,target=native) */
+#define PRV_SYS_WRITE0 0x04u
+#define PRV_SYS_TIME 0x11u
+#define PRV_SYS_EXIT_EXTENDED 0x20u
+#define PRV_ADP_STOPPED_APPLICATION_EXIT 0x20026u
+#define PRV_CONSOLE_CHUNK 64u
+
+extern uint8_t __stack_limit[];
+extern uint8_t __stack_top[];
+
+void tlsfit_board_timer0_irq(void);
+void *_sbrk(ptrdiff_t incr);
+
+static volatile uint32_t s_timer_wraps;  /* extends the 32-bit counter to 64 bits */
+static uint64_t s_wait_ticks;            /* time spent waiting on the transport */
+
+/* TIMER0 COMPARE[1] at 0: every 2^32 ticks (~262 M instructions) */
+void tlsfit_board_timer0_irq(void)
+{
+    PRV_TIMER_COMPARE1 = 0u;
+    s_timer_wraps++;
+}
+
+static uint64_t prv_ticks(void)
+{
+    uint32_t hi;
+    uint32_t value;
+    do {
+        hi = s_timer_wraps;
+        PRV_TIMER_CAPTURE0 = 1u;
+        value = PRV_TIMER_CC0;
+    } while (hi != s_timer_wraps);
+    return ((uint64_t)hi << 32) + (uint64_t)value;
+}
+
+static uint32_t prv_semihost(uint32_t op, volatile void *arg)
+{
+    register uint32_t r0 __asm__("r0") = op;
+    register volatile void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_board_init(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    PRV_UART_ENABLE = PRV_UART_ENABLE_ON;
+    PRV_UART_STARTTX = 1u;
+    PRV_UART_STARTRX = 1u;
+    PRV_UART_TXDRDY = 0u;
+    PRV_UART_RXDRDY = 0u;
+
+    PRV_TIMER_MODE = 0u;                     /* timer, not counter */
+    PRV_TIMER_BITMODE = PRV_TIMER_BITMODE_32;
+    PRV_TIMER_PRESCALER = 0u;                /* 16 MHz */
+    PRV_TIMER_CC1 = 0u;
+    PRV_TIMER_INTENSET = PRV_TIMER_INTEN_COMPARE1;
+    PRV_TIMER_CLEAR = 1u;
+    PRV_TIMER_START = 1u;
+    PRV_NVIC_ISER = 1u << PRV_TIMER0_IRQ;
+    __asm__ volatile("cpsie i" ::: "memory");
+    return 0;
+}
+
+/* see tlsfit_port.h: semihosting, in NUL-terminated chunks */
+void tlsfit_console_write(const char *buf, size_t len)
+{
+    char chunk[PRV_CONSOLE_CHUNK + 1u];
+    size_t n = 0;
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (buf[i] != '\0') {
+            chunk[n++] = buf[i];
+        }
+        if (n == PRV_CONSOLE_CHUNK || (i + 1u == len && n > 0u)) {
+            chunk[n] = '\0';
+            (void)prv_semihost(PRV_SYS_WRITE0, chunk);
+            n = 0;
+        }
+    }
+}
+
+/* see tlsfit_port.h */
+int tlsfit_transport_send(const unsigned char *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        PRV_UART_TXDRDY = 0u;
+        PRV_UART_TXD = buf[i];
+        if (PRV_UART_TXDRDY == 0u) {
+            uint64_t t0 = prv_ticks();
+            while (PRV_UART_TXDRDY == 0u) {
+            }
+            s_wait_ticks += prv_ticks() - t0;
+        }
+    }
+    return (int)len;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_transport_recv(unsigned char *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (PRV_UART_RXDRDY == 0u) {
+            uint64_t t0 = prv_ticks();
+            while (PRV_UART_RXDRDY == 0u) {
+            }
+            s_wait_ticks += prv_ticks() - t0;
+        }
+        /* clear first: reading RXD sets RXDRDY again while bytes remain */
+        PRV_UART_RXDRDY = 0u;
+        buf[i] = (unsigned char)PRV_UART_RXD;
+    }
+    return (int)len;
+}
+
+/* see tlsfit_port.h
+ * TEST-ONLY entropy: a fixed-seed splitmix64 stream, so every emulated run
+ * is reproducible. NOT random. A real nRF51 fills this hook from its RNG
+ * peripheral (0x4000D000). */
+int tlsfit_entropy_read(unsigned char *buf, size_t len)
+{
+    static uint64_t s_state = 0x746c7366697431ull; /* "tlsfit1" */
+    size_t i;
+    for (i = 0; i < len; i++) {
+        uint64_t z;
+        s_state += 0x9E3779B97F4A7C15ull;
+        z = s_state;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        buf[i] = (unsigned char)(z ^ (z >> 31));
+    }
+    return 0;
+}
+
+/* see tlsfit_port.h */
+int64_t tlsfit_clock_read(void)
+{
+    uint64_t work = prv_ticks() - s_wait_ticks;
+    return (int64_t)(work * PRV_TICKS_PER_INSN_DEN / PRV_TICKS_PER_INSN_NUM);
+}
+
+/* see tlsfit_port.h */
+void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
+{
+    *lo = __stack_limit;
+    *hi = __stack_top;
+}
+
+/* see tlsfit_port.h: the emulator's host clock stands in for an RTC */
+int64_t tlsfit_time_now(void)
+{
+    uint32_t now = prv_semihost(PRV_SYS_TIME, NULL);
+    return now == 0xFFFFFFFFu ? -1 : (int64_t)now;
+}
+
+/* see tlsfit_port.h */
+void tlsfit_board_exit(int code)
+{
+    volatile uint32_t block[2] = {PRV_ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
+    (void)prv_semihost(PRV_SYS_EXIT_EXTENDED, block);
+    for (;;) {
+    }
+}
+
+/* No libc heap: the harness's accounting arena is the only allocator. */
+void *_sbrk(ptrdiff_t incr)
+{
+    (void)incr;
+    return (void *)-1;
+}

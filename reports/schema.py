@@ -1,0 +1,236 @@
+"""The one schema of report.json and baseline files, checked on read (diff, gate, report, comment).
+
+Nothing downstream trusts a file it did not check: the first bad field is named by
+its JSON path, e.g.
+
+    build/x/report.json: $.rom.total: expected a non-negative integer, got "12"
+
+and is bad input (exit 2), never a traceback, never "missing from the report"
+(exit 1 is the gate's regression code), never silently skipped.
+
+Report fields checked (what diff, gate and the summaries read; unknown extra keys are fine):
+
+    schema_version            the integer REPORT_SCHEMA_VERSION
+    profile, target           names, [a-z0-9-]+
+    config_sha256             a string, when present
+    rom.total, rom.mbedtls    non-negative integers (a report always has a linked image)
+    rom.modules               an object of module name -> non-negative integer
+    ram.static                a non-negative integer
+    ram.heap_peak, ram.stack_peak, ram.total
+                              non-negative integers; null only when the handshake failed (nothing ran)
+    ram.* other figures       non-negative integer or null (static_mbedtls, stack_harness, ...)
+    handshake.ok              true or false
+    handshake.error           null or an object (code: integer or null; hex, name, stage, message,
+                              alert, description: string or null)
+    handshake.instructions    non-negative integer, or null: not counted on this target (host), or no run
+    handshake.bytes_sent/bytes_received/allocator_instructions/allocations
+                              non-negative integer or null
+    app                       absent, or an object whose ok is true, false or null
+    budget                    null or an object with rom, ram: positive integer or null
+
+Baseline: {"schema_version": BASELINE_SCHEMA_VERSION, "entries": {"<profile>@<target>": {METRIC: figure}}}
+with every metric of reports/metrics.py present; a figure is a non-negative integer, and null only for
+handshake.instructions (not counted on that target: then the report must not count it either).
+JSON itself is read strictly: NaN/Infinity and duplicate keys are refused.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from generator.errors import BadInput
+from generator.inputs import MIB, read_text
+from reports.metrics import METRICS
+
+REPORT_SCHEMA_VERSION = 1
+BASELINE_SCHEMA_VERSION = 1
+MAX_JSON_BYTES = 16 * MIB
+NULLABLE_BASELINE_METRICS = frozenset({"handshake.instructions"})   # not counted on some targets
+_NAME = re.compile(r"^[a-z0-9-]{1,64}$")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SchemaError(BadInput):
+    """A report or baseline that does not follow the schema: `FILE: $.path: what`, exit 2."""
+
+
+def json_path(parts: tuple[str | int, ...]) -> str:
+    out = "$"
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif _KEY.match(p):
+            out += f".{p}"
+        else:
+            out += "[" + json.dumps(p) + "]"
+    return out
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
+    text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    kind = {dict: "an object", list: "a list"}.get(type(value))
+    if kind:
+        return kind
+    return text if len(text) <= 40 else text[:36] + "..."
+
+
+class _Checker:
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, parts: tuple[str | int, ...], message: str) -> SchemaError:
+        return SchemaError(f"{self.where}: {json_path(parts)}: {message}")
+
+    def obj(self, data: Any, parts: tuple[str | int, ...]) -> dict:
+        if not isinstance(data, dict):
+            raise self.fail(parts, f"expected an object, got {_shown(data)}")
+        return data
+
+    def get(self, data: dict, key: str, parts: tuple[str | int, ...]) -> Any:
+        if key not in data:
+            raise self.fail((*parts, key), "missing")
+        return data[key]
+
+    def count(self, value: Any, parts: tuple[str | int, ...], nullable: bool, positive: bool = False) -> int | None:
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
+            what = "a positive integer" if positive else "a non-negative integer"
+            raise self.fail(parts, f"expected {what}{' or null' if nullable else ''}, got {_shown(value)}")
+        return value
+
+    def boolean(self, value: Any, parts: tuple[str | int, ...], nullable: bool = False) -> None:
+        if not isinstance(value, bool) and not (nullable and value is None):
+            raise self.fail(parts, f"expected true or false{' or null' if nullable else ''}, got {_shown(value)}")
+
+    def text(self, value: Any, parts: tuple[str | int, ...], nullable: bool = False) -> None:
+        if not isinstance(value, str) and not (nullable and value is None):
+            raise self.fail(parts, f"expected a string{' or null' if nullable else ''}, got {_shown(value)}")
+
+    def name(self, value: Any, parts: tuple[str | int, ...]) -> None:
+        if not isinstance(value, str) or not _NAME.match(value):
+            raise self.fail(parts, f"expected a name of [a-z0-9-]+ (at most 64), got {_shown(value)}")
+
+
+def validate_report(data: Any, where: str) -> dict:
+    """`data` (parsed report.json) if it follows the schema, else SchemaError naming the first bad field."""
+    c = _Checker(where)
+    report = c.obj(data, ())
+    version = c.get(report, "schema_version", ())
+    if isinstance(version, bool) or version != REPORT_SCHEMA_VERSION:
+        raise c.fail(("schema_version",), f"this tlsfit reads report schema_version {REPORT_SCHEMA_VERSION}, got "
+                     f"{_shown(version)}; measure again with this tlsfit")
+    c.name(c.get(report, "profile", ()), ("profile",))
+    c.name(c.get(report, "target", ()), ("target",))
+    if "config_sha256" in report:
+        c.text(report["config_sha256"], ("config_sha256",))
+
+    rom = c.obj(c.get(report, "rom", ()), ("rom",))
+    for key in ("total", "mbedtls"):
+        c.count(c.get(rom, key, ("rom",)), ("rom", key), nullable=False)
+    modules = c.obj(c.get(rom, "modules", ("rom",)), ("rom", "modules"))
+    for module, size in modules.items():
+        c.count(size, ("rom", "modules", module), nullable=False)
+    for key, value in rom.items():
+        if key not in ("total", "mbedtls", "modules") and isinstance(value, (int, float)):
+            c.count(value, ("rom", key), nullable=True)
+
+    hs = c.obj(c.get(report, "handshake", ()), ("handshake",))
+    ok = c.get(hs, "ok", ("handshake",))
+    c.boolean(ok, ("handshake", "ok"))
+    error = hs.get("error")
+    if error is not None:
+        c.obj(error, ("handshake", "error"))
+        if "code" in error:
+            if error["code"] is not None and (isinstance(error["code"], bool) or not isinstance(error["code"], int)):
+                raise c.fail(("handshake", "error", "code"), f"expected an integer or null, got {_shown(error['code'])}")
+        for key in ("hex", "name", "stage", "message", "alert", "description"):
+            if key in error:
+                c.text(error[key], ("handshake", "error", key), nullable=True)
+    c.count(c.get(hs, "instructions", ("handshake",)), ("handshake", "instructions"), nullable=True)
+    for key in ("bytes_sent", "bytes_received", "allocator_instructions", "allocations"):
+        if key in hs:
+            c.count(hs[key], ("handshake", key), nullable=True)
+
+    ram = c.obj(c.get(report, "ram", ()), ("ram",))
+    c.count(c.get(ram, "static", ("ram",)), ("ram", "static"), nullable=False)
+    for key in ("heap_peak", "stack_peak", "total"):
+        # unknown (null) only when nothing ran
+        c.count(c.get(ram, key, ("ram",)), ("ram", key), nullable=not ok)
+    for key, value in ram.items():
+        if key not in ("static", "heap_peak", "stack_peak", "total"):
+            c.count(value, ("ram", key), nullable=True)
+
+    if "app" in report and report["app"] is not None:
+        app = c.obj(report["app"], ("app",))
+        if "ok" in app:
+            c.boolean(app["ok"], ("app", "ok"), nullable=True)
+    budget = report.get("budget")
+    if budget is not None:
+        c.obj(budget, ("budget",))
+        for key in ("rom", "ram"):
+            if key in budget:
+                c.count(budget[key], ("budget", key), nullable=True, positive=True)
+    return report
+
+
+def validate_baseline(data: Any, where: str) -> dict[str, dict[str, int | None]]:
+    """The baseline's entries if it follows the schema, else SchemaError naming the first bad field."""
+    c = _Checker(where)
+    baseline = c.obj(data, ())
+    version = c.get(baseline, "schema_version", ())
+    if isinstance(version, bool) or version != BASELINE_SCHEMA_VERSION:
+        raise c.fail(("schema_version",), f"expected baseline schema_version {BASELINE_SCHEMA_VERSION}, got "
+                     f"{_shown(version)}; rewrite it with --write-baseline")
+    entries = c.obj(c.get(baseline, "entries", ()), ("entries",))
+    for key, entry in entries.items():
+        profile, sep, target = key.partition("@")
+        if not sep or not _NAME.match(profile) or not _NAME.match(target):
+            raise c.fail(("entries", key), "an entry is named '<profile>@<target>'")
+        c.obj(entry, ("entries", key))
+        for metric in METRICS:
+            c.count(c.get(entry, metric.name, ("entries", key)), ("entries", key, metric.name),
+                    nullable=metric.name in NULLABLE_BASELINE_METRICS)
+    return entries
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {json.dumps(key)[:40]} appears twice")
+        out[key] = value
+    return out
+
+
+def parse_json(text: str, where: str, what: str) -> Any:
+    """Strict JSON: no NaN/Infinity, no duplicate keys; errors name the line."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as e:
+        raise SchemaError(f"{where}:{e.lineno}: not valid JSON ({e.msg}); is this a tlsfit {what}?") from None
+    except ValueError as e:
+        raise SchemaError(f"{where}: not valid JSON for a tlsfit {what}: {e}") from None
+    except RecursionError:
+        raise SchemaError(f"{where}: nested too deeply to be a tlsfit {what}") from None
+
+
+def load_json(path: Path, what: str) -> Any:
+    """A size-capped, regular, UTF-8 JSON file (generator/inputs.py), parsed strictly."""
+    return parse_json(read_text(path, what, MAX_JSON_BYTES), str(path), what)
+
+
+def load_report(path: Path) -> dict:
+    return validate_report(load_json(path, "report"), str(path))
+
+
+def load_baseline(path: Path) -> dict[str, dict[str, int | None]]:
+    return validate_baseline(load_json(path, "baseline"), str(path))
