@@ -5,9 +5,10 @@ PYTEST  := $(PYTHON) -m pytest -q -p no:cacheprovider
 # make install [PREFIX=/usr/local] [DESTDIR=stage]: a copy of tlsfit in $(PREFIX)/lib/tlsfit, run as $(PREFIX)/bin/tlsfit
 PREFIX  ?= /usr/local
 LIBDIR   = $(PREFIX)/lib/tlsfit
-INSTALL_TREES := cli generator measure pipeline reports probe ports templates profiles
+# every Python package of the checkout (a folder with __init__.py), and the data the code reads
+INSTALL_TREES := $(sort $(patsubst %/__init__.py,%,$(wildcard */__init__.py))) ports templates profiles
 
-.PHONY: help setup demo test test-all test-browser bench bench-footprint bench-choices gate baseline install deb ci-local clean
+.PHONY: help setup demo test test-all test-browser bench bench-footprint bench-choices bench-tune bench-boards gate baseline install deb ci-local clean
 
 help:
 	@echo "make demo            generate, build and measure the default profile ($(PROFILE))"
@@ -17,6 +18,8 @@ help:
 	@echo "make bench           wall time and figures of 'tlsfit measure' per shipped profile"
 	@echo "make bench-footprint tlsfit's mbedTLS ROM beside hand-tuned configs"
 	@echo "make bench-choices   what each size choice saves (each undone alone, mbedTLS ROM and static RAM)"
+	@echo "make bench-tune      tlsfit tune on three shipped profiles: the Pareto front and the search time"
+	@echo "make bench-boards    four profiles on M0, M3, M4, M7, M33 and RV32 boards: ROM, RAM, handshake work"
 	@echo "make gate            measure shipped profiles and gate them against ci/baseline.json"
 	@echo "make baseline        re-measure shipped profiles and rewrite ci/baseline.json (review the diff)"
 	@echo "make setup           install Debian packages and fetch mbedTLS (idempotent)"
@@ -49,6 +52,12 @@ bench-footprint: setup
 
 bench-choices: setup
 	$(PYTHON) scripts/bench.py choices
+
+bench-tune: setup
+	$(PYTHON) scripts/bench.py tune
+
+bench-boards: setup
+	$(PYTHON) scripts/bench.py boards
 
 gate: setup
 	ci/measure-shipped.sh build/gate

@@ -14,6 +14,7 @@ from cli.report_cmds import read_json
 from generator.write import write_if_changed
 from reports.comment import compare, render_comment
 from reports.metrics import report_key
+from reports.schema import fits
 
 
 def add_comment_parser(sub: argparse._SubParsersAction) -> None:
@@ -62,8 +63,11 @@ def _link(path: Path, base: str | None, root: Path) -> str:
 
 def run_comment(args: argparse.Namespace) -> int:
     base_paths, new_paths = collect_reports(args.base), collect_reports(args.new)
-    base = [read_json(p, "report") for p in base_paths]
-    new = [read_json(p, "report") for p in new_paths]
+    # a does-not-fit record (measure exit 2) has no figures to compare: left out, as before it existed
+    base = [r for r in (read_json(p, "report") for p in base_paths) if fits(r)]
+    loaded_new = [(read_json(p, "report"), p) for p in new_paths]
+    new = [r for r, _ in loaded_new if fits(r)]
+    new_paths = [p for r, p in loaded_new if fits(r)]
     root = args.link_root or Path.cwd()
     links = {report_key(r): _link(p, args.link_base, root) for r, p in zip(new, new_paths)}
     note = args.note if base else (args.note + "\n\n" if args.note else "") + \

@@ -18,7 +18,7 @@ def print_warnings(profile_path: Path, gen: GeneratedConfig) -> None:
 
 
 def run_gen(profile: Path, output: Path | None, target: str | None, validate_config: bool,
-            optimize: str | None = None) -> int:
+            optimize: str | None = None, lto: bool | None = None) -> int:
     started = time.monotonic()
     ws = workspace()
     if output is not None:
@@ -29,7 +29,7 @@ def run_gen(profile: Path, output: Path | None, target: str | None, validate_con
     else:
         # no tree needed: the knowledge base of the mbedTLS version tlsfit pins
         tree, kb = None, knowledge_for(PINNED_MBEDTLS)
-    gen, board = generate_for_board(profile, kb, optimize, target, ws.paths())
+    gen, board = generate_for_board(profile, kb, optimize, target, ws.paths(), lto=lto)
     out_dir = output if output is not None else ws.build / gen.profile.name
     if output is None:
         check_output_dir(out_dir)

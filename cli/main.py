@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--no-validate", action="store_true", help="skip the compile check (faster, not recommended)")
     g.add_argument("--optimize", choices=OPTIMIZE_LEVELS,
                    help="use this optimize level instead of the profile's")
+    g.add_argument("--lto", action=argparse.BooleanOptionalAction, default=None,
+                   help="say in the header that the build uses link-time optimisation (default: the "
+                        "profile's build: lto:)")
 
     m = sub.add_parser("measure", help="build, run a real handshake, report ROM/RAM/handshake figures",
                        description="Build the harness with PROFILE's config for TARGET, run it in QEMU "
@@ -69,13 +72,25 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--app", choices=APPS,
                    help="what the firmware does after the handshake: none (close_notify only), echo (a line "
                         "the server echoes or reverses: openssl s_server -rev, gnutls-serv --echo), mqtt "
-                        "(MQTT 3.1.1 CONNECT, expects CONNACK 0), http (GET /, expects a status line); "
+                        "(MQTT 3.1.1 CONNECT, expects CONNACK 0), http (GET /, expects a status line), coap "
+                        "(transport: udp: two confirmable CoAP GETs of app.path, expects 2.05 Content); "
                         "default: the profile's app:, else echo with the reference server and none with --server")
     m.add_argument("--timeout", type=positive_seconds, default=120.0, metavar="S",
                    help="seconds before a stuck QEMU or host run is killed (default: 120)")
+    m.add_argument("--loss", metavar="ACTION=TARGET[,...]",
+                   help="transport: udp only: the datagram relay drops, duplicates or reorders chosen "
+                        "datagrams, e.g. drop=s2 (the server's 2nd), dup=c3, reorder=s1; the handshake must "
+                        "recover by retransmission; dup=a1 replays the server's first application-data "
+                        "datagram (DTLS anti-replay must drop it)")
     m.add_argument("--optimize", choices=OPTIMIZE_LEVELS,
                    help="use this optimize level instead of the profile's (reports go to "
                         "build/<profile>/<target>-<level> unless -o is given)")
+    m.add_argument("--lto", action=argparse.BooleanOptionalAction, default=None,
+                   help="link-time optimisation of mbedTLS and the harness together (default: the "
+                        "profile's build: lto:, else off); the report's build.lto says which was measured")
+    m.add_argument("--clock-mhz", type=positive_seconds, default=None, metavar="MHZ",
+                   help="also estimate the handshake time at this clock from the instructions and the "
+                        "core's CPI range (an estimate, labelled as one)")
 
     r = sub.add_parser("report", help="summary across many report.json files",
                        description="Write summary.md and summary.html comparing reports across profiles and targets.")
@@ -104,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from cli.probe_cmd import add_probe_parser
     add_probe_parser(sub)
+    from cli.tune_cmd import add_tune_parser
+    add_tune_parser(sub)
 
     s = sub.add_parser("setup", help="fetch and verify the pinned mbedTLS source (into ~/.cache/tlsfit when installed)",
                        description="Fetch mbedTLS 3.6.6 from Debian's source package, check its pinned sha256 and "
@@ -133,19 +150,23 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "gen":
             from cli.gen_cmd import run_gen
             return run_gen(profile=args.profile, output=args.output, target=args.target,
-                           validate_config=not args.no_validate, optimize=args.optimize)
+                           validate_config=not args.no_validate, optimize=args.optimize, lto=args.lto)
         if args.command == "measure":
             from cli.measure_cmd import run_measure
             return run_measure(profile=args.profile, target=args.target, server=args.server,
                                server_impl=args.server_impl, output=args.output, timeout=args.timeout,
                                optimize=args.optimize, app=args.app, quiet=args.quiet, as_json=args.json,
-                               shard=args.shard, part=args.part)
+                               shard=args.shard, part=args.part, lto=args.lto, clock_mhz=args.clock_mhz,
+                               loss=args.loss)
         if args.command == "setup":
             from cli.setup_cmd import run_setup
             return run_setup(check_packages=args.packages)
         if args.command == "comment":
             from cli.comment_cmd import run_comment
             return run_comment(args)
+        if args.command == "tune":
+            from cli.tune_cmd import run_tune_args
+            return run_tune_args(args)
         if args.command == "probe":
             from cli.probe_cmd import run_probe
             return run_probe(args.address, sni=args.sni, ca=args.ca, alpn=args.alpn, output=args.output)

@@ -6,6 +6,10 @@ to stderr; the summary table to stdout, or the report JSON with --json (the tabl
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from measure.dgram_proxy import LossPlan
+
 import json
 import sys
 import time
@@ -20,8 +24,9 @@ from generator.errors import TlsfitError
 from generator.parts import Part, find_part
 from generator.write import check_output_dir
 from pipeline import MeasureRequest, default_output_dir, measure, open_mbedtls, parse_server_address
-from reports.fit import budget_excess, with_part
-from reports.report import with_artifacts, write_report_files
+from reports.fit import budget_excess, with_part, with_time_estimate
+from measure.figures import DoesNotFit
+from reports.report import with_artifacts, write_does_not_fit_record, write_report_files
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,10 @@ class StageProgress:
 def run_measure(profile: Path | list[Path], target: str | None, server: str | None, server_impl: str,
                 output: Path | None, timeout: float, optimize: str | None = None,
                 app: str | None = None, quiet: bool = False, as_json: bool = False,
-                shard: str | None = None, part: str | None = None) -> int:
+                shard: str | None = None, part: str | None = None, lto: bool | None = None,
+                clock_mhz: float | None = None, loss: str | None = None) -> int:
+    from measure.dgram_proxy import parse_loss
+    loss_plan = parse_loss(loss) if loss is not None else None  # bad input before any work
     profiles = [profile] if isinstance(profile, Path) else list(profile)
     picked = parse_shard(shard).pick(profiles) if shard is not None else profiles
     several = len(profiles) > 1 or shard is not None
@@ -112,7 +120,8 @@ def run_measure(profile: Path | list[Path], target: str | None, server: str | No
         progress = StageProgress(sys.stderr, quiet, style, prefix)
         try:
             code, report = _measure_one(path, ws, tree, target, address, server_impl, output, several,
-                                        timeout, optimize, app, chosen_part, progress, quiet, table_stream, style)
+                                        timeout, optimize, app, chosen_part, progress, quiet, table_stream, style,
+                                        lto=lto, clock_mhz=clock_mhz, loss=loss_plan)
         except TlsfitError as e:
             progress.finish("failed")
             if not several:
@@ -133,10 +142,25 @@ def run_measure(profile: Path | list[Path], target: str | None, server: str | No
 
 def _measure_one(path: Path, ws, tree, target, address, server_impl: str, output: Path | None, several: bool,
                  timeout: float, optimize: str | None, app: str | None, part: Part | None,
-                 progress: StageProgress, quiet: bool, table_stream: TextIO, style: Style) -> tuple[int, dict]:
+                 progress: StageProgress, quiet: bool, table_stream: TextIO, style: Style,
+                 lto: bool | None = None, clock_mhz: float | None = None,
+                 loss: "LossPlan | None" = None) -> tuple[int, dict]:
     request = MeasureRequest(profile=path, tree=tree, paths=ws.paths(), target=target, server=address,
-                             server_impl=server_impl, timeout_s=timeout, optimize=optimize, app=app)
-    m = measure(request, VERSION, progress=progress)
+                             server_impl=server_impl, timeout_s=timeout, optimize=optimize, app=app, lto=lto,
+                             loss=loss)
+    try:
+        m = measure(request, VERSION, progress=progress)
+    except DoesNotFit as exc:
+        if exc.measurement is not None:  # report.json says so, for `tlsfit report`'s matrix; still exit 2
+            unfit = exc.measurement
+            out_dir = (output if output is not None and not several else
+                       default_output_dir(output if output is not None else ws.build, unfit, optimize, address))
+            write_does_not_fit_record(unfit.report, out_dir)
+            progress.finish("does not fit")
+            if not quiet:
+                print(f"tlsfit: {path.name} does not fit {unfit.board.name}: {out_dir / 'report.json'} records "
+                      "the overflow", file=sys.stderr)
+        raise
     print_warnings(path, m.generated)
     if part is None and m.generated.profile.part is not None:
         part = find_part(m.generated.profile.part)  # checked when the profile was loaded
@@ -147,6 +171,7 @@ def _measure_one(path: Path, ws, tree, target, address, server_impl: str, output
     progress(f"writing report.json, report.md, report.html and the firmware to {out_dir}")
     artifacts = {"elf": m.firmware.elf, "map": m.firmware.map_file} if m.firmware is not None else {}
     report = with_part(with_artifacts(m.report, artifacts.get("elf"), artifacts.get("map")), part)
+    report = with_time_estimate(report, clock_mhz)
     write_report_files(report, out_dir, m.generated.text, artifacts)
     progress.finish()
     if not quiet:

@@ -14,7 +14,7 @@ from generator.write import check_output_dir, check_output_file, write_error, wr
 from reports.diff import diff_reports, format_diff
 from reports.gate import GateError, check, format_table, to_junit, to_markdown, write_baseline
 from reports.limits import LimitsError, apply_overrides, load_limits
-from reports.schema import load_json, validate_baseline, validate_report
+from reports.schema import fits, load_json, validate_baseline, validate_report
 from reports.summary import write_summary
 
 DEFAULT_LIMITS = ROOT / "ci" / "limits.yaml"
@@ -35,6 +35,16 @@ def read_json(path: Path, what: str) -> dict:
     return data
 
 
+def read_fitting_report(path: Path) -> dict:
+    """A report with figures to compare: a does-not-fit record has none (only `tlsfit report` shows it)."""
+    data = read_json(path, "report")
+    if not fits(data):
+        over = ", ".join(f"{region} +{n:,} B" for region, n in data["overflow"].items())
+        raise InputError(f"{path}: {data['profile']} does not fit {data['target']} ({over}): no figures to "
+                         "compare; `tlsfit report` shows it in the profile x board matrix")
+    return data
+
+
 def run_report(reports: list[Path], output: Path) -> int:
     check_output_dir(output)
     write_summary([read_json(p, "report") for p in reports], output)
@@ -43,7 +53,7 @@ def run_report(reports: list[Path], output: Path) -> int:
 
 
 def run_diff(old: Path, new: Path) -> int:
-    print(format_diff(diff_reports(read_json(old, "report"), read_json(new, "report"))))
+    print(format_diff(diff_reports(read_fitting_report(old), read_fitting_report(new))))
     return EXIT_OK
 
 
@@ -56,7 +66,7 @@ def run_gate(baseline: Path | None, write_baseline_to: Path | None, reports: lis
             check_output_file(path, what)
     if summary is not None:
         check_output_file(summary, "summary file", devices=True)
-    loaded = [read_json(p, "report") for p in reports]
+    loaded = [read_fitting_report(p) for p in reports]
     try:
         if write_baseline_to is not None:
             write_if_changed(write_baseline_to, write_baseline(loaded))

@@ -121,6 +121,27 @@ class Tuning:
     unless_arch: tuple[str, ...] = ()   # never for a board whose arch is one of these
 
 
+KNOB_KINDS = ("value", "flag", "random", "group")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One tuning knob (`knobs:` in the data): a profile's `tuning:` sets it, `tlsfit tune` searches it.
+
+    value: the option gets one of `values`; flag: the option is defined ("on") or not ("off");
+    random: which DRBG (`choices`: value -> option); group: which of tls.groups the client offers.
+    The knob applies only when every `when` option is already in the option set."""
+    name: str
+    kind: str
+    option: str | None
+    values: tuple[str, ...]
+    choices: dict[str, str]
+    when: tuple[str, ...]
+    reason: str
+    line: int
+    when_any: tuple[str, ...] = ()  # non-empty: also one of these must be in the option set
+
+
 @dataclass(frozen=True)
 class RandomChoice:
     """One candidate random generator; the resolver takes the first that matches."""
@@ -188,6 +209,7 @@ class Knowledge:
     external_only: frozenset[str] = frozenset()
     check_headers: tuple[tuple[str, str], ...] = ()   # (option, header the check includes with it)
     limits: dict[str, int] = field(default_factory=dict)  # mbedTLS's fixed limits a profile must respect
+    knobs: dict[str, Knob] = field(default_factory=dict)  # tuning knobs (profile `tuning:`, tlsfit tune)
 
     def limit(self, name: str) -> int:
         """A fixed mbedTLS limit (`limits:` in the data), e.g. "max_intermediate_ca"."""
@@ -335,9 +357,35 @@ def _load_cached(path: Path) -> Knowledge:
         external_only=frozenset(raw.get("external_only") or ()),
         check_headers=tuple((c["option"], c["header"]) for c in raw.get("check_headers") or ()),
         limits={k: int(v) for k, v in _strip(raw.get("limits") or {}).items()},
+        knobs=_knobs(raw.get("knobs") or {}, path),
     )
     _check(kb)
     return kb
+
+
+def _knob_values(kind: str, entry: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, str]]:
+    if kind == "flag":
+        return ("off", "on"), {}
+    if kind == "random":
+        choices = {str(k): str(v) for k, v in _strip(entry["choices"]).items()}
+        return tuple(choices), choices
+    if kind == "group":
+        return (), {}
+    return tuple(str(v) for v in entry["values"]), {}
+
+
+def _knobs(raw: dict[str, Any], path: Path) -> dict[str, Knob]:
+    out = {}
+    for name, entry in _strip(raw).items():
+        kind = entry.get("kind")
+        if kind not in KNOB_KINDS:
+            raise KnowledgeError(f"{path.name}:{entry['__line__']}: knob {name}: kind {kind!r} is not one of "
+                                 f"{', '.join(KNOB_KINDS)}")
+        values, choices = _knob_values(kind, entry)
+        out[name] = Knob(name=name, kind=kind, option=entry.get("option"), values=values, choices=choices,
+                         when=_tuple(entry.get("when")), reason=entry["reason"], line=entry["__line__"],
+                         when_any=_tuple(entry.get("when_any")))
+    return out
 
 
 def _check(kb: Knowledge) -> None:
@@ -375,6 +423,11 @@ def _check(kb: Knowledge) -> None:
         known(t.name, f"{kb.source.name}:{t.line}")
     for r in kb.random_generators:
         known(r.option, f"{kb.source.name}:{r.line}")
+    for k in kb.knobs.values():
+        for o in (*((k.option,) if k.option else ()), *k.when, *k.when_any, *k.choices.values()):
+            known(o, f"{kb.source.name}:{k.line}")
+        if k.kind in ("value", "flag") and not k.option:
+            problems.append(f"{kb.source.name}:{k.line}: knob {k.name} ({k.kind}) names no option")
     for d in kb.driver_builds:
         where = f"{kb.source.name}:{d.line}"
         for legacy, replacement in d.replace.items():

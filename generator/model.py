@@ -14,7 +14,8 @@ from generator.errors import BadInput
 
 
 OPTIMIZE_LEVELS = ("size", "balanced", "speed")  # profile `optimize:` values, smallest first
-APPS = ("none", "echo", "mqtt", "http")           # profile `app:` values: what follows the handshake
+APPS = ("none", "echo", "mqtt", "http", "coap")   # profile `app:` values: what follows the handshake
+TRANSPORTS = ("tcp", "udp")                       # profile `transport:` values (udp: DTLS)
 CLOCKS = ("none", "rtc")                          # profile `clock:` values
 
 
@@ -73,6 +74,15 @@ class SuiteFacts:
 
 
 @dataclass(frozen=True)
+class Dtls:
+    """DTLS settings of a `transport: udp` profile (tls.connection_id, tls.retransmit, tls.mtu)."""
+    connection_id: bool = False    # RFC 9146: offer a Connection ID (the server must support it)
+    retransmit_min_ms: int = 1000  # mbedtls_ssl_conf_handshake_timeout (mbedTLS defaults: 1 s .. 60 s)
+    retransmit_max_ms: int = 60000
+    mtu: int | None = None         # largest datagram (mbedtls_ssl_set_mtu); None: no limit
+
+
+@dataclass(frozen=True)
 class App:
     """What the firmware does after the handshake (profile `app:`, or `measure --app`)."""
     protocol: str                  # one of APPS
@@ -111,6 +121,10 @@ class Profile:
     app: App | None = None         # None: the caller's default (echo with the reference server, else none)
     suites: tuple[SuiteFacts, ...] = ()  # one per ciphersuite, same order (knowledge-base facts)
     part: str | None = None        # a part of generator/data/parts.yaml: used % and time estimates
+    lto: bool = False              # build: {lto}: library and harness linked with -flto
+    tuning: tuple[tuple[str, str], ...] = ()  # tuning: knob -> setting (knowledge base knobs:), sorted
+    transport: str = "tcp"         # "tcp" (TLS) | "udp" (DTLS 1.2)
+    dtls: Dtls | None = None       # set exactly when transport is "udp"
 
     @property
     def uses_certificates(self) -> bool:

@@ -19,6 +19,9 @@ Keys (DESIGN.md contract, plus tlsfit additions marked +):
          psk {identity, key (hex)}
     trust: ca_files, chain {root, intermediates, leaf}, format+ (der | pem; default der)
     budget: {rom, ram}
+    build+: {lto (bool; default false: no link-time optimisation)}
+    tuning+: {knob: setting} over the optimize level's choices (knowledge base knobs:;
+             `tlsfit tune` writes it)
 
 Bounds (every string that reaches C, a certificate, a file name or a command line):
     the file itself: a regular UTF-8 file of at most 1 MiB (generator/inputs.py);
@@ -59,8 +62,9 @@ from generator.inputs import MIB, InputFileError, check_regular, excerpt, read_t
 from generator.errors import BadInput
 from generator.knowledge import Knowledge
 from generator.parts import find_part
-from generator.model import (APPS, CLOCKS, OPTIMIZE_LEVELS, App, Budget, Buffers, ChainShape, ClientCertificate,
-                             Profile, ProfileError, Psk, SuiteFacts)
+from generator.tuning import normalise_setting
+from generator.model import (APPS, CLOCKS, OPTIMIZE_LEVELS, TRANSPORTS, App, Budget, Buffers, ChainShape,
+                             ClientCertificate, Dtls, Profile, ProfileError, Psk, SuiteFacts)
 
 NAME_PATTERN = re.compile(r"^[a-z0-9-]+$")
 VERSIONS = ("1.2", "1.3")
@@ -109,16 +113,19 @@ def host_problem(host: str) -> str | None:
 _SCHEMA: dict[str, Any] = {
     "name": None, "description": None, "target": None, "optimize": None,
     "verify": None, "allow_insecure": None, "clock": None,
-    "app": {"protocol": None, "client_id": None, "path": None}, "part": None,
+    "app": {"protocol": None, "client_id": None, "path": None}, "part": None, "transport": None,
     "server": {"host": None, "port": None},
     "tls": {"versions": None, "ciphersuites": None, "groups": None, "signature_algorithms": None,
             "max_fragment_length": None, "buffers": {"in": None, "out": None}, "sni": None,
             "alpn": None, "resumption": None,
             "client_certificate": {"key": None, "cert": None, "key_file": None},
-            "psk": {"identity": None, "key": None}},
+            "psk": {"identity": None, "key": None},
+            "connection_id": None, "retransmit": {"min_ms": None, "max_ms": None}, "mtu": None},
     "trust": {"ca_files": None, "chain": {"root": None, "intermediates": None, "leaf": None},
               "format": None},
     "budget": {"rom": None, "ram": None},
+    "build": {"lto": None},
+    "tuning": None,                # keys: the knowledge base's knobs (checked in _tuning)
 }
 
 
@@ -283,6 +290,8 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
     allow_insecure = r.boolean(top["allow_insecure"][1], "allow_insecure") if "allow_insecure" in top else False
     clock = r.choice(top["clock"][1], "clock", CLOCKS) if "clock" in top else "none"
     part = _part(r, top["part"][1]) if "part" in top else None
+    build = r.mapping(top["build"][1], "build", _SCHEMA["build"]) if "build" in top else {}
+    lto = r.boolean(build["lto"][1], "build.lto") if "lto" in build else False
     app = _app(r, top["app"][1]) if "app" in top else None
 
     server_node = _require(r, top, "server", "", root, "server: {host: example.com, port: 443}")
@@ -341,6 +350,10 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
                      verify=verify, allow_insecure=allow_insecure)
     chain = ctx.check(chain, chain_node)
     ctx.check_fragments(mfl, buffers)
+    transport = r.choice(top["transport"][1], "transport", TRANSPORTS) if "transport" in top else "tcp"
+    dtls = _dtls(r, top, tls, transport, versions, versions_node)
+    if app is not None and app.protocol == "coap" and transport != "udp":
+        raise r.fail(top["app"][1], "app: coap is CoAP over DTLS; add 'transport: udp' or choose another app")
     cert_used = ctx.certificate_kinds() != set()
     sni = r.boolean(tls["sni"][1], "tls.sni") if "sni" in tls else cert_used
 
@@ -352,7 +365,56 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
         ca_files=tuple(p for p, _ in ca_files), chain=chain, verify=verify, allow_insecure=allow_insecure,
         target=target, budget=budget, optimize=optimize, trust_format=trust_format,
         ca_key_types=tuple(ca_key_type(p) for p, _ in ca_files), clock=clock, app=app,
-        suites=suite_facts(tuple(n for n, _ in suites), kb), part=part)
+        suites=suite_facts(tuple(n for n, _ in suites), kb), part=part, transport=transport, dtls=dtls,
+        lto=lto, tuning=_tuning(r, kb, top["tuning"][1], tuple(n for n, _ in groups)) if "tuning" in top else ())
+
+
+DTLS_VERSIONS = ("1.2",)          # mbedTLS 3.6 speaks DTLS 1.2 only
+MIN_MTU = 256                     # below this not even a PSK ClientHello fits one datagram
+MAX_RETRANSMIT_MS = 600_000
+_DTLS_KEYS = ("connection_id", "retransmit", "mtu")
+
+
+def _dtls(r: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]], tls: dict[str, tuple[yaml.Node, yaml.Node]],
+          transport: str, versions: tuple[str, ...], versions_node: yaml.Node) -> Dtls | None:
+    """The DTLS settings of a transport: udp profile; None (and no DTLS key allowed) for tcp."""
+    if transport != "udp":
+        for key in _DTLS_KEYS:
+            if key in tls:
+                raise r.fail(tls[key][0], f"tls.{key} is a DTLS setting; add 'transport: udp' or remove it")
+        return None
+    if not set(versions) & set(DTLS_VERSIONS):
+        raise r.fail(versions_node, "transport: udp speaks DTLS and mbedTLS 3.6 has DTLS 1.2 only; "
+                     "use versions: [\"1.2\"] or transport: tcp")
+    if set(versions) - set(DTLS_VERSIONS):
+        raise r.fail(versions_node, "transport: udp: mbedTLS 3.6 has no DTLS 1.3; remove \"1.3\" from tls.versions")
+    cid = r.boolean(tls["connection_id"][1], "tls.connection_id") if "connection_id" in tls else False
+    lo, hi = 1000, 60000
+    if "retransmit" in tls:
+        key_node, node = tls["retransmit"]
+        m = r.mapping(node, "tls.retransmit", _SCHEMA["tls"]["retransmit"])
+        if "min_ms" in m:
+            lo = r.integer(m["min_ms"][1], "tls.retransmit.min_ms", 1, MAX_RETRANSMIT_MS)
+        if "max_ms" in m:
+            hi = r.integer(m["max_ms"][1], "tls.retransmit.max_ms", 1, MAX_RETRANSMIT_MS)
+        if hi < lo:
+            raise r.fail(key_node, f"tls.retransmit: max_ms ({hi}) is below min_ms ({lo}); the timeout doubles "
+                         "from min_ms up to max_ms")
+    mtu = r.integer(tls["mtu"][1], "tls.mtu", MIN_MTU, MAX_CONTENT_LEN) if "mtu" in tls else None
+    return Dtls(connection_id=cid, retransmit_min_ms=lo, retransmit_max_ms=hi, mtu=mtu)
+
+
+def _tuning(r: _Reader, kb: Knowledge, node: yaml.Node, groups: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`tuning:` knob -> setting over the optimize level's choices (knowledge base knobs:)."""
+    m = r.mapping(node, "tuning", {name: None for name in kb.knobs})
+    out = []
+    for key, (_, value_node) in m.items():
+        try:
+            out.append((key, normalise_setting(kb.knobs[key], r.scalar(value_node, f"tuning.{key}"), groups)))
+        except ValueError as exc:
+            raise r.fail(value_node, f"'tuning.{key}' is {excerpt(r.scalar(value_node, f'tuning.{key}'))}: "
+                         f"{exc}") from None
+    return tuple(sorted(out))
 
 
 def _part(r: _Reader, node: yaml.Node) -> str:

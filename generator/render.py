@@ -62,6 +62,8 @@ def render_config(resolved: ResolvedConfig, profile: Profile, kb: Knowledge) -> 
         warnings=list(resolved.warnings),
         never=sorted(kb.never.items()),
         optimize=profile.optimize,
+        lto=profile.lto,
+        tuning=", ".join(f"{name} {setting}" for name, setting in profile.tuning),
         other_levels=list(resolved.other_levels),
         options=options,
     )

@@ -115,12 +115,19 @@ class _Builder:
                      for n, e in sorted(self.entries.items()))
 
 
-def resolve(profile: Profile, knowledge: Knowledge, arch: str | None = None) -> ResolvedConfig:
+def resolve(profile: Profile, knowledge: Knowledge, arch: str | None = None,
+            knobs: dict[str, str] | None = None) -> ResolvedConfig:
     """The profile's option set, and what each other optimize level would change in it.
 
     arch is the target board's CPU architecture (board.yaml `arch:`, e.g. "armv6-m"): tuning
     entries conditioned on it apply only there; None applies only the unconditioned ones
-    and those whose `unless_arch` does not name it."""
+    and those whose `unless_arch` does not name it.
+
+    knobs (knowledge base `knobs:` name -> normalised setting, generator/tuning.py) override the
+    level's choices, over the profile's own `tuning:`; a knob that does not apply to this
+    profile (its `when` options absent) is Infeasible."""
+    if knobs:
+        profile = replace(profile, tuning=tuple(sorted({**dict(profile.tuning), **knobs}.items())))
     config = _resolve_level(profile, knowledge, arch)
     changes: dict[str, list[tuple[str, str, str]]] = {}
     for level in OPTIMIZE_LEVELS:
@@ -156,7 +163,8 @@ def _describe(name: str, changes: list[tuple[str, str, str]]) -> str:
 
 def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = None) -> ResolvedConfig:
     kb = knowledge
-    groups = offered_groups(profile, kb)
+    chosen_group = dict(profile.tuning).get("group")
+    groups = (chosen_group,) if chosen_group is not None else offered_groups(profile, kb)
     b = _Builder(kb, driver=_driver_build(profile, kb, groups))
     warnings: list[str] = []
     for role in _BASE_ROLES:
@@ -184,6 +192,7 @@ def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = No
 
     _size_values(b, profile, warnings)
     _tuning(b, profile, arch)
+    _apply_knobs(b, profile)
     b.close()
     b.check_conflicts()
     if b.has_role("x509") and not b.has_role("time_date"):
@@ -223,6 +232,13 @@ def _seed_suites(b: _Builder, profile: Profile) -> None:
 
 def _seed_random(b: _Builder, profile: Profile) -> None:
     """The one DRBG, seeded straight from the board's TRNG (tlsfit never adds an entropy module)."""
+    tuning = dict(profile.tuning)
+    for name, knob in b.kb.knobs.items():
+        if knob.kind == "random" and name in tuning:
+            option = knob.choices[tuning[name]]
+            b.add(option, f"tuning: {name} {tuning[name]} -> {knob.reason}")
+            b.add(option, DIRECT_SEED_NOTE.format(entropy=b.kb.option("entropy_module")))
+            return
     for choice in b.kb.random_generators:
         if profile.optimize in choice.levels and all(b.has(o) for o in choice.when):
             b.add(choice.option, f"random generator (optimize: {profile.optimize}): {choice.reason}")
@@ -370,6 +386,11 @@ def _seed_features(b: _Builder, profile: Profile) -> None:
     if profile.clock == "rtc" and b.has_role("x509"):
         for role in ("time", "time_date", "time_source", "time_ms", "time_gmtime"):
             b.add_role(role)
+    if profile.transport == "udp":
+        b.add_role("dtls")
+        b.add_role("dtls_anti_replay")
+        if profile.dtls is not None and profile.dtls.connection_id:
+            b.add_role("dtls_connection_id")
 
 
 def _certificate_message_bytes(b: _Builder, profile: Profile) -> int:
@@ -451,3 +472,26 @@ def _tuning(b: _Builder, profile: Profile, arch: str | None = None) -> None:
         if level in t.levels and _tuning_applies(b, profile, t, arch):
             b.add(t.name, f"optimize: {level} -> {t.reason}", value=t.levels[level])
 
+
+
+def _apply_knobs(b: _Builder, profile: Profile) -> None:
+    """The profile's `tuning:` value and flag knobs, over what its optimize level chose."""
+    for name, setting in profile.tuning:
+        knob = b.kb.knobs[name]
+        if knob.kind not in ("value", "flag") or knob.option is None:
+            continue  # random and group knobs act where the DRBG and the groups are chosen
+        missing = [o for o in knob.when if not b.has(o)]
+        if knob.when_any and not any(b.has(o) for o in knob.when_any):
+            missing.append(" or ".join(knob.when_any))
+        if missing:
+            raise Infeasible(f"tuning.{name}: does not apply to this profile: it needs {', '.join(missing)}, "
+                             f"which this profile's option set does not have ({b.kb.source.name}:{knob.line})")
+        why = f"tuning: {name} {setting} -> {knob.reason}"
+        if knob.kind == "flag" and setting == "off":
+            b.entries.pop(knob.option, None)
+        elif knob.option in b.entries:
+            entry = b.entries[knob.option]
+            entry.reasons = [why]
+            entry.value = setting if knob.kind == "value" else entry.value
+        else:
+            b.add(knob.option, why, value=setting if knob.kind == "value" else None)

@@ -21,7 +21,7 @@ BOARD_FILE = "board.yaml"
 # key -> (required, kind); kind: "str" | "bool" | "list" | "limits" | "qemu" | "path?" | "hz"
 _SCHEMA: dict[str, tuple[bool, str]] = {
     "name": (True, "str"), "cpu": (True, "str"), "arch": (False, "str"), "clock_hz": (False, "hz"),
-    "is_host": (False, "bool"),
+    "is_host": (False, "bool"), "datagram": (False, "bool"),
     "cc": (True, "str"), "ar": (False, "str"),
     "cflags": (False, "list"), "ldflags": (False, "list"),
     "linker_script": (False, "path?"), "include_dirs": (False, "list"), "sources": (True, "list"),
@@ -54,6 +54,7 @@ class Board:
     is_host: bool
     arch: str | None = None        # e.g. "armv6-m", "rv32imac": the knowledge base's tuning keys on it
     clock_hz: int | None = None    # the modelled part's CPU clock, for time estimates (instructions / Hz)
+    datagram: bool = False         # the port provides the datagram transport (DTLS, transport: udp)
 
 
 def _fail(path: Path, node: yaml.Node | None, message: str) -> BoardError:
@@ -181,6 +182,11 @@ def load_board(name: str, ports_dir: Path) -> Board:
         clock_hz = _scalar(path, m["clock_hz"][1], "clock_hz")
         if not isinstance(clock_hz, int) or isinstance(clock_hz, bool) or clock_hz <= 0:
             raise _fail(path, m["clock_hz"][1], f"'clock_hz' must be a positive number of Hz; got {clock_hz!r}")
+    datagram = False
+    if "datagram" in m:
+        datagram = _scalar(path, m["datagram"][1], "datagram")
+        if not isinstance(datagram, bool):
+            raise _fail(path, m["datagram"][1], "'datagram' must be true or false")
     if not is_host and not qemu_argv:
         raise _fail(path, root, "a board that is not the host needs 'qemu: {argv: [...]}' to run")
     return Board(
@@ -189,7 +195,7 @@ def load_board(name: str, ports_dir: Path) -> Board:
         include_dirs=tuple((board_dir / d).resolve() for d in strings("include_dirs")),
         linker_script=script, qemu_argv=qemu_argv,
         flash_limit=limits["flash"], ram_limit=limits["ram"], is_host=is_host,
-        arch=arch, clock_hz=clock_hz)
+        arch=arch, clock_hz=clock_hz, datagram=datagram)
 
 
 def list_boards(ports_dir: Path) -> list[str]:

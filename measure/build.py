@@ -3,6 +3,7 @@
 Layout under cache_dir:
   <config sha256>/tlsfit_config.h
   <config sha256>/<board>/libmbedtls.a         the library, built once per entry
+  <config sha256>/<board>-lto/...              the same, compiled for link-time optimisation
   <config sha256>/<board>/complete.json        written last: the entry is usable
   <config sha256>/<board>/fw/<data sha>/       include/tlsfit_profile_config.h, tlsfit.elf, tlsfit.map
 The build itself is ports/build.mk; this module decides what to build and where.
@@ -46,10 +47,11 @@ def _build_mk(board: Board) -> Path:
     return board.dir.parent / "build.mk"
 
 
-def _fingerprint(board: Board, mbedtls_dir: Path, sha: str) -> dict:
+def _fingerprint(board: Board, mbedtls_dir: Path, sha: str, lto: bool = False) -> dict:
     """Everything besides the config that makes a library build different."""
     return {
         "config_sha256": sha,
+        "lto": lto,
         "cc": board.cc,
         "cflags": list(board.cflags),
         "mbedtls_dir": str(mbedtls_dir.resolve()),
@@ -108,36 +110,46 @@ def _make(board: Board, target: str, variables: dict[str, str], jobs: int,
                            f"{board.name}\n{first}{tail}")
 
 
-def _lib_variables(board: Board, mbedtls_dir: Path, config_dir: Path, lib_dir: Path) -> dict[str, str]:
-    return {
+def lto_ar(board: Board) -> str:
+    """The archiver for LTO objects: gcc's `gcc-ar` wrapper (it loads the LTO plugin for the index)."""
+    return f"{board.cc}-ar"
+
+
+def _lib_variables(board: Board, mbedtls_dir: Path, config_dir: Path, lib_dir: Path,
+                   lto: bool = False) -> dict[str, str]:
+    variables = {
         "MBEDTLS_DIR": str(mbedtls_dir.resolve()),
         "CONFIG_DIR": str(config_dir),
         "LIB_DIR": str(lib_dir),
         "CC": board.cc,
-        "AR": board.ar,
+        "AR": lto_ar(board) if lto else board.ar,
         "BOARD_CFLAGS": " ".join(board.cflags),
     }
+    if lto:
+        variables["LTO"] = "1"
+    return variables
 
 
 def build_library_only(config_text: str, board: Board, mbedtls_dir: Path, cache_dir: Path,
-                       jobs: int = 2) -> LibraryBuild:
-    """Compile every mbedTLS library file with this config for this board (cached)."""
+                       jobs: int = 2, lto: bool = False) -> LibraryBuild:
+    """Compile every mbedTLS library file with this config for this board (cached; lto: for
+    link-time optimisation, kept beside the plain build so the two never evict each other)."""
     cache_dir = cache_dir.resolve()
     sha = config_sha256(config_text)
     entry = cache_dir / sha
-    lib_dir = entry / board.name
+    lib_dir = entry / (f"{board.name}-lto" if lto else board.name)
     entry.mkdir(parents=True, exist_ok=True)
     write_if_changed(entry / CONFIG_NAME, config_text)
     archive = lib_dir / "libmbedtls.a"
     stamp = lib_dir / STAMP_NAME
-    fingerprint = _fingerprint(board, mbedtls_dir, sha)
-    with _locked(entry / f".{board.name}.lock"):
+    fingerprint = _fingerprint(board, mbedtls_dir, sha, lto)
+    with _locked(entry / f".{lib_dir.name}.lock"):
         if stamp.is_file() and archive.is_file() and json.loads(stamp.read_text()) == fingerprint:
             return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=True)
         if lib_dir.exists():
             # different flags or sources: stale objects would look up to date to make
             shutil.rmtree(lib_dir)
-        _make(board, "lib", _lib_variables(board, mbedtls_dir, entry, lib_dir), jobs,
+        _make(board, "lib", _lib_variables(board, mbedtls_dir, entry, lib_dir, lto), jobs,
               LIB_TIMEOUT_S, f"mbedTLS library (config {sha[:12]})")
         stamp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
     return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=False)
@@ -151,19 +163,20 @@ def _memory_variables(board: Board) -> dict[str, str]:
 
 
 def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_dir: Path,
-                   cache_dir: Path, jobs: int = 2) -> Firmware:
-    """Library (from the cache when complete), then harness + board + profile facts, linked.
+                   cache_dir: Path, jobs: int = 2, lto: bool = False) -> Firmware:
+    """Library (from the cache when complete), then harness + board + profile facts, linked
+    (lto: library and harness optimised together at the link, ports/build.mk LTO=1).
 
     harness_data_c is render_harness_data()'s text: the generated header
     tlsfit_profile_config.h (compile-time facts and the per-profile data)."""
-    lib = build_library_only(config_text, board, mbedtls_dir, cache_dir, jobs)
+    lib = build_library_only(config_text, board, mbedtls_dir, cache_dir, jobs, lto)
     lib_dir = lib.archive.parent
     data_sha = hashlib.sha256(harness_data_c.encode("utf-8")).hexdigest()[:16]
     fw_dir = lib_dir / "fw" / data_sha
     profile_dir = fw_dir / "include"
     profile_dir.mkdir(parents=True, exist_ok=True)
     write_if_changed(profile_dir / PROFILE_HEADER_NAME, harness_data_c)
-    variables = _lib_variables(board, mbedtls_dir, lib.config_dir, lib_dir)
+    variables = _lib_variables(board, mbedtls_dir, lib.config_dir, lib_dir, lto)
     variables.update({
         "FW_DIR": str(fw_dir),
         "BOARD_DIR": str(board.dir),
@@ -181,4 +194,4 @@ def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_
             # a region overflow is the profile not fitting the part (exit 2), not a tool failure
             raise link_overflow(str(exc), fw_dir / "tlsfit.map", board) or exc
     return Firmware(target=board.name, elf=fw_dir / "tlsfit.elf", map_file=fw_dir / "tlsfit.map",
-                    config_sha256=lib.config_sha256)
+                    config_sha256=lib.config_sha256, lto=lto)

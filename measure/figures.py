@@ -25,6 +25,7 @@ from elftools.elf.elffile import ELFFile
 
 from generator.errors import Infeasible
 from measure.boards import Board
+from measure.dwarf_sources import SymbolSource, read_symbol_sources
 from measure.model import Footprint, MeasureError
 
 # mbedTLS 3.6's library Makefile/CMake produce these three archives.
@@ -224,6 +225,43 @@ def attribute_ram_static(
     return RamAttribution(mbedtls=mbedtls, harness=ram_static_total - mbedtls)
 
 
+def module_of(source: str) -> str:
+    """A source file's module name as the map file would say it: ecp.c -> ecp.o (headers keep .h)."""
+    name = Path(source).name
+    return name[:-2] + ".o" if name.endswith(".c") else name
+
+
+def attribute_by_source(
+    symbols: list[SymbolSource],
+    rom_sections: set[str],
+    ram_sections: set[str],
+    ram_static_total: int,
+    mbedtls_dir: Path,
+    state_objects: tuple[str, ...] = MBEDTLS_STATE_OBJECTS,
+) -> tuple[RomAttribution, RamAttribution]:
+    """ROM per mbedTLS module and the static RAM split from each symbol's source file (DWARF):
+    a symbol is mbedTLS's when its file lies in the mbedTLS tree. Bytes no sized symbol
+    covers (merged strings, padding) stay outside rom.mbedtls."""
+    root = str(mbedtls_dir.resolve()) + "/"
+    per_module: dict[str, int] = defaultdict(int)
+    ram_mbedtls = 0
+    for sym in symbols:
+        if sym.source is None:
+            continue
+        module = module_of(sym.source)
+        ours = sym.source.startswith(root)
+        if ours and sym.section in rom_sections:
+            per_module[module] += sym.size
+        if sym.section in ram_sections and (ours or module in state_objects):
+            ram_mbedtls += sym.size
+    if ram_mbedtls > ram_static_total:
+        raise MeasureError(f"debug info attributes {ram_mbedtls} B of static RAM to mbedTLS, more than "
+                           f"the ELF's {ram_static_total} B")
+    modules = dict(sorted(per_module.items()))
+    return (RomAttribution(modules=modules, rom_mbedtls=sum(modules.values())),
+            RamAttribution(mbedtls=ram_mbedtls, harness=ram_static_total - ram_mbedtls))
+
+
 def rom_total(sections: list[ElfSection]) -> int:
     return sum(s.size for s in sections if s.is_rom)
 
@@ -244,8 +282,14 @@ def read_footprint(
     heap_section: str = ".heap_arena",
     stack_section: str = ".stack",
     archives: tuple[str, ...] = MBEDTLS_ARCHIVES,
+    attribution: str = "map",
+    mbedtls_dir: Path | None = None,
 ) -> Footprint:
-    """ROM/RAM figures of a linked image; the heap arena and stack reservation are reported apart."""
+    """ROM/RAM figures of a linked image; the heap arena and stack reservation are reported apart.
+
+    attribution "map": modules are the map file's archive members; "dwarf" (link-time optimised
+    images, built with -g): each symbol's source file from the debug info, mbedTLS's being those
+    under mbedtls_dir."""
     sections = read_elf_sections(elf)
     try:
         map_text = map_file.read_text(encoding="utf-8", errors="replace")
@@ -254,19 +298,28 @@ def read_footprint(
     rom_names = {s.name for s in sections if s.is_rom}
     reserved = {heap_section, stack_section}
     ram_names = {s.name for s in sections if s.is_ram and s.name not in reserved}
-    records = parse_map(map_text)
-    attribution = attribute_rom(records, rom_names, archives)
     static = ram_static(sections, reserved)
-    ram_split = attribute_ram_static(records, ram_names, static, archives)
+    if attribution == "dwarf":
+        if mbedtls_dir is None:
+            raise MeasureError("DWARF attribution needs the mbedTLS source directory")
+        rom_split, ram_split = attribute_by_source(read_symbol_sources(elf), rom_names, ram_names, static,
+                                                   mbedtls_dir)
+    elif attribution == "map":
+        records = parse_map(map_text)
+        rom_split = attribute_rom(records, rom_names, archives)
+        ram_split = attribute_ram_static(records, ram_names, static, archives)
+    else:
+        raise MeasureError(f"unknown ROM attribution method {attribution!r}")
     return Footprint(
         rom_total=rom_total(sections),
-        rom_mbedtls=attribution.rom_mbedtls,
-        modules=attribution.modules,
+        rom_mbedtls=rom_split.rom_mbedtls,
+        modules=rom_split.modules,
         ram_static=static,
         heap_arena=_size_of(sections, heap_section),
         stack_reserved=_size_of(sections, stack_section),
         ram_static_mbedtls=ram_split.mbedtls,
         ram_static_harness=ram_split.harness,
+        attribution=attribution,
     )
 
 
@@ -288,6 +341,12 @@ class DoesNotFit(Infeasible):
     def __init__(self, message: str, overflows: tuple[tuple[str, int], ...]):
         super().__init__(message)
         self.overflows = overflows          # ((region, bytes over), ...) as ld reported them
+        # pipeline.stages.Measurement holding the "does not fit" report record, set by the
+        # pipeline once it knows the profile and board (tlsfit measure writes it, still exit 2)
+        self.measurement = None
+        # pipeline.stages.Measurement holding the "does not fit" report record, set by the
+        # pipeline once it knows the profile and board (tlsfit measure writes it, still exit 2)
+        self.measurement = None
 
 
 def parse_region_overflows(linker_output: str) -> tuple[tuple[str, int], ...]:

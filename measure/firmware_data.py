@@ -21,7 +21,7 @@ BYTES_PER_LINE = 12
 
 # HarnessInput.app -> TLSFIT_APP value (ports/common/tlsfit_profile_data.h)
 APP_MACROS = {"none": "TLSFIT_APP_NONE", "echo": "TLSFIT_APP_ECHO",
-              "mqtt": "TLSFIT_APP_MQTT", "http": "TLSFIT_APP_HTTP"}
+              "mqtt": "TLSFIT_APP_MQTT", "http": "TLSFIT_APP_HTTP", "coap": "TLSFIT_APP_COAP"}
 MQTT_KEEPALIVE_S = 60
 MQTT_CLEAN_SESSION = 0x02
 MQTT_PROTOCOL_LEVEL_311 = 4
@@ -89,6 +89,45 @@ def http_request(host: str, path: str = "/") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("utf-8")
 
 
+# RFC 7252: version 1, type CON, code 0.01 GET, option 11 Uri-Path; ports/common/app_coap.c
+# reads the message id and token back from these bytes and sends a second request from them
+COAP_VERSION = 1
+COAP_CON = 0
+COAP_GET = 0x01
+COAP_URI_PATH = 11
+COAP_MESSAGE_ID = 0x7f01
+COAP_TOKEN = b"tlsfit01"          # 8 bytes, the longest token RFC 7252 allows
+COAP_REQUEST_MAX = 255            # TLSFIT_COAP_REQUEST_MAX in app_coap.c
+
+
+def _coap_option_nibble(value: int) -> tuple[int, bytes]:
+    """An option delta or length: the 4-bit field and its extended bytes (RFC 7252 3.1)."""
+    if value < 13:
+        return value, b""
+    if value < 269:
+        return 13, bytes([value - 13])
+    return 14, (value - 269).to_bytes(2, "big")
+
+
+def coap_get_request(path: str = "/") -> bytes:
+    """A confirmable CoAP GET of path, one Uri-Path option per segment ("/" or "": none)."""
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in path) or not path.startswith("/"):
+        raise MeasureError(f"CoAP path {path!r} must start with '/' and have no space or control character")
+    msg = bytearray([(COAP_VERSION << 6) | (COAP_CON << 4) | len(COAP_TOKEN), COAP_GET])
+    msg += COAP_MESSAGE_ID.to_bytes(2, "big") + COAP_TOKEN
+    last = 0
+    for segment in filter(None, path.split("/")):
+        raw = segment.encode("utf-8")
+        delta, delta_ext = _coap_option_nibble(COAP_URI_PATH - last)
+        length, length_ext = _coap_option_nibble(len(raw))
+        msg += bytes([(delta << 4) | length]) + delta_ext + length_ext + raw
+        last = COAP_URI_PATH
+    if len(msg) > COAP_REQUEST_MAX:
+        raise MeasureError(f"CoAP request for {path!r} is {len(msg)} bytes; the harness sends at most "
+                           f"{COAP_REQUEST_MAX}: use a shorter app.path")
+    return bytes(msg)
+
+
 def app_request(inp: HarnessInput) -> bytes | None:
     """The bytes the harness sends after the handshake, built here so the C
     side only sends them and checks the answer."""
@@ -100,6 +139,8 @@ def app_request(inp: HarnessInput) -> bytes | None:
         return mqtt_connect_packet(inp.app_client_id)
     if inp.app == "http":
         return http_request(inp.app_host or inp.server_name, inp.app_path)
+    if inp.app == "coap":
+        return coap_get_request(inp.app_path)
     return None
 
 
@@ -135,6 +176,10 @@ def render_harness_data(inp: HarnessInput, templates_dir: Path = TEMPLATES_DIR) 
         "groups": inp.group_ids,
         "has_psk": 1 if inp.psk_key else 0,
         "app_macro": APP_MACROS[inp.app],
+        "datagram": inp.datagram,
+        "retransmit_ms": inp.retransmit_ms,
+        "mtu": inp.mtu,
+        "connection_id": 1 if inp.connection_id else 0,
         "blobs": blobs,
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)),

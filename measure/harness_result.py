@@ -17,7 +17,7 @@ CONSOLE_TAIL_CHARS = 2000
 _RESULT_LINE = re.compile(r"^TLSFIT-RESULT (\{.*\})\s*$", re.MULTILINE)
 
 # mbedtls_ssl_get_version() -> report wording
-VERSION_NAMES = {"TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3"}
+VERSION_NAMES = {"TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3", "DTLSv1.2": "DTLS 1.2"}
 
 # mbedTLS ciphersuite name prefix -> IANA prefix; the rest is '-' -> '_'.
 # Checked against library/ssl_ciphersuites.c by tests/test_ports.py.
@@ -108,6 +108,7 @@ def parse_result(console_text: str) -> HandshakeRun:
         app_bytes_sent=_optional_int(data, "app_sent"),
         app_bytes_received=_optional_int(data, "app_recv"),
         app_detail=str(data["app_detail"]) if data.get("app_detail") else None,
+        retransmits=_optional_int(data, "retransmits"),
     )
 
 

@@ -20,6 +20,7 @@ class Firmware:
     elf: Path                      # ELF (board) or executable (host)
     map_file: Path                 # linker map file
     config_sha256: str
+    lto: bool = False              # library and harness linked with link-time optimisation
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class HandshakeRun:
     app_bytes_sent: int | None = None      # application plaintext written (mbedtls_ssl_write)
     app_bytes_received: int | None = None  # application plaintext read (mbedtls_ssl_read)
     app_detail: str | None = None     # "echo reversed", "CONNACK rc=0", "HTTP/1.1 200 OK"
+    retransmits: int | None = None    # DTLS: flights the firmware resent after a timer expired (TLS: None)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Footprint:
     ram_static_mbedtls: int | None = None  # mbedTLS's objects + the contexts an application holds
                                            # for it (ports/common/app_contexts.c)
     ram_static_harness: int | None = None  # measurement bookkeeping, board, libc, padding
+    attribution: str = "map"       # how modules were found: "map" (archive members) | "dwarf" (symbols' sources)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,10 @@ class HarnessInput:
     app_client_id: str = ""        # MQTT client id (app mqtt; empty: the broker assigns one)
     app_host: str = ""             # HTTP Host header (app http; empty: server_name)
     app_path: str = "/"            # HTTP request path (app http)
+    datagram: bool = False         # transport: udp -> DTLS over framed datagrams (TLSFIT_DATAGRAM)
+    retransmit_ms: tuple[int, int] = (1000, 60000)  # DTLS handshake timeout range (min, max)
+    mtu: int = 0                   # DTLS datagram limit (mbedtls_ssl_set_mtu), 0: none
+    connection_id: bool = False    # DTLS: offer an RFC 9146 Connection ID
 
 
 @dataclass(frozen=True)

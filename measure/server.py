@@ -29,7 +29,8 @@ STOP_TIMEOUT_S = 5.0
 TOOL_TIMEOUT_S = 30.0
 BIND_ATTEMPTS = 3
 POLL_S = 0.02
-TCP_LISTEN_STATE = "0A"  # /proc/net/tcp "st" column
+TCP_LISTEN_STATE = "0A"
+UDP_BOUND_STATE = "07"     # /proc/net/udp: TCP_CLOSE, i.e. bound and unconnected  # /proc/net/tcp "st" column
 
 
 class ServerUnsupported(MeasureError):
@@ -98,8 +99,13 @@ def openssl_args(profile: Profile, files: ServerFiles, port: int,
     versions = tuple(sorted(profile.versions))
     if versions not in OPENSSL_VERSION_ARGS:
         raise ServerUnsupported(f"openssl s_server: unsupported versions {profile.versions}")
-    args = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-rev",
-            *OPENSSL_VERSION_ARGS[versions]]
+    if profile.transport == "udp":
+        # DTLS 1.2: s_server refuses -rev there (it only prints what it gets: app none), and it
+        # stops at the end of its standard input, which start_reference_server keeps open
+        args = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-dtls1_2"]
+    else:
+        args = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-rev",
+                *OPENSSL_VERSION_ARGS[versions]]
     if naccept is not None:
         args += ["-naccept", str(naccept)]
 
@@ -305,7 +311,8 @@ def gnutls_priority(profile: Profile) -> tuple[str, tuple[str, ...]]:
         raise ServerUnsupported(f"gnutls-serv: signature algorithms not supported: "
                                 f"{', '.join(missing_sigs)}")
 
-    tokens = ["NONE"] + [f"+{GNUTLS_VERSIONS[v]}" for v in profile.versions]
+    tokens = ["NONE"] + [f"+{GNUTLS_VERSIONS[v]}" if profile.transport != "udp" else f"+VERS-DTLS{v}"
+                         for v in profile.versions]
     tokens += [f"+{k}" for k in kxs] + [f"+{c}" for c in ciphers] + [f"+{m}" for m in macs]
     tokens += [f"+{k}" for s in profile.signature_algorithms for k in GNUTLS_SIGALGS[s]]
     if not profile.signature_algorithms:
@@ -328,6 +335,8 @@ def gnutls_priority(profile: Profile) -> tuple[str, tuple[str, ...]]:
 
 def gnutls_args(profile: Profile, files: ServerFiles, port: int, priority: str) -> list[str]:
     args = ["gnutls-serv", "--port", str(port), "--echo", "--priority", priority]
+    if profile.transport == "udp":
+        args.append("--udp")  # DTLS: the priority string's VERS-DTLS1.2 (gnutls_priority)
     if files.cert_file is not None and files.key_file is not None:
         args += ["--x509certfile", str(files.cert_file), "--x509keyfile", str(files.key_file)]
     if files.psk_file is not None:
@@ -396,17 +405,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def is_listening(port: int) -> bool:
-    """Whether some socket listens on `port`, read from /proc so that no probe
-    connection is made (s_server -naccept would count it)."""
-    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+def is_listening(port: int, udp: bool = False) -> bool:
+    """Whether some socket listens on `port` (udp: is bound to it), read from /proc so
+    that no probe connection is made (s_server -naccept would count it)."""
+    state = UDP_BOUND_STATE if udp else TCP_LISTEN_STATE
+    tables = ("/proc/net/udp", "/proc/net/udp6") if udp else ("/proc/net/tcp", "/proc/net/tcp6")
+    for table in map(Path, tables):
         try:
             lines = table.read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 3 and fields[3] == TCP_LISTEN_STATE \
+            if len(fields) > 3 and fields[3] == state \
                     and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 return True
     return False
@@ -458,6 +469,7 @@ class RunningServer:
         self.info = ServerInfo(impl=IMPL_NAMES[impl], version=version,
                                address=f"127.0.0.1:{port}")
         self._remove_on_stop: Path | None = None  # a temporary work dir
+        self.udp = False                           # a DTLS server (bound, not listening)
         self._cleanup_handle: int | None = None
 
     @property
@@ -559,9 +571,12 @@ def start_reference_server(profile: Profile, pki: TestPki | None, impl: str = "o
         args, warnings = build_server_args(profile, files, impl, port, naccept)
         log_file = workdir / f"{impl}-server-{port}.log"
         with log_file.open("wb") as log:
+            # DTLS s_server ends at the end of its standard input: give it a pipe kept open
+            stdin = subprocess.PIPE if profile.transport == "udp" else subprocess.DEVNULL
             process = children.popen(args, what=IMPL_NAMES[impl], stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=workdir)
+                                     stderr=subprocess.STDOUT, cwd=workdir, stdin=stdin)
         server = RunningServer(impl, process, port, log_file, args, version, warnings)
+        server.udp = profile.transport == "udp"
         if _wait_listening(server):
             return server
         server.stop()
@@ -576,7 +591,7 @@ def _wait_listening(server: RunningServer) -> bool:
     while time.monotonic() < deadline:
         if not server.alive():
             return False
-        if is_listening(server.port):
+        if is_listening(server.port, server.udp):
             return True
         time.sleep(POLL_S)
     return False

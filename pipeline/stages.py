@@ -27,19 +27,20 @@ from generator.validate import validate_config
 from measure.boards import Board, load_board
 from measure.children import ToolMissing, require_tool
 from measure.build import build_firmware
-from measure.figures import heap_exhausted_note, read_footprint
+from measure.figures import DoesNotFit, heap_exhausted_note, read_footprint
 from measure.firmware_data import render_harness_data
 from measure.harness_result import parse_result
 from measure.host_run import run_host
 from measure.model import Firmware, HandshakeRun, HarnessInput, MeasureError, ServerInfo, WireSummary
 from measure.pki import TestPki, make_test_pki
+from measure.dgram_proxy import DatagramProxy, LossPlan
 from measure.proxy import WireProxy, check_server_reachable
 from measure.qemu import run_qemu
 from measure.server import start_reference_server
 from measure.trust import harness_input_for_external, harness_input_for_reference
 from pipeline.advice import advise
 from pipeline.tree import MbedtlsTree
-from reports.report import build_report
+from reports.report import build_report, does_not_fit_report
 
 HOST_TARGET = "host"
 # What the reference servers (openssl s_server -rev, gnutls-serv --echo) can answer.
@@ -83,6 +84,7 @@ class RunOutcome:
     wire: WireSummary | None
     server: ServerInfo
     error: str | None
+    dtls: dict | None = None       # transport: udp: what the datagram relay saw (DtlsSummary.as_report)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ class MeasureRequest:
     timeout_s: float = 120.0
     optimize: str | None = None            # None: the profile's level
     app: str | None = None                 # None: the profile's app, else the default for the server
+    loss: LossPlan | None = None           # transport: udp: datagrams the relay drops/duplicates/reorders
+    lto: bool | None = None                # None: the profile's build.lto
+    knobs: tuple[tuple[str, str], ...] = ()  # tuning knobs over the profile's tuning: (generator/tuning.py)
 
 
 @dataclass(frozen=True)
@@ -115,12 +120,18 @@ def parse_server_address(text: str) -> ServerAddress:
 
 
 def generate(profile_path: Path, kb: Knowledge, optimize: str | None = None,
-             arch: str | None = None) -> GeneratedConfig:
+             arch: str | None = None, knobs: tuple[tuple[str, str], ...] = (),
+             lto: bool | None = None) -> GeneratedConfig:
     """Load, resolve and render one profile's config (not compile-checked: see validate).
-    arch: the target board's CPU architecture (Board.arch), for arch-conditioned tuning."""
+    arch: the target board's CPU architecture (Board.arch), for arch-conditioned tuning;
+    knobs: knob settings over the profile's tuning:; lto: over the profile's build.lto."""
     profile = load_profile(profile_path, kb)
     if optimize is not None:
         profile = replace(profile, optimize=optimize)
+    if knobs:
+        profile = replace(profile, tuning=tuple(sorted({**dict(profile.tuning), **dict(knobs)}.items())))
+    if lto is not None:
+        profile = replace(profile, lto=lto)
     resolved = resolve(profile, kb, arch)
     text = render_config(resolved, profile, kb)
     return GeneratedConfig(profile, resolved, text, config_sha256(text))
@@ -171,6 +182,15 @@ def choose_app(profile: Profile, requested: str | None, external: bool) -> App:
                            "to a real server")
     elif not external and base.protocol not in REFERENCE_APPS:
         base = replace(base, protocol="echo")
+    if profile.transport == "udp" and not external and base.protocol != "none":
+        if requested is not None:
+            raise BadInput(f"--app {requested}: the DTLS reference server (openssl s_server -dtls1_2) "
+                           "answers nothing after the handshake; use --server HOST:PORT (e.g. a CoAP "
+                           "server with --app coap) or --app none")
+        base = replace(base, protocol="none")
+    if base.protocol == "coap" and profile.transport != "udp":
+        raise BadInput(f"{'--app coap' if requested else str(profile.path) + ': app: coap'}: CoAP is "
+                       "spoken over DTLS here; it needs a transport: udp profile")
     client_id = base.client_id or f"tlsfit-{profile.name}"[:23]
     return replace(base, client_id=client_id)
 
@@ -179,17 +199,25 @@ def harness_input(gen: GeneratedConfig, kb: Knowledge, app: App, pki: TestPki | 
                   external: bool) -> HarnessInput:
     base = (harness_input_for_external(gen.profile, gen.resolved, kb) if external
             else harness_input_for_reference(gen.profile, gen.resolved, kb, pki))
-    return replace(base, app=app.protocol, app_client_id=app.client_id, app_host=gen.profile.host,
+    base = replace(base, app=app.protocol, app_client_id=app.client_id, app_host=gen.profile.host,
                    app_path=app.path)
+    dtls = gen.profile.dtls
+    if dtls is not None:
+        base = replace(base, datagram=True, retransmit_ms=(dtls.retransmit_min_ms, dtls.retransmit_max_ms),
+                       mtu=dtls.mtu or 0, connection_id=dtls.connection_id)
+    return base
 
 
 def build(gen: GeneratedConfig, data: HarnessInput, board: Board, tree: MbedtlsTree, paths: Paths) -> Firmware:
-    return build_firmware(gen.text, render_harness_data(data), board, tree.dir, paths.cache)
+    return build_firmware(gen.text, render_harness_data(data), board, tree.dir, paths.cache,
+                          lto=gen.profile.lto)
 
 
-def _run_once(fw: Firmware, board: Board, upstream: ServerAddress,
-              timeout_s: float) -> tuple[HandshakeRun | None, WireSummary | None, str | None]:
-    with WireProxy(upstream.host, upstream.port) as proxy:
+def _run_once(fw: Firmware, board: Board, upstream: ServerAddress, timeout_s: float,
+              loss: LossPlan | None = None,
+              udp: bool = False) -> tuple[HandshakeRun | None, WireSummary | None, str | None, dict | None]:
+    relay = DatagramProxy(upstream.host, upstream.port, loss) if udp else WireProxy(upstream.host, upstream.port)
+    with relay as proxy:
         try:
             if board.is_host:
                 _, console = run_host(fw, "127.0.0.1", proxy.port, timeout_s, proxy=proxy)
@@ -204,46 +232,55 @@ def _run_once(fw: Firmware, board: Board, upstream: ServerAddress,
         fault = proxy.fault
     if fault is not None and (run is None or not run.ok) and (error is None or fault.message not in error):
         error = f"{error}\n{fault.message}" if error else fault.message
-    return run, proxy.summary(), error
+    dtls = proxy.dtls().as_report() if isinstance(proxy, DatagramProxy) else None
+    return run, proxy.summary(), error, dtls
 
 
 def run(fw: Firmware, board: Board, profile: Profile, pki: TestPki | None, server: ServerAddress | None,
-        server_impl: str, work: Path, timeout_s: float, kb: Knowledge) -> RunOutcome:
+        server_impl: str, work: Path, timeout_s: float, kb: Knowledge,
+        loss: LossPlan | None = None) -> RunOutcome:
     """One handshake of fw against `server`, or against a reference server shaped like the profile."""
+    udp = profile.transport == "udp"
     if server is not None:
         info = ServerInfo(impl="external", version="", address=str(server))
-        r, wire, error = _run_once(fw, board, server, timeout_s)
-        return RunOutcome(r, wire, info, error)
+        r, wire, error, dtls = _run_once(fw, board, server, timeout_s, loss, udp)
+        return RunOutcome(r, wire, info, error, dtls)
     work.mkdir(parents=True, exist_ok=True)
     with start_reference_server(profile, pki, impl=server_impl, workdir=work) as srv:
-        r, wire, error = _run_once(fw, board, ServerAddress("127.0.0.1", srv.port), timeout_s)
+        r, wire, error, dtls = _run_once(fw, board, ServerAddress("127.0.0.1", srv.port), timeout_s, loss, udp)
         info = srv.info
         if r is None or not r.ok:
             log = srv.log_text().strip()
             if log:
                 error = (error + "\n" if error else "") + "server log:\n" + "\n".join(log.splitlines()[-15:])
-    return RunOutcome(r, wire, info, error)
+    return RunOutcome(r, wire, info, error, dtls)
 
 
 def generate_for_board(profile_path: Path, kb: Knowledge, optimize: str | None, target: str | None,
-                       paths: Paths) -> tuple[GeneratedConfig, Board]:
+                       paths: Paths, knobs: tuple[tuple[str, str], ...] = (), lto: bool | None = None) -> tuple[GeneratedConfig, Board]:
     """The config for the board that runs it (the profile's target unless `target` is given):
     the board's CPU architecture decides the arch-conditioned tuning."""
-    gen = generate(profile_path, kb, optimize)
+    gen = generate(profile_path, kb, optimize, knobs=knobs, lto=lto)
     board = board_for(gen, target, paths)
     if board.arch is not None:
-        gen = generate(profile_path, kb, optimize, board.arch)
+        gen = generate(profile_path, kb, optimize, board.arch, knobs=knobs, lto=lto)
     return gen, board
 
 
 def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _quiet) -> Measurement:
     """Generate, validate, build, run one handshake and return the report (nothing written)."""
     kb = request.tree.knowledge
-    if request.server is not None:
-        # an unreachable server fails in seconds, before any build
+    gen, board = generate_for_board(request.profile, kb, request.optimize, request.target, request.paths,
+                                    knobs=request.knobs, lto=request.lto)
+    if request.server is not None and gen.profile.transport != "udp":
+        # an unreachable server fails in seconds, before any build (UDP has no connection to try)
         check_server_reachable(request.server.host, request.server.port)
-    gen, board = generate_for_board(request.profile, kb, request.optimize, request.target, request.paths)
     external = request.server is not None
+    if gen.profile.transport == "udp" and not board.datagram:
+        raise BadInput(f"{gen.profile.path}: transport: udp: board {board.name} has no datagram transport "
+                       "(board.yaml datagram: false); measure DTLS on an mps2-* board or --target host")
+    if gen.profile.transport != "udp" and request.loss is not None:
+        raise BadInput("--loss drops datagrams: it needs a transport: udp (DTLS) profile")
     app = choose_app(gen.profile, request.app, external)
     if board.qemu_argv:
         require_tool(board.qemu_argv[0])  # a missing QEMU fails before the build, with the apt-get hint
@@ -252,12 +289,21 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     pki = None if external else reference_pki(gen.profile)
     data = harness_input(gen, kb, app, pki, external)
     progress(f"building mbedTLS and the harness for {board.name}")
-    fw = build(gen, data, board, request.tree, request.paths)
-    footprint = read_footprint(fw.elf, fw.map_file)
+    try:
+        fw = build(gen, data, board, request.tree, request.paths)
+    except DoesNotFit as exc:  # the record a profile x board matrix shows (still exit 2)
+        exc.measurement = Measurement(generated=gen, board=board, app=app, report=does_not_fit_report(
+            tlsfit_version=tlsfit_version, profile_name=gen.profile.name, target=board.name, cpu=board.cpu,
+            mbedtls_version=request.tree.version, config_sha256=gen.sha256, optimize=gen.profile.optimize,
+            overflows=exc.overflows, message=str(exc),
+            limits={"flash": board.flash_limit, "ram": board.ram_limit}))
+        raise
+    footprint = read_footprint(fw.elf, fw.map_file, attribution="dwarf" if fw.lto else "map",
+                               mbedtls_dir=request.tree.dir)
     where = str(request.server) if external else f"a reference {request.server_impl} server"
     progress(f"running the handshake on {board.name} against {where}")
     outcome = run(fw, board, gen.profile, pki, request.server, request.server_impl,
-                  request.paths.work / gen.profile.name, request.timeout_s, kb)
+                  request.paths.work / gen.profile.name, request.timeout_s, kb, request.loss)
     error = outcome.error
     if outcome.run is not None and not outcome.run.ok:  # out of heap: say the arena and the peak
         note = heap_exhausted_note(outcome.run.error_code, outcome.run.heap_peak,
@@ -269,18 +315,24 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
         run=outcome.run, wire=outcome.wire, server=outcome.server, config_text=gen.text,
         error=error, optimize=gen.profile.optimize, budget=gen.profile.budget,
         mbedtls_dir=request.tree.dir, app=app.protocol, server_kind="external" if external else "reference",
-        clock=gen.profile.clock,
+        clock=gen.profile.clock, lto=gen.profile.lto, tuning=dict(gen.profile.tuning),
         advice=tuple(dataclasses.asdict(a) for a in advise(gen.profile, gen.resolved, kb)))
+    if outcome.dtls is not None:  # transport: udp: what the datagram relay saw
+        report["transport"] = "udp"
+        report["dtls"] = {**outcome.dtls, "loss": str(request.loss) if request.loss else None,
+                          "firmware_retransmits": outcome.run.retransmits if outcome.run else None}
     return Measurement(generated=gen, board=board, app=app, report=report, firmware=fw)
 
 
 def default_output_dir(build_dir: Path, m: Measurement, optimize_override: str | None,
                        server: ServerAddress | None) -> Path:
-    """build/<profile>/<target>[-<level>][-<host>-<port>]: runs against real servers and
-    --optimize overrides get folders of their own, beside the reference run's."""
+    """build/<profile>/<target>[-<level>][-lto][-<host>-<port>]: runs against real servers,
+    --optimize overrides and LTO builds get folders of their own, beside the reference run's."""
     leaf = m.board.name
     if optimize_override is not None:
         leaf += f"-{optimize_override}"
+    if m.generated.profile.lto:
+        leaf += "-lto"   # beside the plain build's report, not over it
     if server is not None:
         safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in server.host)
         leaf += f"-{safe_host}-{server.port}"

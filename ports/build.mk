@@ -6,6 +6,10 @@
 #   make -f ports/build.mk fw   (the above) FW_DIR=... BOARD_DIR=...
 #        BOARD_SRCS="abs paths" BOARD_INCLUDES="abs dirs" PROFILE_DIR=... LDSCRIPT=...
 #        BOARD_LDFLAGS="..." FLASH_SIZE=bytes RAM_SIZE=bytes
+#   LTO=1 (either target): link-time optimisation of the library and the
+#        harness together (-flto, with -g so that measure/figures.py can
+#        attribute ROM to source files from DWARF: the debug info is not
+#        loaded, the image is the same); AR must then be the gcc-ar wrapper.
 #
 # FLASH_SIZE/RAM_SIZE are board.yaml's limits; a board's linker.ld uses them
 # as TLSFIT_FLASH_SIZE/TLSFIT_RAM_SIZE in its MEMORY regions.
@@ -15,11 +19,17 @@
 # and data, measure/firmware_data.py).
 
 PORTS_DIR := $(dir $(lastword $(MAKEFILE_LIST)))
+comma := ,
 COMMON_DIR := $(PORTS_DIR)common
 
 # size-oriented like a product build; sections per function so --gc-sections
 # drops what the profile never calls
 OPT_CFLAGS := -Os -ffunction-sections -fdata-sections -std=c99
+# LTO: newlib's malloc calls _sbrk (ports/common/heap.c), which the LTO pass
+# cannot see from libc and would drop: keep it undefined-on-entry (-u)
+LTO_CFLAGS := $(if $(filter 1,$(LTO)),-flto -g)
+LTO_LDFLAGS := $(if $(filter 1,$(LTO)),-flto -Os -Wl$(comma)-u$(comma)_sbrk)
+OPT_CFLAGS += $(LTO_CFLAGS)
 CONFIG_CFLAGS := -I$(CONFIG_DIR) -DMBEDTLS_CONFIG_FILE='"tlsfit_config.h"'
 MBEDTLS_INCLUDES := -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
 	-I$(MBEDTLS_DIR)/3rdparty/everest/include \
@@ -59,12 +69,11 @@ $(LIB_DIR)/libmbedtls.a: $(LIB_OBJS)
 # application holds (counted with mbedTLS in the static RAM split), and one
 # file per application protocol, each compiled to nothing unless selected
 COMMON_SRCS := main.c harness.c heap.c stack.c profile_data.c app_contexts.c \
-	app_io.c app_echo.c app_mqtt.c app_http.c app_time.c
+	app_io.c app_echo.c app_mqtt.c app_http.c app_coap.c app_time.c
 FW_OBJS := $(addprefix $(FW_DIR)/obj/common/,$(COMMON_SRCS:.c=.o)) \
 	$(addprefix $(FW_DIR)/obj/board/,$(notdir $(BOARD_SRCS:.c=.o)))
 # -L: a board's linker script may INCLUDE family files from its include dirs
 LDSCRIPT_FLAGS := $(if $(LDSCRIPT),-T$(LDSCRIPT) $(addprefix -L,$(BOARD_INCLUDES)))
-comma := ,
 MEMORY_LDFLAGS := $(if $(FLASH_SIZE),-Wl$(comma)--defsym=TLSFIT_FLASH_SIZE=$(FLASH_SIZE)) \
 	$(if $(RAM_SIZE),-Wl$(comma)--defsym=TLSFIT_RAM_SIZE=$(RAM_SIZE))
 
@@ -84,7 +93,7 @@ $(foreach src,$(BOARD_SRCS),$(eval $(call board_object_rule,$(src))))
 
 # board.yaml: its limits are link inputs
 $(FW_DIR)/tlsfit.elf: $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(LDSCRIPT) $(wildcard $(BOARD_DIR)/board.yaml)
-	$(CC) $(BOARD_CFLAGS) $(LDSCRIPT_FLAGS) $(MEMORY_LDFLAGS) -Wl,--gc-sections \
+	$(CC) $(BOARD_CFLAGS) $(LTO_LDFLAGS) $(LDSCRIPT_FLAGS) $(MEMORY_LDFLAGS) -Wl,--gc-sections \
 		-Wl,-Map=$(FW_DIR)/tlsfit.map -o $@ $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(BOARD_LDFLAGS)
 
 -include $(FW_OBJS:.o=.d)

@@ -42,6 +42,8 @@ def build_report(
     server_kind: str = "reference",
     clock: str = "none",
     advice: tuple[dict, ...] = (),
+    lto: bool = False,
+    tuning: dict[str, str] | None = None,
 ) -> dict:
     """The report.json content. run is None when no handshake could be run (error says why).
 
@@ -65,6 +67,9 @@ def build_report(
         "server": _server(server, server_kind),
         "budget": _budget(budget),
         "clock": clock,
+        # how the measured firmware was compiled and linked, and the knobs over the optimize level
+        "build": {"lto": lto},
+        "tuning": dict(tuning or {}),
         # cheaper choices the server accepts: {"change", "saves", "source": measured | estimate}
         "advice": list(advice),
     }
@@ -91,6 +96,9 @@ def _rom(footprint: Footprint) -> dict:
         "mbedtls": footprint.rom_mbedtls,
         "other": footprint.rom_total - footprint.rom_mbedtls,  # harness, startup, libc
         "modules": modules,
+        # how modules were found: "map" (the linker map's archive members) or "dwarf" (each
+        # symbol's source file from the debug info: under LTO the map names no member)
+        "attribution": footprint.attribution,
     }
 
 
@@ -250,3 +258,39 @@ def write_report_files(report: dict, out_dir: Path, config_text: str,
     }
     for name, text in contents.items():
         write_if_changed(out_dir / name, text)
+
+
+def does_not_fit_report(*, tlsfit_version: str, profile_name: str, target: str, cpu: str,
+                        mbedtls_version: str, config_sha256: str, optimize: str,
+                        overflows: tuple[tuple[str, int], ...], message: str,
+                        limits: dict[str, int | None]) -> dict:
+    """The record `tlsfit measure` writes when the build does not fit the board's part (it still
+    exits 2): no image, so no ROM/RAM figures and no handshake; by how much each linker region
+    overflowed, the part's limits and the explanation (reports/schema.py: fits false)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tlsfit_version": tlsfit_version,
+        "profile": profile_name,
+        "target": target,
+        "cpu": cpu,
+        "mbedtls_version": mbedtls_version,
+        "config_sha256": config_sha256,
+        "optimize": optimize,
+        "fits": False,
+        "overflow": {region: over for region, over in overflows},
+        "limits": dict(limits),
+        "does_not_fit": message,
+        "rom": None,
+        "ram": None,
+        "handshake": None,
+    }
+
+
+def write_does_not_fit_record(report: dict, out_dir: Path) -> None:
+    """report.json (the does-not-fit record) in out_dir; a previous run's report.md/.html and
+    firmware there described an image this build no longer makes, so they go."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_if_changed(out_dir / "report.json", report_json(report))
+    for name in ("report.md", "report.html", *ARTIFACT_NAMES.values()):
+        (out_dir / name).unlink(missing_ok=True)
+

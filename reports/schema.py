@@ -27,6 +27,10 @@ Report fields checked (what diff, gate and the summaries read; unknown extra key
                               non-negative integer or null
     app                       absent, or an object whose ok is true, false or null
     budget                    null or an object with rom, ram: positive integer or null
+    fits                      absent or true; false: the build did not fit the target's part
+                              (measure exit 2), and then instead of the figures above:
+                              overflow {region: positive integer}, rom/ram/handshake null,
+                              limits {flash, ram: positive integer or null}, does_not_fit (string)
 
 Baseline: {"schema_version": BASELINE_SCHEMA_VERSION, "entries": {"<profile>@<target>": {METRIC: figure}}}
 with every metric of reports/metrics.py present; a figure is a non-negative integer, and null only for
@@ -128,6 +132,10 @@ def validate_report(data: Any, where: str) -> dict:
     c.name(c.get(report, "target", ()), ("target",))
     if "config_sha256" in report:
         c.text(report["config_sha256"], ("config_sha256",))
+    if "fits" in report:
+        c.boolean(report["fits"], ("fits",))
+    if report.get("fits") is False:
+        return _validate_does_not_fit(c, report)
 
     rom = c.obj(c.get(report, "rom", ()), ("rom",))
     for key in ("total", "mbedtls"):
@@ -176,6 +184,34 @@ def validate_report(data: Any, where: str) -> dict:
             if key in budget:
                 c.count(budget[key], ("budget", key), nullable=True, positive=True)
     return report
+
+
+def _validate_does_not_fit(c: _Checker, report: dict) -> dict:
+    """The record of a build that did not fit its target (fits: false): the overflow per linker
+    region (a non-empty object of region -> positive integer), no image and no run (rom, ram and
+    handshake null), limits: flash/ram positive integer or null, does_not_fit: the explanation."""
+    overflow = c.obj(c.get(report, "overflow", ()), ("overflow",))
+    if not overflow:
+        raise c.fail(("overflow",), "a report with fits: false names at least one overflowing region")
+    for region, over in overflow.items():
+        c.count(over, ("overflow", region), nullable=False, positive=True)
+    for key in ("rom", "ram", "handshake"):
+        if report.get(key) is not None:
+            raise c.fail((key,), f"expected null in a report with fits: false (nothing was linked or run), "
+                                 f"got {_shown(report[key])}")
+    if report.get("limits") is not None:
+        limits = c.obj(report["limits"], ("limits",))
+        for key in ("flash", "ram"):
+            if key in limits:
+                c.count(limits[key], ("limits", key), nullable=True, positive=True)
+    if "does_not_fit" in report:
+        c.text(report["does_not_fit"], ("does_not_fit",))
+    return report
+
+
+def fits(report: dict) -> bool:
+    """False for the record of a build that did not fit its target (measure exit 2)."""
+    return report.get("fits", True) is not False
 
 
 def validate_baseline(data: Any, where: str) -> dict[str, dict[str, int | None]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from generator.model import OPTIMIZE_LEVELS
 from reports.metrics import BY_NAME, metric_value, report_key
 from reports.render import render
+from reports.schema import fits
 from generator.write import write_if_changed
 
 # Columns of the matrix, in order (metric names from reports/metrics.py).
@@ -58,6 +59,47 @@ def summary_rows(reports: list[dict]) -> list[SummaryRow]:
                                          order.get(row.optimize, len(order)), row.server))
 
 
+@dataclass(frozen=True)
+class MatrixCell:
+    status: str                      # "ok" | "does not fit" | "out of heap" | "failed"
+    text: str                        # e.g. "does not fit (RAM +320 B)", with the level when reports mix them
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Profile x board: which shipped profile fits which part, and how far it got."""
+    profiles: tuple[str, ...]
+    targets: tuple[str, ...]
+    cells: dict[tuple[str, str], tuple[MatrixCell, ...]]   # (profile, target) -> one per report
+
+
+def _matrix_cell(report: dict, level_prefix: bool) -> MatrixCell:
+    prefix = f"{report.get('optimize', 'size')}: " if level_prefix else ""
+    if not fits(report):
+        over = ", ".join(f"{region} +{n:,} B" for region, n in report["overflow"].items())
+        return MatrixCell("does not fit", f"{prefix}does not fit ({over})")
+    hs = report["handshake"]
+    if hs["ok"]:
+        return MatrixCell("ok", f"{prefix}handshake OK")
+    error = hs.get("error") or {}
+    if str(error.get("message") or "").startswith("out of heap"):
+        peak = (report.get("ram") or {}).get("heap_peak")
+        return MatrixCell("out of heap", f"{prefix}out of heap" + (f" (peak {peak:,} B)" if peak else ""))
+    return MatrixCell("failed", f"{prefix}handshake failed" + (f" ({error['name']})" if error.get("name") else ""))
+
+
+def profile_board_matrix(reports: list[dict]) -> Matrix:
+    """Reference-server runs only (a real server's answer says nothing about fitting the part)."""
+    shown = [r for r in reports if (r.get("server") or {}).get("kind") != "external"]
+    mixed = len({r.get("optimize", "size") for r in shown}) > 1
+    order = {level: i for i, level in enumerate(OPTIMIZE_LEVELS)}
+    cells: dict[tuple[str, str], list[MatrixCell]] = {}
+    for r in sorted(shown, key=lambda r: order.get(r.get("optimize", "size"), len(order))):
+        cells.setdefault((r["profile"], r["target"]), []).append(_matrix_cell(r, mixed))
+    return Matrix(profiles=tuple(sorted({p for p, _ in cells})), targets=tuple(sorted({t for _, t in cells})),
+                  cells={k: tuple(v) for k, v in cells.items()})
+
+
 def _server_label(server: dict) -> str:
     if server.get("kind") == "external":
         return f"{server.get('address', '?')}"
@@ -65,12 +107,14 @@ def _server_label(server: dict) -> str:
 
 
 def write_summary(reports: list[dict], out_dir: Path) -> None:
-    """summary.md and summary.html in out_dir."""
-    rows = summary_rows(reports)
+    """summary.md and summary.html in out_dir: the figures of every build that fits, and the
+    profile x board matrix (does-not-fit records included)."""
+    rows = summary_rows([r for r in reports if fits(r)])
     columns = [BY_NAME[name] for name in SUMMARY_COLUMNS]
+    matrix = profile_board_matrix(reports)
     contents = {
-        "summary.md": render("summary.md.j2", rows=rows, columns=columns),
-        "summary.html": render("summary.html.j2", rows=rows, columns=columns),
+        "summary.md": render("summary.md.j2", rows=rows, columns=columns, matrix=matrix),
+        "summary.html": render("summary.html.j2", rows=rows, columns=columns, matrix=matrix),
     }
     for name, text in contents.items():
         write_if_changed(out_dir / name, text)

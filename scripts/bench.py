@@ -7,6 +7,11 @@ measure:   per shipped profile, wall time of `tlsfit measure` cold (its mbedTLS 
 footprint: tlsfit's mbedTLS ROM for the server shapes of the hand-tuned reference
            configs measured on these machines (../shared/NOTES.md), as a ratio; then
            what each `optimize` level costs for the same shapes (ROM, RAM, instructions).
+           Then each shape without and with link-time optimisation (--no-lto / --lto).
+           Then the DTLS shapes (transport: udp) beside their TLS twins (the same profile over tcp).
+tune:      `tlsfit tune` on three shipped profiles: the Pareto front and the search time.
+boards:    tls12-psk, tls12-ecdhe-ecdsa, tls13-only and microbit-psk on every core the boards
+           model (M0, M3, M4, M7, M33, RV32): ROM, RAM, handshake instructions, or why it stops.
 choices:   for the same shapes, each size choice of the knowledge base undone alone
            (the resolver run on a copy of the knowledge base without it, so mbedTLS's
            default applies) and the mbedTLS ROM that costs: which choices give the most.
@@ -108,6 +113,59 @@ def bench_footprint() -> None:
         rows.append((name, level, f"{rom['mbedtls']:,}", f"{ram['heap_peak'] or 0:,}", f"{ram['total']:,}",
                      f"{hs['instructions'] or 0:,}", "ok" if hs["ok"] else "FAILED"))
     print_table(("profile", "optimize", "mbedTLS ROM", "heap peak", "RAM", "handshake instr", "handshake"), rows)
+    print()
+    bench_lto(ws)
+    print()
+    bench_dtls(ws)
+
+
+def bench_lto(ws) -> None:
+    """Each hand-tuned shape at its profile's level without and with link-time optimisation."""
+    rows = []
+    for _, name, _ in HAND_TUNED:
+        figures = {}
+        for flag in ("--no-lto", "--lto"):
+            _, figures[flag] = measure(ROOT / "profiles" / f"{name}.yaml",
+                                       ws.build / "bench-footprint" / f"{name}{flag.replace('--', '-')}", flag)
+        for flag, report in figures.items():
+            if report is None:
+                rows.append((name, flag, "-", "-", "-", "-", "-", "error"))
+                continue
+            plain = figures["--no-lto"]
+            delta = (f"{report['rom']['total'] - plain['rom']['total']:+,}" if plain is not None and flag == "--lto"
+                     else "")
+            rows.append((name, "LTO" if flag == "--lto" else "no LTO", f"{report['rom']['total']:,}", delta,
+                         f"{report['rom']['mbedtls']:,} ({report['rom'].get('attribution', 'map')})",
+                         f"{report['ram']['total']:,}", f"{report['handshake']['instructions'] or 0:,}",
+                         "ok" if report["handshake"]["ok"] else "FAILED"))
+    print_table(("profile", "build", "ROM total", "vs no LTO", "mbedTLS ROM (attributed by)", "RAM",
+                 "handshake instr", "handshake"), rows)
+
+
+TUNE_PROFILES = ("tls12-psk", "tls12-ecdhe-ecdsa", "tls13-only")
+
+
+def bench_tune() -> None:
+    """`tlsfit tune` on three shipped profiles (default search, -j 2): the front and the search time."""
+    ws = workspace()
+    for name in TUNE_PROFILES:
+        out = ws.build / "bench-tune" / name
+        started = time.monotonic()
+        proc = subprocess.run([str(ROOT / "tlsfit"), "tune", str(ROOT / "profiles" / f"{name}.yaml"), "-j", "2",
+                               "-q", "-o", str(out)], capture_output=True, text=True, timeout=7200)
+        elapsed = time.monotonic() - started
+        if proc.returncode not in (0, 1):
+            print(f"{name}: tlsfit tune exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+            continue
+        doc = json.loads((out / "tune.json").read_text())
+        s = doc["search"]
+        print(f"{name}: {s['candidates']} candidates, {s['proven']} proven, {elapsed:.0f} s wall "
+              f"(cached candidates are not re-run); chosen {doc['chosen']}")
+        front = sorted((r for r in doc["candidates"] if r["pareto"]), key=lambda r: r["rom"]["total"])
+        print_table(("Pareto candidate", "ROM total", "mbedTLS ROM", "RAM total", "handshake instr"),
+                    [(r["key"], f"{r['rom']['total']:,}", f"{r['rom']['mbedtls']:,}", f"{r['ram']['total']:,}",
+                      f"{r['handshake']['instructions']:,}") for r in front])
+        print()
 
 
 def size_choice_variants(profile: Profile, kb: Knowledge) -> list[tuple[str, Knowledge]]:
@@ -159,6 +217,59 @@ def bench_choices() -> None:
                  "static RAM without it"), rows)
 
 
+# DTLS shapes (transport: udp) beside their TLS twin: the same profile over tcp (bench_dtls)
+DTLS_SHAPES = (
+    ("DTLS 1.2 PSK AES-128-CCM-8", "dtls-psk-coap"),
+    ("DTLS 1.2 ECDHE-ECDSA P-256 AES-128-CCM-8", "dtls-ecdhe-ecdsa"),
+)
+DTLS_ONLY_KEYS = ("retransmit", "connection_id", "mtu")
+
+
+def tls_twin(profile: Path, out_dir: Path) -> Path:
+    """The same profile over TLS: transport and the DTLS-only tls keys removed, app none."""
+    import yaml
+    data = yaml.safe_load(profile.read_text())
+    data.pop("transport", None)
+    for key in DTLS_ONLY_KEYS:
+        data.get("tls", {}).pop(key, None)
+    data["name"] = f"{data['name']}-tls"
+    data["app"] = "none"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    twin = out_dir / f"{data['name']}.yaml"
+    twin.write_text(yaml.safe_dump(data, sort_keys=False))
+    return twin
+
+
+def bench_dtls(ws) -> None:
+    """Each DTLS shape against openssl s_server -dtls1_2 and its TLS twin against openssl s_server,
+    both with app none (the same mbedTLS calls), at the profile's level."""
+    rows = []
+    for shape, name in DTLS_SHAPES:
+        dtls_profile = ROOT / "profiles" / f"{name}.yaml"
+        out = ws.build / "bench-footprint" / "dtls"
+        runs = (("DTLS", dtls_profile, ()), ("TLS", tls_twin(dtls_profile, out / "twins"), ("--app", "none")))
+        figures = {}
+        for transport, profile, extra in runs:
+            _, figures[transport] = measure(profile, out / profile.stem, *extra)
+        for transport, profile, _ in runs:
+            report = figures[transport]
+            if report is None:
+                rows.append((shape, profile.stem, transport, "-", "-", "-", "-", "-", "-", "error"))
+                continue
+            twin = figures["TLS"]
+            delta = (f"{report['rom']['mbedtls'] - twin['rom']['mbedtls']:+,}"
+                     if transport == "DTLS" and twin is not None else "")
+            dtls = report.get("dtls") or {}
+            resent = (f"{dtls['retransmits']['server']} / {dtls.get('firmware_retransmits', 0)}"
+                      if dtls else "")
+            rows.append((shape, profile.stem, transport, f"{report['rom']['mbedtls']:,}", delta,
+                         f"{report['rom']['total']:,}", f"{report['ram']['total']:,}",
+                         f"{report['handshake']['instructions'] or 0:,}", resent,
+                         "ok" if report["handshake"]["ok"] else "FAILED"))
+    print_table(("shape", "profile", "over", "mbedTLS ROM", "vs TLS", "ROM total", "RAM", "handshake instr",
+                 "resent (server / firmware)", "handshake"), rows)
+
+
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
@@ -167,11 +278,46 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
 
 
+# `make bench-boards`: the same profiles on every core the boards model, side by side
+BOARD_PROFILES = ("tls12-psk", "tls12-ecdhe-ecdsa", "tls13-only", "microbit-psk")
+BOARDS = (("M0", "microbit"), ("M3", "mps2-an385"), ("M3", "lm3s6965evb"), ("M4", "mps2-an386"),
+          ("M4", "netduinoplus2"), ("M7", "mps2-an500"), ("M33", "mps2-an505"), ("RV32", "riscv32-virt"))
+
+
+def bench_boards() -> None:
+    """Per profile and board: ROM, RAM and handshake instructions from `tlsfit measure --target`,
+    or why it stops: "does not fit (RAM +N B)" (its does-not-fit report.json) or "out of heap"."""
+    out_root = workspace().build / "bench-boards"
+    rows = []
+    for profile in BOARD_PROFILES:
+        for core, board in BOARDS:
+            out = out_root / profile / board
+            _, report = measure(ROOT / "profiles" / f"{profile}.yaml", out, "--target", board, "-q")
+            if report is None and (out / "report.json").is_file():
+                report = json.loads((out / "report.json").read_text())   # exit 2: the does-not-fit record
+            cells = ["-", "-", "-"]
+            if report is None:
+                verdict = "error"
+            elif report.get("fits") is False:
+                verdict = "does not fit (" + ", ".join(f"{r} +{n:,} B" for r, n in report["overflow"].items()) + ")"
+            else:
+                hs, rom, ram = report["handshake"], report["rom"], report["ram"]
+                # a failed run's RAM is only what it reached before failing: not a figure to compare
+                cells = [f"{rom['total']:,}", f"{ram['total']:,}" if hs["ok"] and ram["total"] is not None else "-",
+                         f"{hs['instructions']:,}" if hs["ok"] and hs["instructions"] else "-"]
+                message = str((hs.get("error") or {}).get("message") or "")
+                verdict = "ok" if hs["ok"] else ("out of heap" if message.startswith("out of heap") else "FAILED")
+            rows.append((profile, f"{board} ({core})", *cells, verdict))
+    print_table(("profile", "board", "ROM", "RAM", "handshake instr", "result"), rows)
+    print("\nROM: total image; RAM: static + heap peak + stack peak; guest instructions, not cycles")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=("measure", "footprint", "choices"))
+    parser.add_argument("which", choices=("measure", "footprint", "choices", "tune", "boards"))
     args = parser.parse_args()
-    {"measure": bench_measure, "footprint": bench_footprint, "choices": bench_choices}[args.which]()
+    {"measure": bench_measure, "footprint": bench_footprint, "choices": bench_choices,
+     "tune": bench_tune, "boards": bench_boards}[args.which]()
     return 0
 
 

@@ -20,8 +20,15 @@ PACKAGES=(
   "libnewlib-arm-none-eabi:/usr/lib/arm-none-eabi/newlib"
   "binutils-arm-none-eabi:/usr/bin/arm-none-eabi-size"
   "qemu-system-arm:/usr/bin/qemu-system-arm"
+  # the RV32 board (ports/riscv32-virt): compiler, binutils, picolibc (rv32imac/ilp32 multilib), QEMU
+  "gcc-riscv64-unknown-elf:/usr/bin/riscv64-unknown-elf-gcc"
+  "binutils-riscv64-unknown-elf:/usr/bin/riscv64-unknown-elf-ar"
+  "picolibc-riscv64-unknown-elf:/usr/lib/picolibc/riscv64-unknown-elf/lib/rv32imac/ilp32/libc.a"
+  "qemu-system-misc:/usr/bin/qemu-system-riscv32"
   "openssl:/usr/bin/openssl"
   "gnutls-bin:/usr/bin/gnutls-serv"
+  # CoAP over DTLS servers for tests/test_coap.py (app coap)
+  "libcoap3-bin:/usr/bin/coap-server-openssl"
   "gcc:/usr/bin/gcc"
   "make:/usr/bin/make"
   "bzip2:/usr/bin/bzip2"

@@ -1,4 +1,5 @@
-"""Real TLS servers (Debian's mosquitto and nginx-light) on free 127.0.0.1 ports, for tests.
+"""Real TLS servers (Debian's mosquitto and nginx-light) and DTLS CoAP servers (libcoap3-bin's
+coap-server-openssl / coap-server-gnutls) on free 127.0.0.1 ports, for tests.
 
 Each runs in the foreground in its own process group, with every file it
 writes (config, pid, logs, temp folders) in a folder the test owns, and is
@@ -74,7 +75,8 @@ class RealServer:
         return pids
 
 
-def _start(name: str, argv: list[str], port: int, workdir: Path, log_file: Path) -> RealServer:
+def _start(name: str, argv: list[str], port: int, workdir: Path, log_file: Path,
+           udp: bool = False) -> RealServer:
     with log_file.open("ab") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=workdir,
@@ -84,7 +86,7 @@ def _start(name: str, argv: list[str], port: int, workdir: Path, log_file: Path)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
-        if is_listening(port):
+        if is_listening(port, udp=udp):
             return server
         time.sleep(POLL_S)
     server.stop()
@@ -153,3 +155,22 @@ http {{
 """)
     argv = ["nginx", "-p", str(workdir), "-e", str(log_file), "-c", str(conf)]
     return _start("nginx", argv, port, workdir, log_file)
+
+
+COAP_PORT_TRIES = 20
+
+
+def start_coap_server(psk_key: str, workdir: Path, impl: str = "openssl", hint: str = "CoAP") -> RealServer:
+    """libcoap's example server (Debian libcoap3-bin) on 127.0.0.1 with one PSK (psk_key: the key as
+    text, as -k takes it). It listens for plain CoAP on a port P and for DTLS on P+1: the returned
+    server's port is P+1. It serves /, /.well-known/core, /time, /async and /example_data."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_file = workdir / f"coap-server-{impl}.log"
+    for _ in range(COAP_PORT_TRIES):
+        port = free_port()
+        if port + 1 < 65536 and not is_listening(port + 1, udp=True) and not is_listening(port + 1):
+            break
+    else:
+        raise RuntimeError("no two free consecutive ports for coap-server")
+    argv = [f"coap-server-{impl}", "-A", "127.0.0.1", "-p", str(port), "-k", psk_key, "-h", hint, "-v", "6"]
+    return _start(f"coap-server-{impl}", argv, port + 1, workdir, log_file, udp=True)

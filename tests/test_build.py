@@ -139,8 +139,10 @@ def test_rendered_facts_follow_the_profile():
     assert "#define TLSFIT_HAS_CLIENT_CERT 1" in text and "#define TLSFIT_HAS_GROUPS 1" in text
     assert "#define TLSFIT_APP TLSFIT_APP_NONE" in text
     assert ".message = { NULL, 0u }," in text  # app none sends nothing
-    with pytest.raises(MeasureError, match="unknown app 'coap'"):
-        render_harness_data(replace(PSK_INPUT, app="coap"))
+    coap = render_harness_data(replace(PSK_INPUT, app="coap", app_path="/time"))
+    assert "#define TLSFIT_APP TLSFIT_APP_COAP" in coap and ".message = { s_message, 17u }," in coap  # 12-byte header + token, "time" option
+    with pytest.raises(MeasureError, match="unknown app 'smtp'"):
+        render_harness_data(replace(PSK_INPUT, app="smtp"))
 
 
 def test_mqtt_connect_packet_is_mqtt_311():

@@ -64,7 +64,7 @@ def test_report_has_the_design_contract_keys() -> None:
                 "rom", "ram", "handshake", "server", "schema_version"):
         assert key in report
     assert report["schema_version"] == 1
-    assert report["rom"] == {"total": 60_000, "mbedtls": 44_000, "other": 16_000,
+    assert report["rom"] == {"total": 60_000, "mbedtls": 44_000, "other": 16_000, "attribution": "map",
                              "modules": {"ecp.o": 20_000, "bignum.o": 14_000, "ssl_tls.o": 10_000}}
     assert report["ram"]["total"] == 3_000 + 6_900 + 1_600
     assert report["ram"]["heap_overhead"] == 420
@@ -154,21 +154,24 @@ def test_summary_matrix(tmp_path: Path) -> None:
     reports = [make_report("b-profile"), make_report("a-profile", target="mps2-an385"),
                make_report("a-profile", run=run(ok=False, error_code=-0x7780))]
     write_summary(reports, tmp_path)
-    md = (tmp_path / "summary.md").read_text()
+    md, matrix = (tmp_path / "summary.md").read_text().split("#### Profile x board")
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert [line.split("|")[1].strip() for line in table[2:]] == ["a-profile", "a-profile", "b-profile"]
+    assert "| a-profile | handshake OK | handshake failed" in matrix   # profile x board
     assert "| yes |" in table[2] and "mps2-an385" in table[2]  # sorted by profile, then target
     assert "**NO**" in table[3]
     html = (tmp_path / "summary.html").read_text()
     assert not EXTERNAL.search(html)
-    assert html.count("<svg") == 2 and html.count("<tr>") == 4
+    assert html.count("<svg") == 2 and html.split('id="summary"')[1].count("<tr>") == 4
 
 
 def test_summary_puts_optimize_levels_side_by_side(tmp_path: Path) -> None:
     reports = [dict(make_report(), optimize=level) for level in ("speed", "size", "balanced")]
     write_summary(reports, tmp_path)
-    table = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("| ")]
+    md, matrix = (tmp_path / "summary.md").read_text().split("#### Profile x board")
+    table = [line for line in md.splitlines() if line.startswith("| ")]
     assert [line.split("|")[3].strip() for line in table[2:]] == ["size", "balanced", "speed"]
+    assert "size: handshake OK; balanced: handshake OK; speed: handshake OK" in matrix
     html = (tmp_path / "summary.html").read_text()
     assert all(f"({level})" in html for level in ("size", "balanced", "speed"))  # chart rows kept apart
 

@@ -67,6 +67,8 @@
 #define PRV_APP_NAME "mqtt"
 #elif TLSFIT_APP == TLSFIT_APP_HTTP
 #define PRV_APP_NAME "http"
+#elif TLSFIT_APP == TLSFIT_APP_COAP
+#define PRV_APP_NAME "coap"
 #else
 #error "TLSFIT_APP: unknown application protocol"
 #endif
@@ -86,6 +88,9 @@ typedef struct {
     unsigned state_count;
     int handshake_done;
     int close_ok;           /* close_notify sent */
+#if defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM)
+    unsigned retransmits;   /* DTLS: flights resent after a timer expired */
+#endif
 } prv_result_t;
 
 static const char s_stage_setup[] = "setup";
@@ -236,6 +241,7 @@ static int prv_rng_setup(void)
 
 /* ---- transport BIO ---------------------------------------------------- */
 
+#if !(defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM))
 static int prv_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     int ret = tlsfit_transport_send(buf, len);
@@ -260,6 +266,92 @@ static int prv_bio_recv(void *ctx, unsigned char *buf, size_t len)
     s_result.recv += (uint32_t)ret;
     return ret;
 }
+
+#else
+/* ---- datagram BIO and timers (transport: udp) --------------------------
+ * Each datagram travels on the byte transport as a 2-byte big-endian length
+ * and the datagram; the host's relay (measure/dgram_proxy.py) keeps the
+ * boundaries. The timers run on the port's wait clock. */
+#define PRV_DGRAM_HDR 2u
+#define PRV_DGRAM_MAX 0xFFFFu
+
+typedef struct {
+    uint32_t start_ms;  /* tlsfit_transport_wait_ms() when set */
+    uint32_t int_ms;
+    uint32_t fin_ms;    /* 0: cancelled */
+} prv_timer_t;
+
+static prv_timer_t s_timer;
+
+static void prv_timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms)
+{
+    prv_timer_t *tm = (prv_timer_t *)ctx;
+    tm->start_ms = tlsfit_transport_wait_ms();
+    tm->int_ms = int_ms;
+    tm->fin_ms = fin_ms;
+}
+
+/* mbedtls_ssl_get_timer_t: -1 cancelled, 0 none expired, 1 intermediate, 2 final */
+static int prv_timer_get(void *ctx)
+{
+    const prv_timer_t *tm = (const prv_timer_t *)ctx;
+    uint32_t elapsed;
+    if (tm->fin_ms == 0u) {
+        return -1;
+    }
+    elapsed = tlsfit_transport_wait_ms() - tm->start_ms;
+    if (elapsed >= tm->fin_ms) {
+        return 2;
+    }
+    return elapsed >= tm->int_ms ? 1 : 0;
+}
+
+static int prv_bio_send_dgram(void *ctx, const unsigned char *buf, size_t len)
+{
+    unsigned char hdr[PRV_DGRAM_HDR];
+    (void)ctx;
+    if (len > PRV_DGRAM_MAX) {
+        return PRV_ERR_SEND_FAILED;
+    }
+    hdr[0] = (unsigned char)(len >> 8);
+    hdr[1] = (unsigned char)(len & 0xFFu);
+    if (tlsfit_transport_send(hdr, sizeof(hdr)) < 0 || tlsfit_transport_send(buf, len) < 0) {
+        return PRV_ERR_SEND_FAILED;
+    }
+    s_result.sent += (uint32_t)len;
+    return (int)len;
+}
+
+/* One datagram, or MBEDTLS_ERR_SSL_TIMEOUT after timeout ms (0: wait for
+ * ever); a datagram longer than buf is cut, as a UDP socket would. */
+static int prv_bio_recv_dgram(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
+{
+    unsigned char hdr[PRV_DGRAM_HDR];
+    size_t size;
+    size_t take;
+    int ret = tlsfit_transport_recv_timeout(hdr, sizeof(hdr), timeout);
+    (void)ctx;
+    if (ret == TLSFIT_TRANSPORT_TIMEOUT) {
+        return MBEDTLS_ERR_SSL_TIMEOUT;
+    }
+    if (ret <= 0) {
+        return PRV_ERR_RECV_FAILED;
+    }
+    size = ((size_t)hdr[0] << 8) | hdr[1];
+    take = size < len ? size : len;
+    if (take > 0u && tlsfit_transport_recv(buf, take) <= 0) {
+        return PRV_ERR_RECV_FAILED;
+    }
+    while (size > take) {
+        if (tlsfit_transport_recv(hdr, 1u) <= 0) {
+            return PRV_ERR_RECV_FAILED;
+        }
+        take++;
+    }
+    s_result.recv += (uint32_t)size;
+    return (int)(size < len ? size : len);
+}
+#endif
 
 /* ---- setup ------------------------------------------------------------ */
 
@@ -350,11 +442,27 @@ static int prv_setup(const tlsfit_profile_data_t *d)
 #endif
     mbedtls_ssl_init(&tlsfit_app_ctx.ssl);
     mbedtls_ssl_config_init(&tlsfit_app_ctx.conf);
+#if defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM)
+    ret = mbedtls_ssl_config_defaults(&tlsfit_app_ctx.conf, MBEDTLS_SSL_IS_CLIENT,
+                                      MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT);
+    if (ret != 0) {
+        return ret;
+    }
+    mbedtls_ssl_conf_handshake_timeout(&tlsfit_app_ctx.conf, TLSFIT_DTLS_RETRANSMIT_MIN_MS,
+                                       TLSFIT_DTLS_RETRANSMIT_MAX_MS);
+#if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID) && TLSFIT_DTLS_CID
+    ret = mbedtls_ssl_conf_cid(&tlsfit_app_ctx.conf, 0, MBEDTLS_SSL_UNEXPECTED_CID_IGNORE);
+    if (ret != 0) {
+        return ret;
+    }
+#endif
+#else
     ret = mbedtls_ssl_config_defaults(&tlsfit_app_ctx.conf, MBEDTLS_SSL_IS_CLIENT,
                                       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) {
         return ret;
     }
+#endif
     mbedtls_ssl_conf_rng(&tlsfit_app_ctx.conf, PRV_RNG_FN, PRV_RNG_CTX);
     mbedtls_ssl_conf_authmode(&tlsfit_app_ctx.conf, d->verify ? MBEDTLS_SSL_VERIFY_REQUIRED
                                                               : MBEDTLS_SSL_VERIFY_NONE);
@@ -396,7 +504,22 @@ static int prv_setup(const tlsfit_profile_data_t *d)
         return ret;
     }
 #endif
+#if defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM)
+#if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID) && TLSFIT_DTLS_CID
+    /* a zero-length own CID: the server's records carry one, ours need none */
+    ret = mbedtls_ssl_set_cid(&tlsfit_app_ctx.ssl, MBEDTLS_SSL_CID_ENABLED, NULL, 0);
+    if (ret != 0) {
+        return ret;
+    }
+#endif
+    if (TLSFIT_DTLS_MTU > 0u) {
+        mbedtls_ssl_set_mtu(&tlsfit_app_ctx.ssl, (uint16_t)TLSFIT_DTLS_MTU);
+    }
+    mbedtls_ssl_set_timer_cb(&tlsfit_app_ctx.ssl, &s_timer, prv_timer_set, prv_timer_get);
+    mbedtls_ssl_set_bio(&tlsfit_app_ctx.ssl, NULL, prv_bio_send_dgram, NULL, prv_bio_recv_dgram);
+#else
     mbedtls_ssl_set_bio(&tlsfit_app_ctx.ssl, NULL, prv_bio_send, prv_bio_recv, NULL);
+#endif
     return 0;
 }
 
@@ -439,6 +562,13 @@ static int prv_handshake(void)
             s_result.instr += work;
         }
         prv_account_state(state, work);
+#if defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM)
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
+            /* a retransmission timer expired: mbedTLS resent its last flight */
+            s_result.retransmits++;
+            continue;
+        }
+#endif
         if (ret != 0) {
             break;
         }
@@ -586,6 +716,10 @@ static void prv_print_result(int ok, int64_t heap_peak, int64_t heap_overhead, l
     prv_out_key_int("probe_instr", s_result.alloc.probe);
     prv_out_key_int("clock_read_instr", s_result.alloc.clock_read);
     prv_out_key_int("stack_harness", tlsfit_stack_harness());
+#if defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM)
+    prv_out_key_str("transport", "udp");
+    prv_out_key_int("retransmits", s_result.retransmits);
+#endif
     prv_out(",\"states\":[");
     for (i = 0; i < s_result.state_count; i++) {
         unsigned idx = s_result.state_order[i];

@@ -26,6 +26,24 @@ int tlsfit_transport_send(const unsigned char *buf, size_t len);
  * path (and so the instruction count) depend on host timing. */
 int tlsfit_transport_recv(unsigned char *buf, size_t len);
 
+/* Datagram transport (DTLS profiles only: a board whose board.yaml says
+ * `datagram: false` need not define the two below). The harness frames each
+ * datagram on the byte transport with a 2-byte big-endian length, and the
+ * host's relay (measure/dgram_proxy.py) turns frames into UDP datagrams.
+ *
+ * Like tlsfit_transport_recv, but waits at most timeout_ms (0: forever) for
+ * the FIRST byte; once one came, the rest is received as by
+ * tlsfit_transport_recv. Returns len, TLSFIT_TRANSPORT_TIMEOUT when nothing
+ * came in time, 0 when the peer closed, or another negative value. The wait
+ * is not work: it stays out of tlsfit_clock_read(). */
+#define TLSFIT_TRANSPORT_TIMEOUT (-2)
+int tlsfit_transport_recv_timeout(unsigned char *buf, size_t len, uint32_t timeout_ms);
+
+/* Milliseconds spent waiting in the transport so far: the clock the DTLS
+ * retransmission timers run on (mbedtls_ssl_set_timer_cb), so the timers
+ * see the network's delays and not the emulated CPU's speed. */
+uint32_t tlsfit_transport_wait_ms(void);
+
 /* Fill buf with len bytes of entropy. Returns 0 or a negative error.
  * A real board reads its TRNG here; emulated boards use a labelled
  * TEST-ONLY deterministic source. */

@@ -15,6 +15,7 @@
 #define TLSFIT_APP_ECHO 1   /* one line, answered the same or reversed */
 #define TLSFIT_APP_MQTT 2   /* MQTT 3.1.1 CONNECT -> CONNACK, DISCONNECT */
 #define TLSFIT_APP_HTTP 3   /* GET / -> status line */
+#define TLSFIT_APP_COAP 4   /* CoAP GET (confirmable) -> 2.05 Content (DTLS) */
 
 typedef struct {
     const unsigned char *data;   /* NULL when absent */

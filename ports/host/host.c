@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -100,6 +101,42 @@ int tlsfit_transport_recv(unsigned char *buf, size_t len)
         done += (size_t)n;
     }
     return (int)len;
+}
+
+static uint64_t s_wait_ns; /* time spent in tlsfit_transport_recv_timeout's poll() */
+
+static uint64_t prv_now_ns(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_transport_recv_timeout(unsigned char *buf, size_t len, uint32_t timeout_ms)
+{
+    if (timeout_ms > 0u) {
+        struct pollfd pfd = {s_fd, POLLIN, 0};
+        uint64_t t0 = prv_now_ns();
+        int n;
+        do {
+            n = poll(&pfd, 1, (int)timeout_ms);
+        } while (n < 0 && errno == EINTR);
+        s_wait_ns += prv_now_ns() - t0;
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            return TLSFIT_TRANSPORT_TIMEOUT;
+        }
+    }
+    return tlsfit_transport_recv(buf, len);
+}
+
+/* see tlsfit_port.h */
+uint32_t tlsfit_transport_wait_ms(void)
+{
+    return (uint32_t)(s_wait_ns / 1000000u);
 }
 
 /* see tlsfit_port.h

@@ -164,6 +164,48 @@ int tlsfit_transport_recv(unsigned char *buf, size_t len)
     return (int)len;
 }
 
+/* semihosting SYS_CLOCK: centiseconds of the emulator's own (host) clock */
+#define PRV_SYS_CLOCK 0x10u
+#define PRV_MS_PER_SYS_CLOCK 10u
+
+static uint32_t prv_semihost(uint32_t op, volatile void *arg);
+static uint32_t s_wait_ms;  /* host time spent in tlsfit_transport_recv_timeout */
+
+/* see tlsfit_port.h. The deadline is on the HOST's clock (semihosting
+ * SYS_CLOCK, 10 ms steps), not on timer0: under -icount a polling loop moves
+ * the virtual clock hundreds of times faster than real time, so a 1 s DTLS
+ * timer on timer0 expires before a server on the host can answer (measured:
+ * 2 spurious retransmissions in a PSK handshake). The wait is left out of
+ * the work clock like every transport wait. */
+int tlsfit_transport_recv_timeout(unsigned char *buf, size_t len, uint32_t timeout_ms)
+{
+    if (len > 0u && timeout_ms > 0u && !(PRV_UART_STATE(PRV_UART1_BASE) & PRV_UART_STATE_RXFULL)) {
+        uint64_t t0 = prv_ticks();
+        uint32_t c0 = prv_semihost(PRV_SYS_CLOCK, NULL);
+        uint32_t waited = 0;
+        int ready = 0;
+        for (;;) {
+            ready = (PRV_UART_STATE(PRV_UART1_BASE) & PRV_UART_STATE_RXFULL) != 0u;
+            waited = (prv_semihost(PRV_SYS_CLOCK, NULL) - c0) * PRV_MS_PER_SYS_CLOCK;
+            if (ready || waited >= timeout_ms) {
+                break;
+            }
+        }
+        s_wait_ms += waited;
+        s_wait_ticks += prv_ticks() - t0;
+        if (!ready) {
+            return TLSFIT_TRANSPORT_TIMEOUT;
+        }
+    }
+    return tlsfit_transport_recv(buf, len);
+}
+
+/* see tlsfit_port.h */
+uint32_t tlsfit_transport_wait_ms(void)
+{
+    return s_wait_ms;
+}
+
 /* see tlsfit_port.h
  * TEST-ONLY entropy: a fixed-seed splitmix64 stream, so every emulated run
  * is reproducible. NOT random. A real board fills this hook from its TRNG. */

@@ -40,6 +40,28 @@ int tlsfit_transport_recv(unsigned char *buf, size_t len)
     return (int)len;
 }
 
+/* see tlsfit_port.h
+ * DTLS only (board.yaml `datagram: true`); with `datagram: false` delete this
+ * and tlsfit_transport_wait_ms: transport: udp profiles are then refused. */
+int tlsfit_transport_recv_timeout(unsigned char *buf, size_t len, uint32_t timeout_ms)
+{
+    /* TODO: wait at most timeout_ms (0: forever) for the FIRST byte, on a clock
+     * that follows real time (the server's), adding the wait to the
+     * milliseconds tlsfit_transport_wait_ms returns and leaving it out of
+     * tlsfit_clock_read; TLSFIT_TRANSPORT_TIMEOUT when nothing came; then
+     * the rest as tlsfit_transport_recv does */
+    (void)timeout_ms;
+    return tlsfit_transport_recv(buf, len);
+}
+
+/* see tlsfit_port.h (DTLS only, like tlsfit_transport_recv_timeout) */
+uint32_t tlsfit_transport_wait_ms(void)
+{
+    /* TODO: milliseconds waited in tlsfit_transport_recv_timeout so far (the
+     * DTLS retransmission timers run on it) */
+    return 0u;
+}
+
 /* see tlsfit_port.h */
 int tlsfit_entropy_read(unsigned char *buf, size_t len)
 {

@@ -1,0 +1,73 @@
+"""Knob settings (knowledge base `knobs:`): checked and normalised the same way for a profile's
+`tuning:` key, `tlsfit tune`'s candidates and the profiles tune writes.
+
+A setting is kept as a string: a value knob's value ("4"), a flag's "on"/"off", a DRBG
+choice ("hmac"), a group name ("x25519"). setting_value() turns it back into what a
+profile says (4, true, "hmac").
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from generator.knowledge import Knob
+from generator.model import ResolvedConfig
+
+_TRUE = ("on", "true", "yes")
+_FALSE = ("off", "false", "no")
+
+
+def normalise_setting(knob: Knob, raw: Any, groups: tuple[str, ...]) -> str:
+    """The setting as a string, or ValueError saying what the knob accepts.
+    groups: the profile's tls.groups (what a group knob may choose)."""
+    if knob.kind == "flag":
+        if isinstance(raw, bool):
+            return "on" if raw else "off"
+        if isinstance(raw, str) and raw.lower() in _TRUE + _FALSE:
+            return "on" if raw.lower() in _TRUE else "off"
+        raise ValueError(f"'{knob.name}' is a flag: use true or false")
+    if knob.kind == "group":
+        if isinstance(raw, str) and raw in groups:
+            return raw
+        listed = ", ".join(groups) or "none"
+        raise ValueError(f"'{knob.name}' must be one of the profile's tls.groups ({listed})")
+    text = str(raw) if not isinstance(raw, bool) else ""
+    if text in knob.values:
+        return text
+    raise ValueError(f"'{knob.name}' must be one of: {', '.join(knob.values)}")
+
+
+def knob_choices(knob: Knob, groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Every setting of a knob for a profile with these tls.groups."""
+    return groups if knob.kind == "group" else knob.values
+
+
+def setting_value(knob: Knob, setting: str) -> Any:
+    """What a profile's `tuning:` says for this setting (int, bool or string)."""
+    if knob.kind == "flag":
+        return setting == "on"
+    if knob.kind == "value" and setting.lstrip("-").isdigit():
+        return int(setting)
+    return setting
+
+
+def knob_applies(knob: Knob, resolved: ResolvedConfig, usable_groups: tuple[str, ...]) -> bool:
+    """Whether a knob can be set on this resolved config (its `when` options present; a group knob
+    needs a key exchange that offers groups and more than one group to choose from)."""
+    if knob.kind == "group":
+        return bool(resolved.offered_groups) and len(usable_groups) > 1
+    if knob.kind == "random":
+        return True
+    return all(resolved.has(o) for o in knob.when) and (not knob.when_any or any(resolved.has(o) for o in knob.when_any))
+
+
+def current_setting(knob: Knob, resolved: ResolvedConfig) -> str | None:
+    """What the resolved config already has for this knob (None: cannot tell)."""
+    if knob.kind == "group":
+        return resolved.offered_groups[0] if resolved.offered_groups else None
+    if knob.kind == "random":
+        return next((value for value, option in knob.choices.items() if resolved.has(option)), None)
+    if knob.option is None:
+        return None
+    if knob.kind == "flag":
+        return "on" if resolved.has(knob.option) else "off"
+    return resolved.value(knob.option) if resolved.has(knob.option) else None

@@ -1,0 +1,185 @@
+/*
+ * board.c - riscv32-virt (RV32IMAC on QEMU's virt machine) port of the tlsfit
+ * harness (see ports/common/tlsfit_port.h).
+ *
+ * The virt machine has one UART (NS16550A), so it carries only the TLS byte
+ * stream; the console goes through RISC-V semihosting (SYS_WRITE0), which
+ * QEMU sends to a stdio chardev (board.yaml). Work clock: the instret CSR
+ * (retired instructions), read around every transport call so the UART
+ * waits are left out. Exit: the SiFive test finisher at 0x100000.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsfit_port.h"
+
+#define PRV_REG8(addr) (*(volatile uint8_t *)(addr))
+#define PRV_REG32(addr) (*(volatile uint32_t *)(addr))
+
+/* ---- NS16550A UART at 0x10000000 (QEMU virt: byte registers, stride 1) --- */
+#define PRV_UART 0x10000000u
+#define PRV_UART_RBR PRV_REG8(PRV_UART + 0u)   /* read */
+#define PRV_UART_THR PRV_REG8(PRV_UART + 0u)   /* write */
+#define PRV_UART_IER PRV_REG8(PRV_UART + 1u)
+#define PRV_UART_FCR PRV_REG8(PRV_UART + 2u)   /* write */
+#define PRV_UART_LCR PRV_REG8(PRV_UART + 3u)
+#define PRV_UART_LSR PRV_REG8(PRV_UART + 5u)
+#define PRV_UART_FCR_FIFO_RESET 0x07u          /* FIFOs on, both cleared */
+#define PRV_UART_LCR_8N1 0x03u
+#define PRV_UART_LSR_DR 0x01u                  /* a received byte is waiting */
+#define PRV_UART_LSR_THRE 0x20u                /* the transmitter takes a byte */
+
+/* ---- SiFive test finisher (QEMU virt "sifive,test1") ---------------------- */
+#define PRV_FINISHER PRV_REG32(0x00100000u)
+#define PRV_FINISHER_PASS 0x5555u               /* QEMU exits 0 */
+#define PRV_FINISHER_FAIL 0x3333u               /* QEMU exits with bits 31:16 */
+
+/* RISC-V semihosting (QEMU: -semihosting-config enable=on,target=native) */
+#define PRV_SYS_WRITE0 0x04u
+#define PRV_SYS_TIME 0x11u
+#define PRV_CONSOLE_CHUNK 64u
+
+extern uint8_t __stack_limit[];
+extern uint8_t __stack_top[];
+
+static uint64_t s_io_insns;   /* instructions spent in the transport calls */
+
+/* instret/instreth: 64-bit retired-instruction count, read high-low-high so a
+ * carry between the two halves is never seen. Zicsr spelled out for GCC 12's
+ * -march=rv32imac (Debian's picolibc multilib has no _zicsr variant). */
+static uint64_t prv_instret(void)
+{
+    uint32_t hi;
+    uint32_t lo;
+    uint32_t hi2;
+    do {
+        __asm__ volatile(".option push\n.option arch, +zicsr\n"
+                         "csrr %0, instreth\ncsrr %1, instret\ncsrr %2, instreth\n"
+                         ".option pop"
+                         : "=r"(hi), "=r"(lo), "=r"(hi2));
+    } while (hi != hi2);
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* The semihosting call: slli/ebreak/srai, uncompressed and in one 16-byte
+ * block so the three never straddle a page (QEMU checks the neighbours). */
+static uint32_t prv_semihost(uint32_t op, volatile void *arg)
+{
+    register uint32_t a0 __asm__("a0") = op;
+    register volatile void *a1 __asm__("a1") = arg;
+    __asm__ volatile(".option push\n.option norvc\n.balign 16\n"
+                     "slli x0, x0, 0x1f\nebreak\nsrai x0, x0, 7\n"
+                     ".option pop"
+                     : "+r"(a0) : "r"(a1) : "memory");
+    return a0;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_board_init(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    PRV_UART_IER = 0u;                     /* polled */
+    PRV_UART_LCR = PRV_UART_LCR_8N1;       /* the emulator ignores the divisor; a real part sets it */
+    PRV_UART_FCR = PRV_UART_FCR_FIFO_RESET;
+    return 0;
+}
+
+/* see tlsfit_port.h: semihosting, in NUL-terminated chunks */
+void tlsfit_console_write(const char *buf, size_t len)
+{
+    char chunk[PRV_CONSOLE_CHUNK + 1u];
+    size_t n = 0;
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (buf[i] != '\0') {
+            chunk[n++] = buf[i];
+        }
+        if (n == PRV_CONSOLE_CHUNK || (i + 1u == len && n > 0u)) {
+            chunk[n] = '\0';
+            (void)prv_semihost(PRV_SYS_WRITE0, chunk);
+            n = 0;
+        }
+    }
+}
+
+/* The transport calls are left out of the work count whole, from the first
+ * instret read to the second: the waits, and the byte copying a real part
+ * leaves to DMA or an interrupt. What is counted (the call and the two
+ * reads) is then the same whether a byte had already arrived or not, so
+ * the count does not depend on host timing at all. */
+
+/* see tlsfit_port.h */
+int tlsfit_transport_send(const unsigned char *buf, size_t len)
+{
+    uint64_t t0 = prv_instret();
+    size_t i;
+    for (i = 0; i < len; i++) {
+        while ((PRV_UART_LSR & PRV_UART_LSR_THRE) == 0u) {
+        }
+        PRV_UART_THR = buf[i];
+    }
+    s_io_insns += prv_instret() - t0;
+    return (int)len;
+}
+
+/* see tlsfit_port.h */
+int tlsfit_transport_recv(unsigned char *buf, size_t len)
+{
+    uint64_t t0 = prv_instret();
+    size_t i;
+    for (i = 0; i < len; i++) {
+        while ((PRV_UART_LSR & PRV_UART_LSR_DR) == 0u) {
+        }
+        buf[i] = PRV_UART_RBR;
+    }
+    s_io_insns += prv_instret() - t0;
+    return (int)len;
+}
+
+/* see tlsfit_port.h
+ * TEST-ONLY entropy: a fixed-seed splitmix64 stream, so every emulated run
+ * is reproducible. NOT random. A real part (ESP32-C3: its RNG_DATA_REG)
+ * fills this hook from its TRNG. */
+int tlsfit_entropy_read(unsigned char *buf, size_t len)
+{
+    static uint64_t s_state = 0x746c7366697431ull; /* "tlsfit1" */
+    size_t i;
+    for (i = 0; i < len; i++) {
+        uint64_t z;
+        s_state += 0x9E3779B97F4A7C15ull;
+        z = s_state;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        buf[i] = (unsigned char)(z ^ (z >> 31));
+    }
+    return 0;
+}
+
+/* see tlsfit_port.h: retired instructions minus the transport calls */
+int64_t tlsfit_clock_read(void)
+{
+    return (int64_t)(prv_instret() - s_io_insns);
+}
+
+/* see tlsfit_port.h */
+void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
+{
+    *lo = __stack_limit;
+    *hi = __stack_top;
+}
+
+/* see tlsfit_port.h: the emulator's host clock stands in for an RTC */
+int64_t tlsfit_time_now(void)
+{
+    uint32_t now = prv_semihost(PRV_SYS_TIME, NULL);
+    return now == 0xFFFFFFFFu ? -1 : (int64_t)now;
+}
+
+/* see tlsfit_port.h: QEMU exits with the code (the finisher's FAIL carries it in bits 31:16) */
+void tlsfit_board_exit(int code)
+{
+    PRV_FINISHER = code == 0 ? PRV_FINISHER_PASS : (((uint32_t)code << 16) | PRV_FINISHER_FAIL);
+    for (;;) {
+    }
+}

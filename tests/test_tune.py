@@ -1,0 +1,206 @@
+"""Issue 10: link-time optimisation, DWARF attribution, knobs (profile tuning:) and `tlsfit tune`.
+
+Real builds and real QEMU handshakes against the reference server; the default part keeps to
+tls12-psk (seconds per candidate), the broader search is marked slow.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cli.paths import workspace
+from generator.errors import BadInput, Infeasible
+from generator.knowledge import knowledge_for
+from generator.model import ProfileError
+from generator.profile import load_profile
+from generator.resolve import resolve
+from pipeline import MeasureRequest, measure, open_mbedtls
+from tune.front import pareto_keys
+from tune.model import Candidate, Outcome, parse_budget
+
+ROOT = Path(__file__).resolve().parent.parent
+PSK = ROOT / "profiles" / "tls12-psk.yaml"
+KB = knowledge_for("3.6.6")
+
+
+def tlsfit(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ROOT / "tlsfit"), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def _measure(profile: Path, **changes: object) -> dict:
+    ws = workspace()
+    request = MeasureRequest(profile=profile, tree=open_mbedtls(ws.mbedtls), paths=ws.paths(), **changes)
+    return measure(request, "test").report
+
+
+# ---------------------------------------------------------------- LTO and DWARF attribution
+
+def test_lto_build_handshakes_smaller_with_modules_from_dwarf() -> None:
+    plain = _measure(PSK, lto=False)
+    lto = _measure(PSK, lto=True)
+    assert plain["handshake"]["ok"] and lto["handshake"]["ok"], lto["handshake"]
+    assert plain["build"] == {"lto": False} and lto["build"] == {"lto": True}
+    assert plain["rom"]["attribution"] == "map" and lto["rom"]["attribution"] == "dwarf"
+    assert lto["rom"]["mbedtls"] > 0
+    assert sum(lto["rom"]["modules"].values()) == lto["rom"]["mbedtls"]
+    assert {"ssl_tls.o", "ccm.o", "aes.o"} <= set(lto["rom"]["modules"])
+    assert lto["rom"]["total"] < plain["rom"]["total"]
+    assert lto["rom"]["mbedtls"] < plain["rom"]["mbedtls"]
+    assert 0 < lto["ram"]["static_mbedtls"] <= lto["ram"]["static"]
+
+
+def test_header_says_whether_lto_was_built(tmp_path: Path) -> None:
+    for flag, said in (("--lto", "link-time optimisation: mbedTLS and the application compiled with -flto"),
+                       ("--no-lto", "no link-time optimisation")):
+        r = tlsfit("gen", str(PSK), flag, "--no-validate", "-o", str(tmp_path / flag))
+        assert r.returncode == 0, r.stderr
+        head = (tmp_path / flag / "mbedtls_config.h").read_text().split("*/")[0]
+        assert said in head
+
+
+# ---------------------------------------------------------------- knobs and the profile's tuning:
+
+def _write(tmp_path: Path, extra: str) -> Path:
+    text = PSK.read_text(encoding="utf-8") + textwrap.dedent(extra)
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_profile_tuning_and_build_keys(tmp_path: Path) -> None:
+    p = load_profile(_write(tmp_path, "build: {lto: true}\ntuning: {sha256_smaller: false, drbg: ctr}\n"), KB)
+    assert p.lto is True and p.tuning == (("drbg", "ctr"), ("sha256_smaller", "off"))
+    config = resolve(p, KB)
+    sha_smaller = KB.knobs["sha256_smaller"].option
+    assert not config.has(sha_smaller)
+    assert config.has(KB.knobs["drbg"].choices["ctr"]) and not config.has(KB.knobs["drbg"].choices["hmac"])
+
+
+def test_profile_tuning_errors_point_at_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "tuning:\n  ecp_windw: 4\n")
+    with pytest.raises(ProfileError) as e:
+        load_profile(path, KB)
+    lines = path.read_text().splitlines()
+    assert str(e.value).startswith(f"{path}:{len(lines)}:") and "did you mean 'ecp_window'" in str(e.value)
+    path = _write(tmp_path, "tuning:\n  ecp_window: 9\n")
+    with pytest.raises(ProfileError, match="must be one of: 2, 3, 4, 5, 6"):
+        load_profile(path, KB)
+    with pytest.raises(ProfileError, match="build.lto' must be true or false"):
+        load_profile(_write(tmp_path, "build: {lto: maybe}\n"), KB)
+
+
+def test_knob_that_does_not_apply_is_infeasible() -> None:
+    with pytest.raises(Infeasible, match="tuning.ecp_window: does not apply"):
+        resolve(load_profile(PSK, KB), KB, knobs={"ecp_window": "4"})
+
+
+def test_budget_parsing() -> None:
+    b = parse_budget("rom=48K,ram=32768,handshake_ms=500@64")
+    assert (b.rom, b.ram, b.handshake_ms, b.mhz) == (48 * 1024, 32768, 500.0, 64.0)
+    for bad in ("rom=", "flash=1", "handshake_ms=500", "rom=1,rom=2", ""):
+        with pytest.raises(BadInput):
+            parse_budget(bad)
+
+
+def test_pareto_flags_by_dominance() -> None:
+    def o(key: str, rom: int, ram: int, instr: int, status: str = "ok") -> Outcome:
+        return Outcome(Candidate(key, (), False), status, rom_total=rom, rom_mbedtls=1, ram_total=ram,
+                       instructions=instr, handshake_ok=status == "ok")
+    outcomes = [o("a", 10, 10, 10), o("b", 9, 11, 10), o("c", 11, 11, 11), o("d", 1, 1, 1, "failed")]
+    assert pareto_keys(outcomes) == {"a", "b"}
+
+
+# ---------------------------------------------------------------- tlsfit tune on tls12-psk
+
+def _dominates(p: dict, q: dict) -> bool:
+    a = (p["rom"]["total"], p["ram"]["total"], p["handshake"]["instructions"])
+    b = (q["rom"]["total"], q["ram"]["total"], q["handshake"]["instructions"])
+    return all(x <= y for x, y in zip(a, b)) and a != b
+
+
+def test_tune_psk_small_search(tmp_path: Path) -> None:
+    out = tmp_path / "tune"
+    r = tlsfit("tune", str(PSK), "--knobs", "sha256_smaller,aes_fewer_tables", "--levels", "size", "-o", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads((out / "tune.json").read_text())
+    rows = doc["candidates"]
+    assert len(rows) == 6  # size and two one-knob moves, each without and with LTO
+    keys = {row["key"] for row in rows}
+    assert {"size", "size+lto", "size+sha256_smaller=off", "size+lto+aes_fewer_tables=off"} <= keys
+    for row in rows:
+        assert row["status"] == "ok" and row["handshake"]["ok"] is True, row
+        for field in ("pareto", "within_budget"):
+            assert isinstance(row[field], bool)
+        assert row["rom"]["total"] > row["rom"]["mbedtls"] > 0
+        assert row["ram"]["total"] > 0 and row["handshake"]["instructions"] > 0
+        assert row["within_budget"]  # no budget: every proven candidate is within
+    front = [row for row in rows if row["pareto"]]
+    assert front and doc["pareto"] == [row["key"] for row in front]
+    for row in rows:  # the flags are consistent: the front is exactly the undominated set
+        dominated = any(_dominates(other, row) for other in rows)
+        assert row["pareto"] == (not dominated), row["key"]
+    smallest = min(rows, key=lambda row: (row["rom"]["total"], row["ram"]["total"]))
+    assert doc["chosen"] == smallest["key"] and smallest["lto"] is True
+    assert (out / "tune.md").read_text().count("| ") > 4 and "<svg" in (out / "tune.html").read_text()
+
+    # the written profile loads and measures to the figures tune reported
+    written = out / "tls12-psk.yaml"
+    assert doc["chosen_profile"] == str(written)
+    profile = load_profile(written, KB)
+    assert profile.lto is True
+    report = _measure(written)
+    assert report["handshake"]["ok"] and report["build"]["lto"] is True
+    assert report["rom"]["total"] == smallest["rom"]["total"]
+    assert report["config_sha256"] == smallest["config_sha256"]
+    assert abs(report["ram"]["total"] - smallest["ram"]["total"]) <= 64
+    assert abs(report["handshake"]["instructions"] - smallest["handshake"]["instructions"]) \
+        <= 0.02 * smallest["handshake"]["instructions"]
+
+    # an impossible budget: no candidate within it (the candidates come from the cache), exit 1
+    again = tlsfit("tune", str(PSK), "--knobs", "sha256_smaller,aes_fewer_tables", "--levels", "size",
+                   "--budget", "rom=1000", "-o", str(out), "-q")
+    assert again.returncode == 1, again.stderr[-2000:]
+    doc = json.loads((out / "tune.json").read_text())
+    assert doc["chosen"] is None and not any(row["within_budget"] for row in doc["candidates"])
+    assert all(row["pareto"] == (row["key"] in doc["pareto"]) for row in doc["candidates"])
+
+
+def test_tune_shards_merge_to_the_whole(tmp_path: Path) -> None:
+    args = ["--knobs", "sha256_smaller", "--levels", "size", "--lto", "off", "-q"]
+    for k in (1, 2):
+        r = tlsfit("tune", str(PSK), *args, "--shard", f"{k}/2", "-o", str(tmp_path / f"s{k}"))
+        assert r.returncode == 0, r.stderr[-2000:]
+    shares = [json.loads((tmp_path / f"s{k}" / "tune.json").read_text())["candidates"] for k in (1, 2)]
+    assert len(shares[0]) == len(shares[1]) == 1
+    r = tlsfit("tune", str(PSK), *args, "--merge", str(tmp_path / "s1"), str(tmp_path / "s2"),
+               "-o", str(tmp_path / "all"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads((tmp_path / "all" / "tune.json").read_text())
+    assert sorted(row["key"] for row in doc["candidates"]) == ["size", "size+sha256_smaller=off"]
+    assert (tmp_path / "all" / "tls12-psk.yaml").is_file()
+
+
+def test_tune_bad_input_exits_2(tmp_path: Path) -> None:
+    assert tlsfit("tune", str(PSK), "--budget", "flash=1", "-o", str(tmp_path)).returncode == 2
+    assert tlsfit("tune", str(PSK), "--knobs", "warp_drive", "-o", str(tmp_path)).returncode == 2
+    assert tlsfit("tune", str(PSK), "--shard", "3/2", "-o", str(tmp_path)).returncode == 2
+
+
+@pytest.mark.slow
+def test_tune_ecdhe_default_search(tmp_path: Path) -> None:
+    out = tmp_path / "tune"
+    r = tlsfit("tune", str(ROOT / "profiles" / "tls12-ecdhe-ecdsa.yaml"), "-j", "2", "--prefer", "speed",
+               "-o", str(out), timeout=3600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads((out / "tune.json").read_text())
+    assert len(doc["candidates"]) >= 24
+    assert {"ecp_window", "fixed_point", "nist_reduction"} <= set(doc["search"]["knobs"])
+    ok = [row for row in doc["candidates"] if row["status"] == "ok"]
+    fastest = min(ok, key=lambda row: row["handshake"]["instructions"])
+    assert doc["chosen"] == fastest["key"]
+    smallest = min(ok, key=lambda row: row["rom"]["total"])
+    assert smallest["pareto"] and fastest["pareto"]

@@ -1,0 +1,143 @@
+"""Evaluating candidates: each one a pipeline measure (generate, validate, build, handshake).
+
+Every evaluated candidate is kept in DIR/candidates/<key>.json (written atomically) with the
+fingerprint of what it was measured against, so a rerun resumes where it stopped and a shard's
+folder can be merged; the build cache already reuses identical configs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from generator.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
+from generator.write import write_if_changed
+from pipeline.stages import MeasureRequest, Paths, ServerAddress, measure
+from pipeline.tree import MbedtlsTree
+from tune.model import Candidate, Outcome
+
+CANDIDATES_DIR = "candidates"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    profile: Path
+    tree: MbedtlsTree
+    paths: Paths
+    tlsfit_version: str
+    target: str | None = None
+    server: ServerAddress | None = None
+    server_impl: str = "openssl"
+    timeout_s: float = 120.0
+
+    def fingerprint(self) -> dict:
+        """What a cached outcome must have been measured against to be reused."""
+        kb_source = self.tree.knowledge.source
+        return {
+            "profile_sha256": hashlib.sha256(self.profile.read_bytes()).hexdigest(),
+            "knowledge_sha256": hashlib.sha256(kb_source.read_bytes()).hexdigest(),
+            "mbedtls_version": self.tree.version,
+            "tlsfit_version": self.tlsfit_version,
+            "target": self.target,
+            "server": str(self.server) if self.server else None,
+            "server_impl": self.server_impl,
+        }
+
+
+def evaluate(ctx: SearchContext, candidate: Candidate) -> Outcome:
+    """One candidate proven (or not) by a real handshake; never raises for the candidate's own faults."""
+    started = time.monotonic()
+    request = MeasureRequest(profile=ctx.profile, tree=ctx.tree, paths=ctx.paths, target=ctx.target,
+                             server=ctx.server, server_impl=ctx.server_impl, timeout_s=ctx.timeout_s,
+                             optimize=candidate.optimize, knobs=candidate.knobs, lto=candidate.lto)
+    try:
+        m = measure(request, ctx.tlsfit_version)
+    except Infeasible as exc:          # does not exist (a knob that does not apply, a part it overflows)
+        return Outcome(candidate, "infeasible", reason=str(exc), seconds=time.monotonic() - started)
+    except BadInput as exc:
+        return Outcome(candidate, "infeasible", reason=str(exc), seconds=time.monotonic() - started)
+    except (ToolFailure, TlsfitBug) as exc:
+        return Outcome(candidate, "error", reason=f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - started)
+    r = m.report
+    ok = bool(r["handshake"]["ok"])
+    return Outcome(candidate, "ok" if ok else "failed",
+                   reason=None if ok else str((r["handshake"].get("error") or {}).get("message") or "handshake failed"),
+                   config_sha256=r["config_sha256"], rom_total=r["rom"]["total"], rom_mbedtls=r["rom"]["mbedtls"],
+                   ram_total=r["ram"]["total"], instructions=r["handshake"].get("instructions"),
+                   handshake_ok=ok, seconds=time.monotonic() - started)
+
+
+def _cache_file(out_dir: Path, candidate: Candidate) -> Path:
+    return out_dir / CANDIDATES_DIR / f"{candidate.key}.json"
+
+
+def load_cached(out_dir: Path, candidate: Candidate, fingerprint: dict) -> Outcome | None:
+    path = _cache_file(out_dir, candidate)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("fingerprint") != fingerprint:
+            return None
+        return Outcome.from_dict(data["outcome"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def store(out_dir: Path, outcome: Outcome, fingerprint: dict) -> None:
+    if outcome.status == "error":
+        return  # a tool fault is retried next time
+    text = json.dumps({"fingerprint": fingerprint, "outcome": outcome.as_dict()}, indent=1, sort_keys=True)
+    write_if_changed(_cache_file(out_dir, outcome.candidate), text + "\n")
+
+
+def run_search(ctx: SearchContext, candidates: Iterable[Candidate], out_dir: Path, jobs: int = 1,
+               progress: Progress = lambda _: None) -> list[Outcome]:
+    """Every candidate's outcome, from the cache where it is valid, in the order given."""
+    fingerprint = ctx.fingerprint()
+    todo: list[Candidate] = []
+    done: dict[str, Outcome] = {}
+    ordered = list(candidates)
+    for c in ordered:
+        cached = load_cached(out_dir, c, fingerprint)
+        if cached is not None:
+            done[c.key] = cached
+        else:
+            todo.append(c)
+    if done:
+        progress(f"{len(done)} of {len(ordered)} candidates from the cache in {out_dir / CANDIDATES_DIR}")
+
+    def finished(o: Outcome) -> None:
+        done[o.candidate.key] = o
+        store(out_dir, o, fingerprint)
+        figures = (f"ROM {o.rom_total:,} B, RAM {o.ram_total:,} B, {o.instructions or 0:,} instr"
+                   if o.rom_total is not None else (o.reason or "").splitlines()[0][:120] if o.reason else "")
+        progress(f"[{len(done)}/{len(ordered)}] {o.candidate.key}: {o.status} {figures}")
+
+    if jobs <= 1:
+        for c in todo:
+            finished(evaluate(ctx, c))
+    elif todo:
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        try:
+            futures = [pool.submit(evaluate, ctx, c) for c in todo]
+            for future in as_completed(futures):
+                finished(future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [done[c.key] for c in ordered]
+
+
+def load_shard_outcomes(folder: Path) -> tuple[dict, list[Outcome]]:
+    """A finished shard's tune.json: (its header, its outcomes); BadInput when it is not one."""
+    path = folder / "tune.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data, [Outcome.from_dict(d) for d in data["candidates"]]
+    except OSError as exc:
+        raise BadInput(f"--merge {folder}: cannot read {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"--merge {folder}: {path} is not a tlsfit tune.json ({exc})") from None
