@@ -14,17 +14,15 @@ from __future__ import annotations
 import re
 import select
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Callable
 
 from generator.errors import BadInput
 from measure import dtls_wire
 from measure.model import WireSummary
-from measure.proxy import (CLIENT_TO_SERVER, FAULT_NO_CLIENT, LISTEN_HOST, POLL_S, SERVER_TO_CLIENT,
-                           ProxyFault)
+from measure.proxy import (CLIENT_TO_SERVER, FAULT_NO_CLIENT, POLL_S, SERVER_TO_CLIENT,
+                           ProxyFault, RelayBase)
 
 FRAME_HEADER = 2           # bytes of big-endian length before each datagram on the UART
 MAX_DATAGRAM = 0xFFFF
@@ -89,68 +87,20 @@ class _Direction:
     pending: bytearray = field(default_factory=bytearray)
 
 
-class DatagramProxy:
+class DatagramProxy(RelayBase):
     """Context manager: listens on 127.0.0.1:.port (TCP, framed), relays to UDP upstream."""
 
     def __init__(self, upstream_host: str, upstream_port: int, loss: LossPlan | None = None,
                  accept_timeout: float = 120.0, session_timeout: float = 300.0):
-        self.upstream = (upstream_host, upstream_port)
         self.loss = loss or LossPlan()
         self.accept_timeout = accept_timeout
         self.session_timeout = session_timeout
-        self._lock = threading.Lock()
         self._datagrams: list[Datagram] = []
-        self._fault: ProxyFault | None = None
-        self._connected = False
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind((LISTEN_HOST, 0))
-        self._listener.listen(1)
-        self.port: int = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, name="tlsfit-dgram-proxy", daemon=True)
+        super().__init__(upstream_host, upstream_port, "dgram-proxy")
 
     @property
     def address(self) -> str:
         return f"{self.upstream[0]}:{self.upstream[1]} (udp)"
-
-    # -- lifecycle -------------------------------------------------------
-    def start(self) -> DatagramProxy:
-        self._thread.start()
-        return self
-
-    def __enter__(self) -> DatagramProxy:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        self._listener.close()
-
-    def wait(self, timeout: float) -> bool:
-        return self._done.wait(timeout)
-
-    @property
-    def ended(self) -> bool:
-        return self._done.is_set()
-
-    @property
-    def fault(self) -> ProxyFault | None:
-        with self._lock:
-            return self._fault
-
-    @property
-    def error(self) -> str | None:
-        fault = self.fault
-        return fault.message if fault is not None else None
-
-    def abort_reason(self) -> str | None:
-        return self.error
 
     def progress(self) -> str:
         if not self._connected and not self.datagrams():

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from measure import tls_wire
 from measure.model import MeasureError, WireSummary
@@ -100,25 +101,14 @@ def check_server_reachable(host: str, port: int, timeout_s: float = PREFLIGHT_TI
     raise MeasureError(f"cannot connect to {shown}: {connect_error_text(last, timeout_s)}") from last
 
 
-class WireProxy:
-    """Context manager: listens on 127.0.0.1:.port, relays ONE connection upstream.
+class RelayBase:
+    """What both relays share: a one-connection listener on 127.0.0.1 for the board's UART
+    (QEMU connects to it), a relay thread, and the fault that ended the session.
+    Subclasses set their own state first, then call this __init__, and implement _run()."""
 
-    idle_timeout: the server sending nothing for this long while it owes bytes
-    (the client spoke last, or the server stopped inside a flight) ends the
-    session with a FAULT_SERVER_SILENT fault; None: never.
-    """
-
-    def __init__(self, upstream_host: str, upstream_port: int,
-                 accept_timeout: float = 120.0, session_timeout: float = 300.0,
-                 idle_timeout: float | None = IDLE_TIMEOUT_S):
-        if idle_timeout is not None and not (idle_timeout > 0 and math.isfinite(idle_timeout)):
-            raise ValueError(f"idle_timeout must be positive and finite, not {idle_timeout!r}")
+    def __init__(self, upstream_host: str, upstream_port: int, thread_name: str):
         self.upstream = (upstream_host, upstream_port)
-        self.accept_timeout = accept_timeout
-        self.session_timeout = session_timeout
-        self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
-        self._chunks: list[Chunk] = []
         self._done = threading.Event()
         self._stop = threading.Event()
         self._fault: ProxyFault | None = None
@@ -128,20 +118,17 @@ class WireProxy:
         self._listener.bind((LISTEN_HOST, 0))
         self._listener.listen(1)
         self.port: int = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, name=f"wire-proxy-{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{thread_name}-{self.port}", daemon=True)
 
-    @property
-    def address(self) -> str:
-        host, port = self.upstream
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    def _run(self) -> None:
+        raise NotImplementedError
 
     # -- lifecycle -------------------------------------------------------
-    def start(self) -> WireProxy:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
-    def __enter__(self) -> WireProxy:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -178,6 +165,31 @@ class WireProxy:
     def abort_reason(self) -> str | None:
         """For measure.qemu.run_process(abort=...): the fault message once there is one."""
         return self.error
+
+
+class WireProxy(RelayBase):
+    """Context manager: listens on 127.0.0.1:.port, relays ONE connection upstream.
+
+    idle_timeout: the server sending nothing for this long while it owes bytes
+    (the client spoke last, or the server stopped inside a flight) ends the
+    session with a FAULT_SERVER_SILENT fault; None: never.
+    """
+
+    def __init__(self, upstream_host: str, upstream_port: int,
+                 accept_timeout: float = 120.0, session_timeout: float = 300.0,
+                 idle_timeout: float | None = IDLE_TIMEOUT_S):
+        if idle_timeout is not None and not (idle_timeout > 0 and math.isfinite(idle_timeout)):
+            raise ValueError(f"idle_timeout must be positive and finite, not {idle_timeout!r}")
+        self.accept_timeout = accept_timeout
+        self.session_timeout = session_timeout
+        self.idle_timeout = idle_timeout
+        self._chunks: list[Chunk] = []
+        super().__init__(upstream_host, upstream_port, "wire-proxy")
+
+    @property
+    def address(self) -> str:
+        host, port = self.upstream
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def progress(self) -> str:
         """How far the session got, for a timeout message, e.g. "the server's last

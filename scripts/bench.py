@@ -40,7 +40,7 @@ from generator.resolve import resolve  # noqa: E402
 from measure.build import build_firmware  # noqa: E402
 from measure.figures import read_footprint  # noqa: E402
 from measure.firmware_data import render_harness_data  # noqa: E402
-from pipeline import board_for, choose_app, generate, harness_input, open_mbedtls, reference_pki  # noqa: E402
+from pipeline import generate_for_board, board_for, choose_app, generate, harness_input, open_mbedtls, reference_pki  # noqa: E402
 
 # Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
 # Cortex-M4, gcc 12.2 -Os, --gc-sections): ../shared/NOTES.md "Reference figures".
@@ -68,20 +68,23 @@ def bench_measure() -> None:
     kb = open_mbedtls(ws.mbedtls).knowledge
     rows = []
     for profile in sorted((ROOT / "profiles").glob("*.yaml")):
-        gen = generate(profile, kb)
-        shutil.rmtree(ws.cache / gen.sha256 / gen.profile.target, ignore_errors=True)
+        gen, board = generate_for_board(profile, kb, None, None, ws.paths())  # the config measure builds
+        shutil.rmtree(ws.cache / gen.sha256 / board.name, ignore_errors=True)
         out = ws.build / "bench" / gen.profile.name
         cold, _ = measure(profile, out)
         warm, report = measure(profile, out)
         if report is None:
-            rows.append((gen.profile.name, f"{cold:.1f}", f"{warm:.1f}", "-", "-", "-", "-", "-", "error"))
+            rows.append((gen.profile.name, f"{cold:.1f}", f"{warm:.1f}", *("-",) * 8, "error"))
             continue
         hs, rom, ram = report["handshake"], report["rom"], report["ram"]
         rows.append((gen.profile.name, f"{cold:.1f}", f"{warm:.1f}", f"{rom['total']:,}", f"{rom['mbedtls']:,}",
-                     f"{ram['total']:,}", f"{ram['heap_peak'] or 0:,}", f"{hs['instructions'] or 0:,}",
+                     f"{ram['total']:,}", f"{ram['static_mbedtls']:,} / {ram['static_harness']:,}",
+                     f"{ram['heap_peak'] or 0:,}", f"{ram['stack_peak']:,} / {ram['stack_harness']:,}",
+                     f"{hs['instructions'] or 0:,}", f"{hs['allocator_instructions'] or 0:,}",
                      "ok" if hs["ok"] else "FAILED"))
-    print_table(("profile", "cold s", "warm s", "ROM", "mbedTLS ROM", "RAM", "heap peak",
-                 "handshake instr", "handshake"), rows)
+    print_table(("profile", "cold s", "warm s", "ROM", "mbedTLS ROM", "RAM", "static mbedTLS / harness",
+                 "heap peak", "stack peak / harness", "handshake instr", "allocator instr (left out)",
+                 "handshake"), rows)
 
 
 def bench_footprint() -> None:
@@ -117,6 +120,37 @@ def bench_footprint() -> None:
     bench_lto(ws)
     print()
     bench_dtls(ws)
+    print()
+    bench_clock(ws)
+
+
+def bench_clock(ws) -> None:
+    """What checking certificate dates costs: each certificate shape with clock: none and clock: rtc.
+
+    Both variants are written to one scratch folder under the same name, so they share one test PKI
+    and differ only in the clock key."""
+    rows = []
+    for name in ("tls12-ecdhe-ecdsa", "tls13-only", "rt-thread"):
+        text = (ROOT / "profiles" / f"{name}.yaml").read_text()
+        figures = {}
+        for clock in ("none", "rtc"):
+            folder = ws.build / "bench-clock" / clock
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.yaml").write_text(text + f"\nclock: {clock}\n")
+            for shared in ("test-pki", "certs"):  # the committed PKI and CA files: same certificates, same figures
+                if not (folder / shared).exists():
+                    (folder / shared).symlink_to(ROOT / "profiles" / shared)
+            _, figures[clock] = measure(folder / f"{name}.yaml", folder / name / "out")
+        none, rtc = figures["none"], figures["rtc"]
+        if none is None or rtc is None:
+            rows.append((name, "-", "-", "-", "-", "error"))
+            continue
+        rows.append((name, f"{none['rom']['mbedtls']:,}", f"{rtc['rom']['mbedtls']:,}",
+                     f"{rtc['rom']['mbedtls'] - none['rom']['mbedtls']:+,}",
+                     f"{rtc['rom']['total'] - none['rom']['total']:+,}",
+                     "ok" if rtc["handshake"]["ok"] and none["handshake"]["ok"] else "FAILED"))
+    print_table(("profile", "mbedTLS ROM, clock: none", "clock: rtc", "mbedTLS ROM cost", "ROM total cost",
+                 "handshake"), rows)
 
 
 def bench_lto(ws) -> None:

@@ -6,7 +6,6 @@ and that nothing was written.
 """
 from __future__ import annotations
 
-import copy
 import json
 import multiprocessing
 import os

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from generator.knowledge import load_knowledge
 from generator.profile import load_profile
 from generator.render import config_sha256, render_config
 from generator.resolve import resolve

@@ -2,7 +2,6 @@
 probed with a real openssl s_client (through the WireProxy where it matters)."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from pathlib import Path

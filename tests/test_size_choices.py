@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from generator.knowledge import load_knowledge
 from generator.profile import load_profile
 from generator.render import render_config
 from generator.resolve import offered_groups, resolve
