@@ -13,7 +13,7 @@ from cli import EXIT_OK, InputError
 from cli.report_cmds import read_json
 from generator.write import write_if_changed
 from reports.comment import compare, render_comment
-from reports.metrics import report_key
+from reports.metrics import build_key
 from reports.schema import fits
 
 
@@ -69,7 +69,7 @@ def run_comment(args: argparse.Namespace) -> int:
     new = [r for r, _ in loaded_new if fits(r)]
     new_paths = [p for r, p in loaded_new if fits(r)]
     root = args.link_root or Path.cwd()
-    links = {report_key(r): _link(p, args.link_base, root) for r, p in zip(new, new_paths)}
+    links = {build_key(r): _link(p, args.link_base, root) for r, p in zip(new, new_paths)}
     note = args.note if base else (args.note + "\n\n" if args.note else "") + \
         "No reports from the target branch to compare with: every figure shows as new."
     text = render_comment(compare(base, new, links), title=args.title, note=note)

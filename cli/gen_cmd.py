@@ -8,7 +8,8 @@ from pathlib import Path
 from cli import EXIT_OK
 from cli.paths import PINNED_MBEDTLS, workspace
 from generator.knowledge import knowledge_for
-from generator.write import check_output_dir, write_if_changed
+from generator.sdkconfig import load_kconfig_map, render_sdkconfig
+from generator.write import check_output_dir, check_output_file, write_if_changed
 from pipeline import GeneratedConfig, generate_for_board, open_mbedtls, validate
 
 
@@ -18,11 +19,13 @@ def print_warnings(profile_path: Path, gen: GeneratedConfig) -> None:
 
 
 def run_gen(profile: Path, output: Path | None, target: str | None, validate_config: bool,
-            optimize: str | None = None, lto: bool | None = None) -> int:
+            optimize: str | None = None, lto: bool | None = None, sdkconfig: Path | None = None) -> int:
     started = time.monotonic()
     ws = workspace()
     if output is not None:
         check_output_dir(output)  # bad input before any work
+    if sdkconfig is not None:
+        check_output_file(sdkconfig, "sdkconfig file")
     if validate_config:
         tree = open_mbedtls(ws.mbedtls)
         kb = tree.knowledge
@@ -37,10 +40,14 @@ def run_gen(profile: Path, output: Path | None, target: str | None, validate_con
         check_output_dir(ws.paths().work, "build folder")
         validate(gen, board, tree, ws.paths().work)
     path = out_dir / "mbedtls_config.h"
+    sdk_text = render_sdkconfig(gen.resolved, profile.name, load_kconfig_map()) if sdkconfig is not None else None
     changed = write_if_changed(path, gen.text)
     print_warnings(profile, gen)
     state = "wrote" if changed else "unchanged"
     checked = f"validated against mbedTLS {tree.version}" if tree is not None else "NOT validated"
     print(f"{state} {path} ({len(gen.resolved.options)} options, optimize {gen.profile.optimize}, "
           f"sha256 {gen.sha256[:12]}, {checked}, {time.monotonic() - started:.2f} s)")
+    if sdkconfig is not None and sdk_text is not None:
+        sdk_state = "wrote" if write_if_changed(sdkconfig, sdk_text) else "unchanged"
+        print(f"{sdk_state} {sdkconfig} (ESP-IDF sdkconfig fragment)")
     return EXIT_OK

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--lto", action=argparse.BooleanOptionalAction, default=None,
                    help="say in the header that the build uses link-time optimisation (default: the "
                         "profile's build: lto:)")
+    g.add_argument("--sdkconfig", type=Path, metavar="FILE",
+                   help="also write FILE, an ESP-IDF sdkconfig fragment (CONFIG_MBEDTLS_...) for the options "
+                        "ESP-IDF's mbedtls Kconfig can express; the others are listed in a comment")
 
     m = sub.add_parser("measure", help="build, run a real handshake, report ROM/RAM/handshake figures",
                        description="Build the harness with PROFILE's config for TARGET, run it in QEMU "
@@ -104,7 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     gt = sub.add_parser("gate", help="fail on footprint regressions against a baseline",
                         description="With --write-baseline, write a baseline from reports (exit 0). "
                                     "With --baseline, compare: exit 0 within limits, 1 on a regression, "
-                                    "a failed handshake, or a missing report/baseline entry.")
+                                    "a failed handshake, or a missing report/baseline entry; a failure "
+                                    "names the modules and config options that changed and the command "
+                                    "that accepts it. Entries are <profile>@<target>, with -<level> for a "
+                                    "level other than size and @<host>:<port> for a real server.")
     mode = gt.add_mutually_exclusive_group(required=True)
     mode.add_argument("--baseline", type=Path, metavar="FILE")
     mode.add_argument("--write-baseline", type=Path, metavar="FILE")
@@ -116,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     gt.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
     gt.add_argument("--summary", type=Path, metavar="FILE",
                     help="also write (append) Markdown, e.g. $GITHUB_STEP_SUMMARY")
+    gt.add_argument("-v", "--verbose", action="store_true",
+                    help="show every check, not only the failing ones and the total")
 
     from cli.probe_cmd import add_probe_parser
     add_probe_parser(sub)
@@ -150,7 +158,8 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "gen":
             from cli.gen_cmd import run_gen
             return run_gen(profile=args.profile, output=args.output, target=args.target,
-                           validate_config=not args.no_validate, optimize=args.optimize, lto=args.lto)
+                           validate_config=not args.no_validate, optimize=args.optimize, lto=args.lto,
+                           sdkconfig=args.sdkconfig)
         if args.command == "measure":
             from cli.measure_cmd import run_measure
             return run_measure(profile=args.profile, target=args.target, server=args.server,
@@ -177,7 +186,8 @@ def _main(argv: list[str] | None) -> int:
             return report_cmds.run_diff(args.old, args.new)
         return report_cmds.run_gate(baseline=args.baseline, write_baseline_to=args.write_baseline,
                                     reports=args.reports, limits_file=args.limits,
-                                    limit_overrides=args.limit, junit=args.junit, summary=args.summary)
+                                    limit_overrides=args.limit, junit=args.junit, summary=args.summary,
+                                    verbose=args.verbose)
     except DoesNotFit as e:
         print(f"tlsfit: error: {e}", file=sys.stderr)
         print("tlsfit: next: pick a board with more memory (--target), or shrink the build: tls.buffers, "

@@ -241,10 +241,12 @@ def print_summary(report: dict, out_dir: Path, stream: TextIO | None = None, sty
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"  {key:<{width}}  {value}", file=stream)
-    if not hs["ok"]:
-        print(f"  {'error':<{width}}  {format_error(hs.get('error'))}", file=sys.stderr)
-    elif app["ok"] is False:
-        print(f"  {'error':<{width}}  {format_error(app.get('error'))}", file=sys.stderr)
+    shown_error = hs.get("error") if not hs["ok"] else app.get("error") if app["ok"] is False else None
+    if not hs["ok"] or app["ok"] is False:
+        print(f"  {'error':<{width}}  {format_error(shown_error)}", file=sys.stderr)
+    for key, text in (("alerts", format_alerts(shown_error)), ("verify", format_verify_flags(shown_error))):
+        if text:
+            print(f"  {key:<{width}}  {text}", file=sys.stderr)
     names = ["report.md", "report.html", *(report.get("artifacts") or {}).values()]
     print(f"  {'report':<{width}}  {out_dir / 'report.json'} (and {', '.join(names)})", file=stream)
     print(f"  {'open':<{width}}  {(out_dir / 'report.html').resolve().as_uri()}", file=stream)
@@ -252,6 +254,24 @@ def print_summary(report: dict, out_dir: Path, stream: TextIO | None = None, sty
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} %"
+
+
+def format_alerts(error: object) -> str | None:
+    """E.g. "alert sent: unknown_ca / received: none" when either side sent an alert, else None."""
+    if not isinstance(error, dict) or not (error.get("alert_sent") or error.get("alert_received")):
+        return None
+    return f"alert sent: {error.get('alert_sent') or 'none'} / received: {error.get('alert_received') or 'none'}"
+
+
+def format_verify_flags(error: object) -> str | None:
+    """The refused certificate's verification flags, e.g. "BADCERT_NOT_TRUSTED (The certificate
+    is not correctly signed by the trusted CA.)", or None."""
+    flags = error.get("verify_flags") if isinstance(error, dict) else None
+    if not isinstance(flags, dict):
+        return None
+    names = [f"{f['name'].removeprefix('MBEDTLS_X509_')}" + (f" ({f['description']})" if f.get("description") else "")
+             for f in flags.get("flags") or ()]
+    return "; ".join(names) or f"flags {flags.get('hex')}"
 
 
 def format_error(error: object) -> str:

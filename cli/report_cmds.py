@@ -5,6 +5,7 @@ before any work (exit 2 naming the file, the JSON path or the output path).
 """
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from cli import EXIT_FAILED, EXIT_OK, InputError
@@ -57,9 +58,17 @@ def run_diff(old: Path, new: Path) -> int:
     return EXIT_OK
 
 
+def accept_command(baseline: Path, reports: list[Path]) -> str:
+    """The command that rewrites this baseline from these reports; `make baseline` for tlsfit's own."""
+    write = "tlsfit gate --write-baseline " + " ".join(shlex.quote(str(p)) for p in (baseline, *reports))
+    if baseline.resolve() == (ROOT / "ci" / "baseline.json").resolve() and (ROOT / "Makefile").is_file():
+        return f"make baseline (re-measures the shipped profiles), or {write}"
+    return write
+
+
 def run_gate(baseline: Path | None, write_baseline_to: Path | None, reports: list[Path],
              limits_file: Path | None, limit_overrides: list[str], junit: Path | None,
-             summary: Path | None) -> int:
+             summary: Path | None, verbose: bool = False) -> int:
     # output paths first: nothing is read or written when one cannot be used
     for path, what in ((write_baseline_to, "baseline"), (junit, "JUnit file")):
         if path is not None:
@@ -77,7 +86,7 @@ def run_gate(baseline: Path | None, write_baseline_to: Path | None, reports: lis
         result = check(read_json(baseline, "baseline"), loaded, limits, str(baseline))
     except (GateError, LimitsError) as e:
         raise InputError(str(e)) from None
-    print(format_table(result))
+    print(format_table(result, verbose=verbose, accept=accept_command(baseline, reports)))
     if junit is not None:
         write_if_changed(junit, to_junit(result))
     if summary is not None:

@@ -27,7 +27,7 @@ _FIELDS = ("ok", "err", "stage", "version", "suite", "sent", "recv", "instr",
            "heap_peak", "heap_overhead", "stack_peak", "echo", "states")
 # Added later; a line without them (older firmware) still parses, to None.
 _OPTIONAL_INT_FIELDS = ("hs_sent", "hs_recv", "app_sent", "app_recv", "alloc_instr", "allocs",
-                        "probe_instr", "stack_harness")
+                        "probe_instr", "stack_harness", "verify_flags")
 
 
 def iana_suite_name(mbedtls_name: str) -> str:
@@ -109,6 +109,7 @@ def parse_result(console_text: str) -> HandshakeRun:
         app_bytes_received=_optional_int(data, "app_recv"),
         app_detail=str(data["app_detail"]) if data.get("app_detail") else None,
         retransmits=_optional_int(data, "retransmits"),
+        verify_flags=_optional_int(data, "verify_flags"),
     )
 
 

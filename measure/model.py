@@ -62,6 +62,8 @@ class HandshakeRun:
     app_bytes_received: int | None = None  # application plaintext read (mbedtls_ssl_read)
     app_detail: str | None = None     # "echo reversed", "CONNACK rc=0", "HTTP/1.1 200 OK"
     retransmits: int | None = None    # DTLS: flights the firmware resent after a timer expired (TLS: None)
+    verify_flags: int | None = None   # mbedtls_ssl_get_verify_result(): MBEDTLS_X509_BADCERT_* bits
+                                      # (0: verified; None: no X.509 in the build, or no verification ran)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class WireSummary:
     group: str | None              # negotiated group name (ServerKeyExchange / key_share), if any
     version: str | None            # from ServerHello
     alert: str | None              # first fatal alert seen, e.g. "bad_certificate (from client)"
+    # the first alert each side sent (close_notify aside), e.g. "unknown_ca"; "encrypted alert"
+    # when it travelled encrypted; None: that side sent none
+    alert_sent: str | None = None      # by the client (the firmware)
+    alert_received: str | None = None  # by the server
 
 
 @dataclass(frozen=True)

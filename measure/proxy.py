@@ -28,6 +28,8 @@ CHUNK = 65536
 CONNECT_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 10.0  # server silent this long while it owes bytes: a fault
 LINGER_S = 2.0         # after the server side ended: how long the board side may still talk
+DRAIN_S = 1.0          # stop(): how long the relay may still read what the firmware sent before
+                       # it exited (its last alert), until its side of the connection ends
 PREFLIGHT_TIMEOUT_S = 5.0
 
 CLIENT_TO_SERVER = "client"  # direction named by who sent it
@@ -184,7 +186,15 @@ class WireProxy(RelayBase):
         self.session_timeout = session_timeout
         self.idle_timeout = idle_timeout
         self._chunks: list[Chunk] = []
+        self._client_ended = threading.Event()  # the firmware's side closed (or never came)
         super().__init__(upstream_host, upstream_port, "wire-proxy")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop relaying, once the bytes the firmware sent before it ended are recorded: the
+        run is over when QEMU exits, but its last bytes (a fatal alert) may not be read yet."""
+        if self._connected and self._thread.is_alive():
+            self._client_ended.wait(min(timeout, DRAIN_S))
+        super().stop(timeout)
 
     @property
     def address(self) -> str:
@@ -238,6 +248,7 @@ class WireProxy(RelayBase):
             if client is None:
                 return
             self._connected = True
+            _no_delay(client)
             with client:
                 try:
                     upstream = socket.create_connection(self.upstream, timeout=CONNECT_TIMEOUT_S)
@@ -248,9 +259,11 @@ class WireProxy(RelayBase):
                     _close_towards(client)  # the firmware sees the connection close at once
                     return
                 upstream.settimeout(None)
+                _no_delay(upstream)
                 with upstream:
                     self._relay(client, upstream)
         finally:
+            self._client_ended.set()
             self._done.set()
 
     def _accept(self) -> socket.socket | None:
@@ -328,15 +341,18 @@ class WireProxy(RelayBase):
                 open_readers.remove(sock)
                 if sock is client:
                     client_closed = True
+                    self._client_ended.set()
                     try:  # half-close: the server sees EOF, can still answer
                         upstream.shutdown(socket.SHUT_WR)
                     except OSError:
                         pass
                     continue
                 # the server side ended while the firmware may still wait for it; after
-                # an alert that is a TLS result the firmware reports itself
-                last = self._positions()[0].last or ""
-                if not client_closed and not (reset is False and "alert" in last):
+                # an alert (the server's, or the firmware's own fatal one, which a server
+                # answers by closing) that is a TLS result the firmware reports itself
+                server_pos, client_pos = self._positions()
+                after_alert = "alert" in (server_pos.last or "") or "alert" in (client_pos.last or "")
+                if not client_closed and not (reset is False and after_alert):
                     what = "reset" if reset else "closed"
                     self._fail(FAULT_SERVER_RESET if reset else FAULT_SERVER_CLOSED,
                                f"server {self.address} {what} the connection "
@@ -391,6 +407,15 @@ class WireProxy(RelayBase):
             self._record(CLIENT_TO_SERVER, data)
 
 
+def _no_delay(sock: socket.socket) -> None:
+    """Relay each chunk at once (no Nagle): a firmware's last small record must not wait
+    for an ACK while its side is closing."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+
+
 def _close_towards(client: socket.socket) -> None:
     """End the firmware's side now: FIN after what was already relayed."""
     try:
@@ -411,7 +436,19 @@ def summarize(chunks: tuple[Chunk, ...]) -> WireSummary:
         group=tls_wire.negotiated_group(server_stream),
         version=hello.version if hello else None,
         alert=_first_alert(chunks, streams),
+        alert_sent=_alert_name(streams[CLIENT_TO_SERVER]),
+        alert_received=_alert_name(server_stream),
     )
+
+
+def _alert_name(stream: bytes) -> str | None:
+    """The first alert in one direction, e.g. "unknown_ca" (", warning" added when not fatal)."""
+    alert = tls_wire.flow_info(stream).first_alert
+    if alert is None:
+        return None
+    if alert.level == "encrypted":
+        return "encrypted alert"
+    return alert.description if alert.level == "fatal" else f"{alert.description} ({alert.level})"
 
 
 def _chunk_index(chunks: tuple[Chunk, ...], sender: str, offset: int) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reports.metrics import METRICS, Metric, metric_value, report_key
+from reports.metrics import METRICS, Metric, build_key, metric_value
 from reports.render import render
 
 MARKER = "<!-- tlsfit -->"
@@ -75,9 +75,10 @@ def _module_moves(base: dict, new: dict) -> tuple[tuple[str, int | None, int | N
 
 
 def compare(base_reports: list[dict], new_reports: list[dict], links: dict[str, str] | None = None) -> Comparison:
-    """Pair reports by <profile>@<target>; links maps that key to the new report.html's address."""
-    base_by = {report_key(r): r for r in base_reports}
-    new_by = {report_key(r): r for r in new_reports}
+    """Pair reports by build_key (<profile>@<target>, whatever the level); links maps that key to the
+    new report.html's address."""
+    base_by = {build_key(r): r for r in base_reports}
+    new_by = {build_key(r): r for r in new_reports}
     links = links or {}
     rows: list[ReportDelta] = []
     for key in sorted(set(base_by) | set(new_by)):

@@ -1,9 +1,9 @@
-"""`tlsfit diff OLD NEW`: per-metric and per-module growth between two reports."""
+"""`tlsfit diff OLD NEW`: per-metric and per-module growth and the config options added and removed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reports.metrics import METRICS, metric_value, report_key
+from reports.metrics import METRICS, metric_value, report_key, report_options
 from reports.render import number, percent, signed
 from reports.schema import validate_report
 
@@ -26,6 +26,8 @@ class Diff:
     modules: tuple[Change, ...]    # every module in either report, biggest growth first
     added: tuple[str, ...]         # modules only in new
     removed: tuple[str, ...]       # modules only in old
+    options_added: tuple[str, ...] | None = None    # config options only in new; None: a report lists none
+    options_removed: tuple[str, ...] | None = None  # config options only in old
 
 
 def change(name: str, old: int | None, new: int | None) -> Change:
@@ -44,6 +46,8 @@ def diff_reports(old: dict, new: dict) -> Diff:
     modules = [change(name, old_modules.get(name, 0), new_modules.get(name, 0))
                for name in sorted(set(old_modules) | set(new_modules))]
     modules.sort(key=lambda c: (-(c.delta or 0), c.name))
+    old_options, new_options = report_options(old), report_options(new)
+    both = old_options is not None and new_options is not None
     return Diff(
         old_key=report_key(old),
         new_key=report_key(new),
@@ -52,6 +56,8 @@ def diff_reports(old: dict, new: dict) -> Diff:
         modules=tuple(modules),
         added=tuple(sorted(set(new_modules) - set(old_modules))),
         removed=tuple(sorted(set(old_modules) - set(new_modules))),
+        options_added=tuple(sorted(set(new_options) - set(old_options))) if both else None,
+        options_removed=tuple(sorted(set(old_options) - set(new_options))) if both else None,
     )
 
 
@@ -81,4 +87,14 @@ def format_diff(diff: Diff) -> str:
         lines.append("added modules: " + ", ".join(diff.added))
     if diff.removed:
         lines.append("removed modules: " + ", ".join(diff.removed))
+    lines.append("")
+    if diff.options_added is None or diff.options_removed is None:
+        lines.append("config options: not listed in both reports")
+    elif diff.options_added or diff.options_removed:
+        if diff.options_added:
+            lines.append("added options: " + ", ".join(diff.options_added))
+        if diff.options_removed:
+            lines.append("removed options: " + ", ".join(diff.options_removed))
+    else:
+        lines.append("same config options")
     return "\n".join(lines) + "\n"

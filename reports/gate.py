@@ -2,6 +2,11 @@
 
 check() never exits and never prints: it returns a GateResult whose rows the
 CLI formats (table, JUnit, Markdown) and turns into the exit status.
+
+Entries are named by reports.metrics.report_key ("<profile>@<target>", plus "-<level>" and
+"@<host>:<port>" for a non-size level or a real server). A baseline entry also keeps the
+biggest ROM modules and the config options of the build (optional on read), so a failing
+entry is explained: which modules grew, which options were added or removed.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from dataclasses import dataclass
 
 from generator.errors import BadInput
 from reports.limits import Limits
-from reports.metrics import BY_NAME, METRICS, metric_value, report_key
+from reports.metrics import BY_NAME, METRIC_NAMES, METRICS, legacy_key, metric_value, report_key, report_options
 from reports.render import md_cell, number, signed
 from reports.schema import BASELINE_SCHEMA_VERSION, validate_baseline, validate_report
 
@@ -35,8 +40,25 @@ class GateRow:
 
 
 @dataclass(frozen=True)
+class ModuleGrowth:
+    name: str                      # "ecp.o"
+    baseline: int | None           # None: not among the modules the baseline kept
+    now: int
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What changed in the build of one failing entry, from the baseline's modules and options."""
+    key: str
+    modules: tuple[ModuleGrowth, ...] | None    # grown modules, biggest first; None: baseline kept none
+    options_added: tuple[str, ...] | None       # None: the baseline or the report has no option list
+    options_removed: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class GateResult:
     rows: tuple[GateRow, ...]
+    causes: tuple[Cause, ...] = ()  # one per entry with a failing figure
 
     @property
     def ok(self) -> bool:
@@ -49,8 +71,18 @@ class GateResult:
 
 # ---------------------------------------------------------------- baseline
 
-def baseline_entry(report: dict) -> dict[str, int | None]:
-    return {m.name: metric_value(report, m) for m in METRICS}
+TOP_MODULES = 12                   # ROM modules a baseline entry keeps (the biggest, where growth shows)
+
+
+def baseline_entry(report: dict) -> dict:
+    """The figures, the TOP_MODULES biggest ROM modules and the option names of one report."""
+    entry: dict = {m.name: metric_value(report, m) for m in METRICS}
+    modules: dict[str, int] = report.get("rom", {}).get("modules", {})
+    entry["modules"] = dict(sorted(modules.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_MODULES])
+    options = report_options(report)
+    if options is not None:
+        entry["options"] = options
+    return entry
 
 
 def write_baseline(reports: list[dict]) -> str:
@@ -58,7 +90,7 @@ def write_baseline(reports: list[dict]) -> str:
 
     Every figure is an integer except handshake.instructions on a target that does not count
     them (null: the gate then requires the report not to count them either)."""
-    entries: dict[str, dict[str, int | None]] = {}
+    entries: dict[str, dict] = {}
     for i, report in enumerate(reports):
         validate_report(report, f"report #{i + 1}")
         key = report_key(report)
@@ -80,7 +112,9 @@ def check(baseline: dict, reports: list[dict], limits: Limits, baseline_name: st
     for i, report in enumerate(reports):
         validate_report(report, f"report #{i + 1}")
     rows: list[GateRow] = []
+    causes: list[Cause] = []
     seen: set[str] = set()
+    claimed = {report_key(r) for r in reports}
     for report in reports:
         key = report_key(report)
         if key in seen:
@@ -88,17 +122,61 @@ def check(baseline: dict, reports: list[dict], limits: Limits, baseline_name: st
             continue
         seen.add(key)
         rows += _handshake_rows(key, report)
-        if key not in entries:
+        entry_key = key
+        old = legacy_key(report)
+        if key not in entries and old in entries and old not in claimed:
+            # a baseline written before the level and server were part of the key
+            entry_key = old
+            seen.add(old)
+            rows.append(GateRow(key, "baseline", None, None, None, "", True,
+                                f"compared with the baseline entry {old} (named before levels and servers were "
+                                "part of the key); --write-baseline renames it"))
+        if entry_key not in entries:
             rows.append(GateRow(key, "baseline", None, None, None, "", False,
                                 f"{key} is not in the baseline; review its figures and add it with --write-baseline"))
         else:
-            rows += _metric_rows(key, entries[key], report, limits)
+            metric_rows = _metric_rows(key, entries[entry_key], report, limits)
+            rows += metric_rows
+            if any(not r.ok and r.delta is not None for r in metric_rows):
+                causes.append(explain(key, entries[entry_key], report))
         rows += _budget_rows(key, report)
     for key in sorted(set(entries) - seen):
         rows.append(GateRow(key, "report", None, None, None, "", False,
                             f"the baseline has {key} but no report was given (job not run, or profile removed: "
                             "then rewrite the baseline)"))
-    return GateResult(rows=tuple(rows))
+    return GateResult(rows=tuple(rows), causes=tuple(causes))
+
+
+def explain(key: str, entry: dict, report: dict) -> Cause:
+    """The modules that grew and the options added or removed since the baseline entry was written.
+
+    A module the baseline did not keep (it keeps the TOP_MODULES biggest) is listed with an unknown
+    old size when it is now bigger than the smallest one kept, or as new when the baseline kept every
+    module of its build."""
+    now_modules: dict[str, int] = report.get("rom", {}).get("modules", {})
+    kept = entry.get("modules")
+    grown: tuple[ModuleGrowth, ...] | None = None
+    if isinstance(kept, dict):
+        complete = len(kept) < TOP_MODULES
+        floor = min(kept.values(), default=0)
+        found: list[ModuleGrowth] = []
+        for name, size in now_modules.items():
+            if name in kept:
+                if size > kept[name]:
+                    found.append(ModuleGrowth(name, kept[name], size))
+            elif complete:
+                found.append(ModuleGrowth(name, 0, size))
+            elif size > floor:
+                found.append(ModuleGrowth(name, None, size))
+        found.sort(key=lambda g: (-(g.now - (g.baseline if g.baseline is not None else floor)), g.name))
+        grown = tuple(found)
+    before, after = entry.get("options"), report_options(report)
+    if isinstance(before, list) and after is not None:
+        added: tuple[str, ...] | None = tuple(sorted(set(after) - set(before)))
+        removed: tuple[str, ...] | None = tuple(sorted(set(before) - set(after)))
+    else:
+        added = removed = None
+    return Cause(key, grown, added, removed)
 
 
 def _handshake_rows(key: str, report: dict) -> list[GateRow]:
@@ -116,7 +194,7 @@ def _metric_rows(key: str, entry: dict, report: dict, limits: Limits) -> list[Ga
     for metric in METRICS:
         before = entry.get(metric.name)
         now = metric_value(report, metric)
-        limit = limits.for_metric(metric.name)
+        limit = limits.for_metric(metric.name, key)
         if before is None and now is None:
             # only handshake.instructions may be null (schema): not counted on this target, either side
             rows.append(GateRow(key, metric.name, None, None, None, limit.describe(), True,
@@ -171,21 +249,67 @@ def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[st
 
 def _cells(row: GateRow) -> tuple[str, ...]:
     return (row.key, row.metric, number(row.baseline), number(row.now), signed(row.delta), row.limit,
-            "ok" if row.ok else "FAIL " + row.message)
+            ("ok" + (f": {row.message}" if row.message else "")) if row.ok else "FAIL " + row.message)
 
 
-def format_table(result: GateResult) -> str:
-    """What grew when the gate passes; every row when it fails, failures first."""
-    if result.ok:
-        shown = [r for r in result.rows if r.delta is not None and r.delta > 0 and not r.metric.startswith("budget.")]
-        verdict = f"gate passed: {len(result.rows)} checks within limits"
+def describe_cause(cause: Cause, most: int = 5) -> str:
+    """One line: "ecp.o +1,200 B (20,000 -> 21,200), ...; options added: A; removed: B"."""
+    parts: list[str] = []
+    if cause.modules is None:
+        parts.append("the baseline keeps no module sizes (rewrite it to record them; `tlsfit diff OLD NEW` "
+                     "compares two reports)")
+    elif cause.modules:
+        shown = []
+        for g in cause.modules[:most]:
+            if g.baseline is None:
+                shown.append(f"{g.name} {g.now:,} B (not among the baseline's {TOP_MODULES} biggest)")
+            elif g.baseline == 0:
+                shown.append(f"{g.name} +{g.now:,} B (new)")
+            else:
+                shown.append(f"{g.name} +{g.now - g.baseline:,} B ({g.baseline:,} -> {g.now:,})")
+        more = len(cause.modules) - most
+        parts.append("modules grown: " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
     else:
-        shown = sorted(result.rows, key=lambda r: r.ok)
-        verdict = f"gate FAILED: {len(result.failures)} of {len(result.rows)} checks"
+        parts.append("no ROM module grew")
+    if cause.options_added is None or cause.options_removed is None:
+        parts.append("options: not recorded in the baseline or the report")
+    elif cause.options_added or cause.options_removed:
+        parts.append("options added: " + (", ".join(cause.options_added) or "none") +
+                     "; removed: " + (", ".join(cause.options_removed) or "none"))
+    else:
+        parts.append("same config options")
+    return f"{cause.key}: " + "; ".join(parts)
+
+
+def accept_hint(result: GateResult) -> bool:
+    """True when rewriting the baseline is what accepts the failures (not a failed handshake or a budget)."""
+    broken = {row.key for row in result.failures if row.metric == "handshake"}   # fix the build, not the baseline
+    return any(row.key not in broken and (row.metric in METRIC_NAMES or row.metric in ("baseline", "report"))
+               for row in result.failures)
+
+
+DEFAULT_ACCEPT = "tlsfit gate --write-baseline FILE REPORT..."
+
+
+def format_table(result: GateResult, verbose: bool = False, accept: str = DEFAULT_ACCEPT) -> str:
+    """A one-line total; when the gate fails, the failing rows, what grew in each failing entry
+    and the command that accepts the change. verbose: every row, failures first."""
+    entries = len({row.key for row in result.rows})
+    if result.ok:
+        verdict = f"gate passed: {len(result.rows)} checks within limits ({entries} entries)"
+    else:
+        failing = len({row.key for row in result.failures})
+        verdict = (f"gate FAILED: {len(result.failures)} of {len(result.rows)} checks "
+                   f"({failing} of {entries} entries)")
+    shown = sorted(result.rows, key=lambda r: r.ok) if verbose else list(result.failures)
     lines = [verdict]
     if shown:
         lines += [""] + _text_table(("entry", "metric", "baseline", "now", "delta", "limit", "status"),
                                     [_cells(r) for r in shown])
+    if result.causes:
+        lines += ["", "what changed:"] + [f"  {describe_cause(c)}" for c in result.causes]
+    if accept_hint(result):
+        lines += ["", f"if the change is intended, accept it (review the figures first): {accept}"]
     return "\n".join(lines) + "\n"
 
 
@@ -219,4 +343,6 @@ def to_markdown(result: GateResult) -> str:
         status = "ok" if row.ok else f"**FAIL** {md_cell(row.message)}"
         lines.append(f"| {md_cell(row.key)} | {row.metric} | {number(row.baseline)} | {number(row.now)} | "
                      f"{signed(row.delta)} | {md_cell(row.limit)} | {status} |")
+    if result.causes:
+        lines += ["", "What changed:", ""] + [f"- {md_cell(describe_cause(c))}" for c in result.causes]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ one you mean if you want the stricter behaviour.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -60,8 +60,12 @@ DEFAULT_LIMITS: dict[str, Limit] = {
 @dataclass(frozen=True)
 class Limits:
     per_metric: dict[str, Limit]
+    # baseline entry -> metric -> limit: a measured noise of one build (the file says why)
+    per_entry: dict[str, dict[str, Limit]] = field(default_factory=dict)
 
-    def for_metric(self, name: str) -> Limit:
+    def for_metric(self, name: str, entry: str | None = None) -> Limit:
+        if entry is not None and name in self.per_entry.get(entry, {}):
+            return self.per_entry[entry][name]
         return self.per_metric[name]
 
 
@@ -126,10 +130,10 @@ def limits_from_data(data: object, where: str) -> Limits:
         return default_limits()
     if not isinstance(data, dict) or not isinstance(data.get("limits", {}), dict):
         raise LimitsError(f"{where}: expected a mapping with a 'limits' mapping of METRIC: LIMIT")
-    unknown = set(data) - {"schema_version", "limits"}
+    unknown = set(data) - {"schema_version", "limits", "entries"}
     if unknown:
         raise LimitsError(f"{where}: unknown keys {excerpt(sorted(map(str, unknown)), 80)}; allowed: "
-                          "schema_version, limits")
+                          "schema_version, limits, entries")
     if data.get("schema_version", 1) != 1 or isinstance(data.get("schema_version"), bool):
         raise LimitsError(f"{where}: schema_version {excerpt(data.get('schema_version'))}; this tlsfit reads 1")
     limits = default_limits()
@@ -142,7 +146,21 @@ def limits_from_data(data: object, where: str) -> Limits:
                               f"got {excerpt(value)}")
         name, limit = parse_limit(f"{metric}={value}", where)
         limits = with_override(limits, name, limit)
-    return limits
+    per_entry: dict[str, dict[str, Limit]] = {}
+    raw_entries = data.get("entries") or {}
+    if not isinstance(raw_entries, dict):
+        raise LimitsError(f"{where}: 'entries' must map a baseline entry (profile@target) to METRIC: LIMIT")
+    for entry, metrics in raw_entries.items():
+        if not isinstance(entry, str) or not isinstance(metrics, dict) or not metrics:
+            raise LimitsError(f"{where}: entries.{excerpt(entry)}: expected a mapping of METRIC: LIMIT")
+        for metric, value in metrics.items():
+            if not isinstance(metric, str) or isinstance(value, bool) or not isinstance(value, (str, int)) \
+                    or metric == "bytes":
+                raise LimitsError(f"{where}: entries.{excerpt(entry)}.{excerpt(metric)}: expected one metric "
+                                  "and a limit such as +16 or 1%")
+            name, limit = parse_limit(f"{metric}={value}", f"{where}: entries.{entry}")
+            per_entry.setdefault(entry, {})[name] = limit
+    return replace(limits, per_entry=per_entry)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -92,3 +92,48 @@ def error_name(code: int, mbedtls_dir: Path) -> str:
     """E.g. "MBEDTLS_ERR_X509_CERT_VERIFY_FAILED", or "MBEDTLS_ERR_PK_X + MBEDTLS_ERR_MPI_Y" for a combined code."""
     parts = describe(code, load_error_table(mbedtls_dir))
     return " + ".join(part.name for part in parts) if parts else "OK"
+
+
+# ---- certificate verification flags (mbedtls_ssl_get_verify_result) ----------------------
+
+_VERIFY_FLAG_DEFINE = re.compile(
+    r"#define\s+(?P<name>MBEDTLS_X509_BAD(?:CERT|CRL)_\w+)\s+0x(?P<hex>[0-9A-Fa-f]+)\b"
+    r"[ \t]*(?:/\*\*<(?P<doc>(?:(?!\*/).)*)\*/)?")
+VERIFY_FLAGS_HEADER = Path("include") / "mbedtls" / "x509.h"
+
+
+@dataclass(frozen=True)
+class VerifyFlag:
+    name: str                      # e.g. "MBEDTLS_X509_BADCERT_NOT_TRUSTED"
+    value: int                     # its bit, e.g. 0x08
+    description: str               # the header's comment, e.g. "The certificate is not correctly
+                                   # signed by the trusted CA.", "" if none
+
+    @property
+    def short(self) -> str:
+        """E.g. "BADCERT_NOT_TRUSTED"."""
+        return self.name.removeprefix("MBEDTLS_X509_")
+
+
+def load_verify_flags(mbedtls_dir: Path) -> tuple[VerifyFlag, ...]:
+    """The MBEDTLS_X509_BADCERT_* / BADCRL_* bits of mbedtls_dir's x509.h, by value."""
+    header = mbedtls_dir / VERIFY_FLAGS_HEADER
+    text = header.read_text(encoding="utf-8", errors="replace")
+    flags = {int(m["hex"], 16): VerifyFlag(m["name"], int(m["hex"], 16), " ".join((m["doc"] or "").split()))
+             for m in _VERIFY_FLAG_DEFINE.finditer(text)}
+    if not flags:
+        raise FileNotFoundError(f"{header}: no MBEDTLS_X509_BADCERT_* flags found")
+    return tuple(flags[v] for v in sorted(flags))
+
+
+def describe_verify_flags(flags: int, table: tuple[VerifyFlag, ...]) -> list[VerifyFlag]:
+    """The flags set in a verification result, lowest bit first; a bit x509.h does not
+    define shows as UNKNOWN(0x...)."""
+    known = {f.value: f for f in table}
+    out: list[VerifyFlag] = []
+    bit = 1
+    while bit <= flags:
+        if flags & bit:
+            out.append(known.get(bit) or VerifyFlag(f"UNKNOWN(0x{bit:x})", bit, ""))
+        bit <<= 1
+    return out

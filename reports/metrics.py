@@ -1,6 +1,7 @@
 """The figures summary, diff and gate compare, and how to read them from a report dict."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -35,6 +36,63 @@ def metric_value(report: dict, metric: Metric) -> int | None:
     return node if isinstance(node, int) and not isinstance(node, bool) else None
 
 
-def report_key(report: dict) -> str:
-    """Baseline entry name: "<profile>@<target>"."""
+DEFAULT_OPTIMIZE = "size"          # the level a report without "optimize" was built at
+_LEVEL = re.compile(r"^[a-z0-9-]{1,32}$")
+# HOST:PORT of a server given with `measure --server` (IPv6 in brackets)
+_ADDRESS = re.compile(r"^(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$")
+# what report_key() can produce, checked on every baseline entry name
+ENTRY_KEY = re.compile(r"^[a-z0-9-]{1,64}@[a-z0-9-]{1,97}"
+                       r"(?:@(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5})?$")
+
+
+def report_options(report: dict) -> list[str] | None:
+    """The config option names report.json lists (sorted), or None when it has no such list."""
+    options = report.get("options")
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        return None
+    return sorted(set(options))
+
+
+def legacy_key(report: dict) -> str:
+    """The entry name baselines used before the level and server were part of it."""
     return f"{report['profile']}@{report['target']}"
+
+
+def report_key(report: dict) -> str:
+    """Baseline (and diff, summary, comment) entry name of one measured build.
+
+    "<profile>@<target>" for the "size" level against tlsfit's reference server: every
+    shipped profile's entry in ci/baseline.json. Any other optimize level adds "-<level>"
+    to the target ("tls12-psk@mps2-an386-speed") and a real server given with
+    `measure --server` adds "@<host>:<port>" ("x@mps2-an386@broker.example:8883"), so two
+    levels or two servers of one profile can sit in one baseline.
+
+    report.json records the level measured, not whether it came from the profile's
+    `optimize:` or from `--optimize`, so the key follows the level alone: a profile whose
+    own level is not "size" gets the suffix too. A baseline written before this rule
+    still works: the gate falls back to the "<profile>@<target>" entry (legacy_key) when
+    no report of the run claims that name, and says so.
+    """
+    key = legacy_key(report)
+    level = report.get("optimize", DEFAULT_OPTIMIZE)
+    if isinstance(level, str) and _LEVEL.match(level) and level != DEFAULT_OPTIMIZE:
+        key += f"-{level}"
+    server = report.get("server")
+    if isinstance(server, dict) and server.get("kind") == "external":
+        address = server.get("address")
+        if isinstance(address, str) and _ADDRESS.match(address):
+            key += f"@{address}"
+    return key
+
+
+def build_key(report: dict) -> str:
+    """The same build across commits whatever its optimize level: report_key without the
+    level suffix. A pull request that changes a profile's `optimize:` compares that
+    profile with itself (tlsfit comment pairs by this)."""
+    key = legacy_key(report)
+    server = report.get("server")
+    if isinstance(server, dict) and server.get("kind") == "external":
+        address = server.get("address")
+        if isinstance(address, str) and _ADDRESS.match(address):
+            key += f"@{address}"
+    return key

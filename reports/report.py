@@ -13,7 +13,8 @@ from pathlib import Path
 
 from generator.model import Budget
 from measure.model import Footprint, HandshakeRun, ServerInfo, WireSummary
-from reports.mbedtls_errors import ErrorDef, describe, hex_code, load_error_table
+from reports.mbedtls_errors import (ErrorDef, describe, describe_verify_flags, hex_code,
+                                    load_error_table, load_verify_flags)
 from reports.render import render
 from generator.write import write_if_changed
 
@@ -185,8 +186,26 @@ def _error(run: HandshakeRun | None, wire: WireSummary | None, error: str | None
         "name": " + ".join(p.name for p in parts) if parts else None,
         "description": " / ".join(p.description for p in parts if p.description) or None,
         "stage": run.error_stage if run else None,
+        # the first alert on the wire names who gave up: "unknown_ca (from client)" when the
+        # firmware refused the server, "handshake_failure (from server)" when the server refused
         "alert": wire.alert if wire else None,
+        "alert_sent": wire.alert_sent if wire else None,       # the firmware's first alert
+        "alert_received": wire.alert_received if wire else None,  # the server's first alert
+        "verify_flags": _verify_flags(run.verify_flags if run else None, mbedtls_dir),
         "message": error,
+    }
+
+
+def _verify_flags(flags: int | None, mbedtls_dir: Path | None) -> dict | None:
+    """Why the server's certificate was refused (mbedtls_ssl_get_verify_result), its bits
+    named from the x509.h the firmware was built with; None when it was not refused."""
+    if not flags:
+        return None
+    found = describe_verify_flags(flags, load_verify_flags(mbedtls_dir)) if mbedtls_dir is not None else []
+    return {
+        "value": flags,
+        "hex": f"0x{flags:08X}",
+        "flags": [{"name": f.name, "description": f.description or None} for f in found],
     }
 
 

@@ -32,9 +32,12 @@ Report fields checked (what diff, gate and the summaries read; unknown extra key
                               overflow {region: positive integer}, rom/ram/handshake null,
                               limits {flash, ram: positive integer or null}, does_not_fit (string)
 
-Baseline: {"schema_version": BASELINE_SCHEMA_VERSION, "entries": {"<profile>@<target>": {METRIC: figure}}}
-with every metric of reports/metrics.py present; a figure is a non-negative integer, and null only for
-handshake.instructions (not counted on that target: then the report must not count it either).
+Baseline: {"schema_version": BASELINE_SCHEMA_VERSION, "entries": {KEY: {METRIC: figure}}}, KEY as
+reports.metrics.report_key makes it ("<profile>@<target>[-<level>][@<host>:<port>]"), with every metric of
+reports/metrics.py present; a figure is a non-negative integer, and null only for handshake.instructions
+(not counted on that target: then the report must not count it either). Optional in an entry (baselines
+written before them are read as they are): "modules" {module: non-negative integer}, the biggest ROM
+modules, and "options" [string], the config options of the build; they let a failing gate say what grew.
 JSON itself is read strictly: NaN/Infinity and duplicate keys are refused.
 """
 from __future__ import annotations
@@ -47,7 +50,7 @@ from typing import Any
 
 from generator.errors import BadInput
 from generator.inputs import MIB, read_text
-from reports.metrics import METRICS
+from reports.metrics import ENTRY_KEY, METRICS
 
 REPORT_SCHEMA_VERSION = 1
 BASELINE_SCHEMA_VERSION = 1
@@ -214,7 +217,7 @@ def fits(report: dict) -> bool:
     return report.get("fits", True) is not False
 
 
-def validate_baseline(data: Any, where: str) -> dict[str, dict[str, int | None]]:
+def validate_baseline(data: Any, where: str) -> dict[str, dict]:
     """The baseline's entries if it follows the schema, else SchemaError naming the first bad field."""
     c = _Checker(where)
     baseline = c.obj(data, ())
@@ -224,13 +227,22 @@ def validate_baseline(data: Any, where: str) -> dict[str, dict[str, int | None]]
                      f"{_shown(version)}; rewrite it with --write-baseline")
     entries = c.obj(c.get(baseline, "entries", ()), ("entries",))
     for key, entry in entries.items():
-        profile, sep, target = key.partition("@")
-        if not sep or not _NAME.match(profile) or not _NAME.match(target):
-            raise c.fail(("entries", key), "an entry is named '<profile>@<target>'")
+        if not ENTRY_KEY.match(key):
+            raise c.fail(("entries", key), "an entry is named '<profile>@<target>', with '-<level>' after the "
+                                           "target for a level other than size and '@<host>:<port>' for a real server")
         c.obj(entry, ("entries", key))
         for metric in METRICS:
             c.count(c.get(entry, metric.name, ("entries", key)), ("entries", key, metric.name),
                     nullable=metric.name in NULLABLE_BASELINE_METRICS)
+        if "modules" in entry:
+            for module, size in c.obj(entry["modules"], ("entries", key, "modules")).items():
+                c.count(size, ("entries", key, "modules", module), nullable=False)
+        if "options" in entry:
+            options = entry["options"]
+            if not isinstance(options, list):
+                raise c.fail(("entries", key, "options"), f"expected a list of option names, got {_shown(options)}")
+            for i, option in enumerate(options):
+                c.text(option, ("entries", key, "options", i))
     return entries
 
 
@@ -268,5 +280,5 @@ def load_report(path: Path) -> dict:
     return validate_report(load_json(path, "report"), str(path))
 
 
-def load_baseline(path: Path) -> dict[str, dict[str, int | None]]:
+def load_baseline(path: Path) -> dict[str, dict]:
     return validate_baseline(load_json(path, "baseline"), str(path))

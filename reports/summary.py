@@ -38,7 +38,9 @@ def summary_rows(reports: list[dict]) -> list[SummaryRow]:
     rows = [
         SummaryRow(
             key=report_key(r),
-            label=report_key(r) if len(levels) == 1 else f"{report_key(r)} ({r.get('optimize', 'size')})",
+            # the key names every level but size; with mixed levels say size too
+            label=(f"{report_key(r)} (size)" if len(levels) > 1 and r.get("optimize", "size") == "size"
+                   else report_key(r)),
             profile=r["profile"],
             target=r["target"],
             optimize=r.get("optimize", "size"),

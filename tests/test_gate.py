@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reports.gate import GateError, check, format_table, to_junit, to_markdown, write_baseline
+from reports.gate import TOP_MODULES, GateError, check, format_table, to_junit, to_markdown, write_baseline
 from reports.limits import Limit, LimitsError, apply_overrides, default_limits, load_limits, parse_limit
-from reports.metrics import METRIC_NAMES
-from reports.schema import SchemaError
+from reports.metrics import METRIC_NAMES, report_key
+from reports.schema import SchemaError, validate_baseline
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,8 @@ def test_baseline_is_stable_reviewable_json() -> None:
     assert data["schema_version"] == 1
     assert data["entries"]["a@mps2-an386"] == {
         "rom.total": 60_000, "rom.mbedtls": 44_000, "ram.static": 3_000, "ram.heap_peak": 6_900,
-        "ram.stack_peak": 1_600, "ram.total": 11_500, "handshake.instructions": 100_000_000}
+        "ram.stack_peak": 1_600, "ram.total": 11_500, "handshake.instructions": 100_000_000,
+        "modules": {"ecp.o": 44_000}}
 
 
 def test_baseline_refuses_failed_and_duplicate_reports() -> None:
@@ -76,6 +77,20 @@ def test_one_byte_of_growth_fails_and_names_the_metric(baseline: dict, path: tup
     assert metric in failure.message
     table = format_table(result)
     assert "gate FAILED" in table and metric in table
+
+
+def test_a_per_entry_limit_covers_that_entry_only(baseline: dict, tmp_path: Path) -> None:
+    """limits.yaml `entries:` give one build room for its measured noise, and no other build."""
+    path = tmp_path / "limits.yaml"
+    path.write_text("schema_version: 1\nlimits: {bytes: +0}\nentries:\n  demo@mps2-an386: {ram.heap_peak: +16}\n")
+    limits = load_limits(path)
+    ok = check(baseline, [grown(report(), ("ram", "heap_peak"), 1), report("other")], limits)
+    assert [f for f in ok.failures if f.metric == "ram.heap_peak"] == []
+    other = check(baseline, [report(), grown(report("other"), ("ram", "heap_peak"), 1)], limits)
+    assert [(f.key, f.metric) for f in other.failures] == [("other@mps2-an386", "ram.heap_peak")]
+    path.write_text("schema_version: 1\nentries:\n  demo@mps2-an386: {bytes: +16}\n")
+    with pytest.raises(LimitsError, match="expected one metric"):
+        load_limits(path)
 
 
 def test_shrinking_passes(baseline: dict) -> None:
@@ -166,3 +181,125 @@ def test_junit_and_markdown(baseline: dict) -> None:
     assert markdown.startswith("### tlsfit footprint gate: FAILED")
     first_row = markdown.splitlines()[4]
     assert "ram.heap_peak" in first_row and "**FAIL**" in first_row and "+8" in first_row
+
+
+# ---------------------------------------------------------------- keys, causes, output (issue 12)
+
+def real_report() -> dict:
+    """A report.json of `make gate` when it ran (many modules, real option names), else the sample."""
+    path = REPO / "build" / "gate" / "tls12-psk" / "report.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    sample = report("tls12-psk")
+    sample["rom"]["modules"] = {f"m{i:02}.o": 1_000 + 100 * i for i in range(20)}
+    sample["options"] = [f"OPTION_{c}" for c in "ABCDEFGH"]   # names come from report data only
+    sample["optimize"] = "size"
+    sample["server"] = {"kind": "reference", "address": "127.0.0.1:4433"}
+    return sample
+
+
+def test_key_names_level_and_server_but_size_on_the_reference_server_keeps_the_old_name() -> None:
+    base = real_report()
+    assert report_key(base) == f"{base['profile']}@{base['target']}"
+    speed = dict(base, optimize="speed")
+    assert report_key(speed) == f"{base['profile']}@{base['target']}-speed"
+    external = dict(base, server={"kind": "external", "address": "broker.example:8883"})
+    assert report_key(external) == f"{base['profile']}@{base['target']}@broker.example:8883"
+    both = dict(speed, server={"kind": "external", "address": "[::1]:4433"})
+    assert report_key(both) == f"{base['profile']}@{base['target']}-speed@[::1]:4433"
+    legacy = {k: v for k, v in base.items() if k not in ("optimize", "server")}
+    assert report_key(legacy) == report_key(base)          # old reports: size, reference server
+    validate_baseline(json.loads(write_baseline([base, speed, external, both])), "b")
+
+
+def test_two_levels_of_one_profile_are_gated_together() -> None:
+    size, speed = real_report(), dict(real_report(), optimize="speed")
+    speed = grown(speed, ("rom", "total"), 3_000)
+    baseline = json.loads(write_baseline([size, speed]))
+    assert len(baseline["entries"]) == 2
+    assert check(baseline, [size, speed], default_limits()).ok
+    result = check(baseline, [size, grown(speed, ("rom", "total"), 1)], default_limits())
+    assert [(f.key, f.metric) for f in result.failures] == [(report_key(speed), "rom.total")]
+
+
+def test_old_baseline_entry_is_used_for_a_level_suffixed_key() -> None:
+    balanced = dict(real_report(), optimize="balanced")
+    old = json.loads(write_baseline([real_report()]))       # written under "<profile>@<target>"
+    result = check(old, [balanced], default_limits())
+    assert result.ok, format_table(result, verbose=True)
+    assert "named before levels" in format_table(result, verbose=True)
+    # but not when a size report of the same run claims that entry
+    both = check(old, [real_report(), balanced], default_limits())
+    assert [(f.key, f.metric) for f in both.failures] == [(report_key(balanced), "baseline")]
+
+
+def test_failing_gate_names_grown_modules_added_options_and_the_accept_command() -> None:
+    base = real_report()
+    baseline = json.loads(write_baseline([base]))
+    entry = baseline["entries"][report_key(base)]
+    kept = entry["modules"]
+    assert len(kept) == min(TOP_MODULES, len(base["rom"]["modules"])) and entry["options"] == sorted(base["options"])
+    biggest = max(kept, key=kept.get)
+    new = copy.deepcopy(base)
+    new["rom"]["modules"][biggest] += 700
+    new["rom"]["modules"]["brand_new.o"] = 5_000_000              # bigger than anything kept
+    new["rom"]["total"] += 5_000_700
+    new["rom"]["mbedtls"] += 5_000_700
+    dropped = sorted(base["options"])[0]
+    new["options"] = [o for o in base["options"] if o != dropped] + ["ADDED_OPTION_NAME"]
+    result = check(baseline, [new], default_limits())
+    [cause] = result.causes
+    assert [g.name for g in cause.modules or ()] == ["brand_new.o", biggest]
+    assert cause.options_added == ("ADDED_OPTION_NAME",) and cause.options_removed == (dropped,)
+    text = format_table(result, accept="make baseline")
+    assert f"{biggest} +700 B ({kept[biggest]:,} -> {kept[biggest] + 700:,})" in text
+    assert "options added: ADDED_OPTION_NAME; removed: " + dropped in text
+    assert text.rstrip().endswith("accept it (review the figures first): make baseline")
+    assert "brand_new.o" in to_markdown(result)
+
+
+def test_old_baseline_without_modules_or_options_still_gates_and_says_so() -> None:
+    base = real_report()
+    baseline = json.loads(write_baseline([base]))
+    for entry in baseline["entries"].values():
+        del entry["modules"]
+        entry.pop("options", None)
+    assert check(baseline, [base], default_limits()).ok
+    result = check(baseline, [grown(base, ("rom", "total"), 8)], default_limits())
+    [cause] = result.causes
+    assert cause.modules is None and cause.options_added is None
+    assert "keeps no module sizes" in format_table(result)
+
+
+def test_default_output_is_failing_rows_and_a_total_verbose_is_every_row(baseline: dict) -> None:
+    passed = check(baseline, [report(), report("other")], default_limits())
+    assert format_table(passed) == f"gate passed: {len(passed.rows)} checks within limits (2 entries)\n"
+    assert len(format_table(passed, verbose=True).splitlines()) == 1 + 1 + 2 + len(passed.rows)
+    failed = check(baseline, [grown(report(), ("ram", "static"), 4), report("other")], default_limits())
+    lines = format_table(failed).splitlines()
+    assert lines[0] == f"gate FAILED: 1 of {len(failed.rows)} checks (1 of 2 entries)"
+    table = [line for line in lines if "@mps2-an386" in line and not line.startswith("  ")]
+    assert len(table) == 1 and "ram.static" in table[0] and "FAIL" in table[0]
+    assert "write-baseline" in lines[-1]
+    assert len([l for l in format_table(failed, verbose=True).splitlines() if " ok" in l]) == len(failed.rows) - 1
+
+
+def test_failed_handshake_alone_gets_no_accept_command(baseline: dict) -> None:
+    failed = report()
+    failed["handshake"] = {"ok": False, "instructions": None, "error": None}
+    result = check(baseline, [failed, report("other")], default_limits())
+    text = format_table(result)
+    assert "handshake failed" in text and "write-baseline" not in text
+
+
+@pytest.mark.parametrize("key, entry_change, needle", [
+    ("demo", {}, "an entry is named"),
+    ("demo@mps2-an386@nohost", {}, "an entry is named"),
+    ("demo@mps2-an386", {"modules": {"ecp.o": -1}}, "modules"),
+    ("demo@mps2-an386", {"options": "A"}, "list of option names"),
+    ("demo@mps2-an386", {"options": [3]}, "expected a string"),
+])
+def test_baseline_keys_modules_and_options_are_checked(key: str, entry_change: dict, needle: str) -> None:
+    entry = dict(json.loads(write_baseline([report()]))["entries"]["demo@mps2-an386"], **entry_change)
+    with pytest.raises(SchemaError, match=needle):
+        validate_baseline({"schema_version": 1, "entries": {key: entry}}, "b.json")

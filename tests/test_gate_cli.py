@@ -83,3 +83,55 @@ def test_failed_handshake_and_missing_report_fail_the_gate(psk_report: Path, tmp
 def test_missing_report_file_is_bad_input(tmp_path: Path) -> None:
     proc = tlsfit("gate", "--baseline", str(tmp_path / "b.json"), str(tmp_path / "nope.json"))
     assert proc.returncode == 2 and "nope.json" in proc.stderr
+
+
+def _real_or_sample() -> dict:
+    """`make gate`'s tls12-psk report when it exists, else a minimal valid one (figures only)."""
+    path = ROOT / "build" / "gate" / "tls12-psk" / "report.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"schema_version": 1, "profile": "tls12-psk", "target": "mps2-an386", "optimize": "size",
+            "server": {"kind": "reference", "address": "127.0.0.1:4433"},
+            "options": ["OPTION_A", "OPTION_B"],
+            "rom": {"total": 22_000, "mbedtls": 15_000, "modules": {"aes.o": 2_000, "ccm.o": 1_500}},
+            "ram": {"static": 1_300, "heap_peak": 20_000, "stack_peak": 1_100, "total": 22_400},
+            "handshake": {"ok": True, "error": None, "instructions": 550_000}, "budget": None}
+
+
+def test_failure_output_names_modules_options_and_accept_command_verbose_shows_all(tmp_path: Path) -> None:
+    base = _real_or_sample()
+    size_path, speed_path = tmp_path / "size.json", tmp_path / "speed.json"
+    size_path.write_text(json.dumps(base))
+    speed_path.write_text(json.dumps(dict(base, optimize="speed")))
+    baseline = tmp_path / "baseline.json"
+    assert tlsfit("gate", "--write-baseline", str(baseline), str(size_path), str(speed_path)).returncode == 0
+    assert sorted(json.loads(baseline.read_text())["entries"]) == ["tls12-psk@mps2-an386",
+                                                                  "tls12-psk@mps2-an386-speed"]
+    quiet = tlsfit("gate", "--baseline", str(baseline), str(size_path), str(speed_path))
+    assert quiet.returncode == 0 and quiet.stdout.strip().splitlines() == [
+        f"gate passed: {2 * 7} checks within limits (2 entries)"]
+    module = sorted(base["rom"]["modules"])[0]
+    grown = json.loads(json.dumps(base))
+    grown["rom"]["modules"][module] += 64
+    grown["rom"]["total"] += 64
+    grown["options"] = [*base["options"], "NEW_OPTION_FROM_DATA"]
+    grown_path = tmp_path / "grown.json"
+    grown_path.write_text(json.dumps(grown))
+    proc = tlsfit("gate", "--baseline", str(baseline), str(grown_path), str(speed_path))
+    assert proc.returncode == 1, proc.stdout
+    assert f"{module} +64 B" in proc.stdout and "options added: NEW_OPTION_FROM_DATA" in proc.stdout
+    assert f"tlsfit gate --write-baseline {baseline} {grown_path} {speed_path}" in proc.stdout
+    assert "-speed" not in proc.stdout            # passing rows are left out by default
+    verbose = tlsfit("gate", "--verbose", "--baseline", str(baseline), str(grown_path), str(speed_path))
+    assert verbose.returncode == 1 and "tls12-psk@mps2-an386-speed" in verbose.stdout
+
+
+def test_committed_baseline_failure_suggests_make_baseline(tmp_path: Path) -> None:
+    base = _real_or_sample()
+    base["rom"]["total"] = json.loads((ROOT / "ci" / "baseline.json").read_text())[
+        "entries"]["tls12-psk@mps2-an386"]["rom.total"] + 1
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(base))
+    proc = tlsfit("gate", "--baseline", "ci/baseline.json", str(path))
+    assert proc.returncode == 1
+    assert "make baseline" in proc.stdout and "tls12-psk@mps2-an386" in proc.stdout

@@ -144,7 +144,7 @@ def trusted_pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 
 
 def run_against(tmp_path: Path, trusted_root: Path, server_pki: TestPki,
-                suites: tuple[str, ...] | None = None) -> tuple[int, dict]:
+                suites: tuple[str, ...] | None = None) -> tuple[int, dict, str]:
     """Measure a profile trusting trusted_root against openssl serving server_pki's chain."""
     profile_path = external_profile(tmp_path, trusted_root)
     server_profile = load_profile(profile_path, KB)
@@ -153,35 +153,62 @@ def run_against(tmp_path: Path, trusted_root: Path, server_pki: TestPki,
     with start_reference_server(server_profile, server_pki, impl="openssl", workdir=tmp_path / "srv") as srv:
         proc, report = measure(str(profile_path), "--server", f"127.0.0.1:{srv.port}", "-o", str(tmp_path / "out"))
     assert report is not None, proc.stderr
-    return proc.returncode, report
+    return proc.returncode, report, proc.stdout + proc.stderr
 
 
 def test_trusted_server_is_accepted(tmp_path: Path, trusted_pki: TestPki) -> None:
-    code, report = run_against(tmp_path, trusted_pki.root_file, trusted_pki)
+    code, report, out = run_against(tmp_path, trusted_pki.root_file, trusted_pki)
     assert code == 0 and report["handshake"]["ok"]
     assert report["server"]["impl"] == "external"
 
 
+def verify_flag_names(error: dict) -> list[str]:
+    return [f["name"] for f in error["verify_flags"]["flags"]]
+
+
 def test_server_certificate_from_another_ca_is_refused(tmp_path: Path, trusted_pki: TestPki) -> None:
     rogue = make_test_pki(CHAIN, DEVICE_HOST, None, tmp_path / "rogue-ca", tag="rogue")
-    code, report = run_against(tmp_path, trusted_pki.root_file, rogue)
+    code, report, out = run_against(tmp_path, trusted_pki.root_file, rogue)
     assert code == 1 and not report["handshake"]["ok"]
-    assert report["handshake"]["error"]["code"] == X509_CERT_VERIFY_FAILED
+    error = report["handshake"]["error"]
+    assert error["code"] == X509_CERT_VERIFY_FAILED  # mbedTLS's reason stays the primary one
+    assert error["message"] is None  # the server closing after the firmware's alert is no fault
+    # the firmware's own fatal alert reached the server (not a server alert about a cut record)
+    assert error["alert"] == "unknown_ca (from client)"
+    assert (error["alert_sent"], error["alert_received"]) == ("unknown_ca", None)
+    assert verify_flag_names(error) == ["MBEDTLS_X509_BADCERT_NOT_TRUSTED"]
+    assert error["verify_flags"]["value"] == 0x08
+    assert "trusted CA" in error["verify_flags"]["flags"][0]["description"]  # x509.h's comment
+    md = (tmp_path / "out" / "report.md").read_text().replace("\\", "")  # Markdown escapes aside
+    assert "Alert sent: unknown_ca / received: none." in md
+    assert "MBEDTLS_X509_BADCERT_NOT_TRUSTED" in md
+    assert "alert sent: unknown_ca / received: none" in out  # the terminal summary
+    assert "BADCERT_NOT_TRUSTED (The certificate is not correctly signed by the trusted CA.)" in out
 
 
 def test_certificate_for_another_host_name_is_refused(tmp_path: Path) -> None:
     # A chain the device trusts, but issued to another name than the profile's server.host.
     other = make_test_pki(CHAIN, "other.tlsfit.test", None, tmp_path / "other-host")
-    code, report = run_against(tmp_path, other.root_file, other)
+    code, report, out = run_against(tmp_path, other.root_file, other)
     assert code == 1 and not report["handshake"]["ok"]
-    assert report["handshake"]["error"]["code"] == X509_CERT_VERIFY_FAILED
+    error = report["handshake"]["error"]
+    assert error["code"] == X509_CERT_VERIFY_FAILED
+    assert error["alert"] == "bad_certificate (from client)"
+    assert (error["alert_sent"], error["alert_received"]) == ("bad_certificate", None)
+    assert verify_flag_names(error) == ["MBEDTLS_X509_BADCERT_CN_MISMATCH"]
 
 
 def test_server_offering_only_another_suite_is_refused(tmp_path: Path, trusted_pki: TestPki) -> None:
-    code, report = run_against(tmp_path, trusted_pki.root_file, trusted_pki,
+    code, report, out = run_against(tmp_path, trusted_pki.root_file, trusted_pki,
                                suites=("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",))
     assert code == 1 and not report["handshake"]["ok"]
-    assert report["handshake"]["error"]["code"] == SSL_FATAL_ALERT
+    error = report["handshake"]["error"]
+    assert error["code"] == SSL_FATAL_ALERT
+    # the server refused: its alert, and none from the firmware
+    assert error["alert"] == "handshake_failure (from server)"
+    assert (error["alert_sent"], error["alert_received"]) == (None, "handshake_failure")
+    assert "alert sent: none / received: handshake_failure" in out
+    assert error["verify_flags"] is None
 
 
 @pytest.mark.slow

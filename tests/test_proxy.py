@@ -141,6 +141,15 @@ def test_alerts_from_real_failures(captures: dict[str, Capture]) -> None:
     assert summarize(captures["tls13"].chunks).alert is None
 
 
+def test_alerts_by_direction(captures: dict[str, Capture]) -> None:
+    refused = summarize(captures["unknown_ca"].chunks)   # the client gave up
+    assert (refused.alert_sent, refused.alert_received) == ("unknown_ca", None)
+    no_suite = summarize(captures["no_shared_suite"].chunks)  # the server gave up
+    assert (no_suite.alert_sent, no_suite.alert_received) == (None, "handshake_failure")
+    ok = summarize(captures["tls12"].chunks)
+    assert (ok.alert_sent, ok.alert_received) == (None, None)
+
+
 # ---------------------------------------------------------------- proxy summary
 
 
@@ -381,3 +390,31 @@ def test_flow_position_says_who_owes_bytes(captures: dict[str, Capture]) -> None
     assert pos(bytes([21, 3, 3, 0, 2, 2, 40]), "server") == \
         tls_wire.FlowPosition("alert handshake_failure", False)
     assert pos(b"SSH-2.0-x\r\n", "server") == tls_wire.FlowPosition("11 bytes that are not TLS", False)
+
+
+UNKNOWN_CA_ALERT = b"\x15\x03\x03\x00\x02\x02\x30"
+
+
+def test_stop_keeps_the_firmwares_last_alert() -> None:
+    """The firmware refuses the server, sends its alert and exits at once (QEMU does), with
+    the server's bytes unread (so its side resets); the run ends and stop() follows at once:
+    the alert is still recorded."""
+    for _ in range(5):  # a race when broken: try it a few times
+        with FakeServer("server_hello") as server:
+            proxy = WireProxy("127.0.0.1", server.port).start()
+            with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+                # as QEMU's chardev with measure.qemu.TCP_NODELAY_OPTION: with Nagle on, the
+                # kernel drops the alert's last 6 bytes itself when the reset comes
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.sendall(_client_hello_like())
+                deadline = time.monotonic() + 5
+                while not proxy.stream(SERVER_TO_CLIENT) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.05)  # the ServerHello waits, unread, in the firmware's socket
+                sock.sendall(UNKNOWN_CA_ALERT[:1])
+                sock.sendall(UNKNOWN_CA_ALERT[1:])
+            proxy.stop()
+        assert proxy.stream(CLIENT_TO_SERVER).endswith(UNKNOWN_CA_ALERT)
+        summary = proxy.summary()
+        assert (summary.alert, summary.alert_sent) == ("unknown_ca (from client)", "unknown_ca")
+        assert proxy.fault is None

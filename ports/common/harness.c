@@ -716,6 +716,20 @@ static void prv_print_result(int ok, int64_t heap_peak, int64_t heap_overhead, l
     prv_out_key_int("probe_instr", s_result.alloc.probe);
     prv_out_key_int("clock_read_instr", s_result.alloc.clock_read);
     prv_out_key_int("stack_harness", tlsfit_stack_harness());
+#if defined(MBEDTLS_X509_CRT_PARSE_C)
+    {
+        /* why the server's certificate was refused: MBEDTLS_X509_BADCERT_* bits
+         * (the host names them from x509.h); -1 when no verification ran.
+         * Read from the session as mbedtls_ssl_get_verify_result() does, so
+         * measuring links no mbedTLS code an application would not. */
+        const mbedtls_ssl_context *ssl = &tlsfit_app_ctx.ssl;
+        const mbedtls_ssl_session *session = ssl->MBEDTLS_PRIVATE(session) != NULL
+                                                 ? ssl->MBEDTLS_PRIVATE(session)
+                                                 : ssl->MBEDTLS_PRIVATE(session_negotiate);
+        uint32_t flags = session == NULL ? 0xFFFFFFFFu : session->MBEDTLS_PRIVATE(verify_result);
+        prv_out_key_int("verify_flags", flags == 0xFFFFFFFFu ? -1 : (int64_t)flags);
+    }
+#endif
 #if defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM)
     prv_out_key_str("transport", "udp");
     prv_out_key_int("retransmits", s_result.retransmits);
