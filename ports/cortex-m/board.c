@@ -35,16 +35,10 @@
 #define PRV_UNIT_CONSOLE 0
 #define PRV_UNIT_TRANSPORT 1
 
-/* semihosting (QEMU: -semihosting-config enable=on,target=native) */
-#define PRV_SYS_TIME 0x11u
-#define PRV_SYS_EXIT_EXTENDED 0x20u
-#define PRV_ADP_STOPPED_APPLICATION_EXIT 0x20026u
-
 extern uint8_t __stack_limit[];
 extern uint8_t __stack_top[];
 
 void tlsfit_board_systick_irq(void);
-void *_sbrk(ptrdiff_t incr);
 
 static volatile uint32_t s_wraps;   /* SysTick wraps: extends the 24-bit counter */
 static uint64_t s_wait_ticks;       /* time spent waiting on the transport */
@@ -123,24 +117,6 @@ int tlsfit_transport_recv(unsigned char *buf, size_t len)
     return (int)len;
 }
 
-/* see tlsfit_port.h
- * TEST-ONLY entropy: a fixed-seed splitmix64 stream, so every emulated run
- * is reproducible. NOT random. A real board fills this hook from its TRNG. */
-int tlsfit_entropy_read(unsigned char *buf, size_t len)
-{
-    static uint64_t s_state = 0x746c7366697431ull; /* "tlsfit1" */
-    size_t i;
-    for (i = 0; i < len; i++) {
-        uint64_t z;
-        s_state += 0x9E3779B97F4A7C15ull;
-        z = s_state;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        buf[i] = (unsigned char)(z ^ (z >> 31));
-    }
-    return 0;
-}
-
 /* see tlsfit_port.h */
 int64_t tlsfit_clock_read(void)
 {
@@ -153,35 +129,4 @@ void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
 {
     *lo = __stack_limit;
     *hi = __stack_top;
-}
-
-static uint32_t prv_semihost(uint32_t op, volatile void *arg)
-{
-    register uint32_t r0 __asm__("r0") = op;
-    register volatile void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-
-/* see tlsfit_port.h: the emulator's host clock stands in for an RTC */
-int64_t tlsfit_time_now(void)
-{
-    uint32_t now = prv_semihost(PRV_SYS_TIME, NULL);
-    return now == 0xFFFFFFFFu ? -1 : (int64_t)now;
-}
-
-/* see tlsfit_port.h */
-void tlsfit_board_exit(int code)
-{
-    volatile uint32_t block[2] = {PRV_ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
-    (void)prv_semihost(PRV_SYS_EXIT_EXTENDED, block);
-    for (;;) {
-    }
-}
-
-/* No libc heap: the harness's accounting arena is the only allocator. */
-void *_sbrk(ptrdiff_t incr)
-{
-    (void)incr;
-    return (void *)-1;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "tlsfit_port.h"
+#include "tlsfit_semihost.h"
 
 /* ---- CMSDK APB UART ------------------------------------------------------ */
 #ifndef TLSFIT_MPS2_UART0_BASE
@@ -62,19 +63,10 @@
 #define PRV_TICKS_PER_INSN_NUM TLSFIT_MPS2_TICKS_PER_INSN_NUM
 #define PRV_TICKS_PER_INSN_DEN TLSFIT_MPS2_TICKS_PER_INSN_DEN
 
-/* semihosting SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit: passes
- * the real exit code (plain SYS_EXIT only gives 0 or 1) */
-#define PRV_SYS_EXIT_EXTENDED 0x20u
-/* semihosting SYS_TIME: the host's seconds since the Unix epoch (QEMU:
- * -semihosting-config enable=on,target=native) */
-#define PRV_SYS_TIME 0x11u
-#define PRV_ADP_STOPPED_APPLICATION_EXIT 0x20026u
-
 extern uint8_t __stack_limit[];
 extern uint8_t __stack_top[];
 
 void tlsfit_board_timer0_irq(void);
-void *_sbrk(ptrdiff_t incr);
 
 static volatile uint32_t s_timer_wraps;  /* extends the 32-bit down-counter to 64 bits */
 static uint64_t s_wait_ticks;            /* time spent waiting on the transport */
@@ -164,11 +156,9 @@ int tlsfit_transport_recv(unsigned char *buf, size_t len)
     return (int)len;
 }
 
-/* semihosting SYS_CLOCK: centiseconds of the emulator's own (host) clock */
-#define PRV_SYS_CLOCK 0x10u
+/* semihosting SYS_CLOCK counts centiseconds of the emulator's own (host) clock */
 #define PRV_MS_PER_SYS_CLOCK 10u
 
-static uint32_t prv_semihost(uint32_t op, volatile void *arg);
 static uint32_t s_wait_ms;  /* host time spent in tlsfit_transport_recv_timeout */
 
 /* see tlsfit_port.h. The deadline is on the HOST's clock (semihosting
@@ -181,12 +171,12 @@ int tlsfit_transport_recv_timeout(unsigned char *buf, size_t len, uint32_t timeo
 {
     if (len > 0u && timeout_ms > 0u && !(PRV_UART_STATE(PRV_UART1_BASE) & PRV_UART_STATE_RXFULL)) {
         uint64_t t0 = prv_ticks();
-        uint32_t c0 = prv_semihost(PRV_SYS_CLOCK, NULL);
+        uint32_t c0 = tlsfit_semihost(TLSFIT_SYS_CLOCK, NULL);
         uint32_t waited = 0;
         int ready = 0;
         for (;;) {
             ready = (PRV_UART_STATE(PRV_UART1_BASE) & PRV_UART_STATE_RXFULL) != 0u;
-            waited = (prv_semihost(PRV_SYS_CLOCK, NULL) - c0) * PRV_MS_PER_SYS_CLOCK;
+            waited = (tlsfit_semihost(TLSFIT_SYS_CLOCK, NULL) - c0) * PRV_MS_PER_SYS_CLOCK;
             if (ready || waited >= timeout_ms) {
                 break;
             }
@@ -206,24 +196,6 @@ uint32_t tlsfit_transport_wait_ms(void)
     return s_wait_ms;
 }
 
-/* see tlsfit_port.h
- * TEST-ONLY entropy: a fixed-seed splitmix64 stream, so every emulated run
- * is reproducible. NOT random. A real board fills this hook from its TRNG. */
-int tlsfit_entropy_read(unsigned char *buf, size_t len)
-{
-    static uint64_t s_state = 0x746c7366697431ull; /* "tlsfit1" */
-    size_t i;
-    for (i = 0; i < len; i++) {
-        uint64_t z;
-        s_state += 0x9E3779B97F4A7C15ull;
-        z = s_state;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        buf[i] = (unsigned char)(z ^ (z >> 31));
-    }
-    return 0;
-}
-
 /* see tlsfit_port.h */
 int64_t tlsfit_clock_read(void)
 {
@@ -236,36 +208,4 @@ void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
 {
     *lo = __stack_limit;
     *hi = __stack_top;
-}
-
-static uint32_t prv_semihost(uint32_t op, volatile void *arg)
-{
-    register uint32_t r0 __asm__("r0") = op;
-    register volatile void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-
-/* see tlsfit_port.h: the emulator's host clock stands in for an RTC */
-int64_t tlsfit_time_now(void)
-{
-    uint32_t now = prv_semihost(PRV_SYS_TIME, NULL);
-    return now == 0xFFFFFFFFu ? -1 : (int64_t)now;
-}
-
-/* see tlsfit_port.h */
-void tlsfit_board_exit(int code)
-{
-    volatile uint32_t block[2] = {PRV_ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
-    (void)prv_semihost(PRV_SYS_EXIT_EXTENDED, block);
-    for (;;) {
-    }
-}
-
-/* No libc heap: the harness's accounting arena is the only allocator, so a
- * stray malloc fails loudly instead of growing into the stack. */
-void *_sbrk(ptrdiff_t incr)
-{
-    (void)incr;
-    return (void *)-1;
 }

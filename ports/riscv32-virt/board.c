@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tlsfit_port.h"
+#include "tlsfit_semihost.h"
 
 #define PRV_REG8(addr) (*(volatile uint8_t *)(addr))
 #define PRV_REG32(addr) (*(volatile uint32_t *)(addr))
@@ -33,11 +34,6 @@
 #define PRV_FINISHER PRV_REG32(0x00100000u)
 #define PRV_FINISHER_PASS 0x5555u               /* QEMU exits 0 */
 #define PRV_FINISHER_FAIL 0x3333u               /* QEMU exits with bits 31:16 */
-
-/* RISC-V semihosting (QEMU: -semihosting-config enable=on,target=native) */
-#define PRV_SYS_WRITE0 0x04u
-#define PRV_SYS_TIME 0x11u
-#define PRV_CONSOLE_CHUNK 64u
 
 extern uint8_t __stack_limit[];
 extern uint8_t __stack_top[];
@@ -61,9 +57,10 @@ static uint64_t prv_instret(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
-/* The semihosting call: slli/ebreak/srai, uncompressed and in one 16-byte
- * block so the three never straddle a page (QEMU checks the neighbours). */
-static uint32_t prv_semihost(uint32_t op, volatile void *arg)
+/* see tlsfit_semihost.h. RISC-V's trap: slli/ebreak/srai, uncompressed and in
+ * one 16-byte block so the three never straddle a page (QEMU checks the
+ * neighbours). */
+uint32_t tlsfit_semihost(uint32_t op, volatile void *arg)
 {
     register uint32_t a0 __asm__("a0") = op;
     register volatile void *a1 __asm__("a1") = arg;
@@ -85,22 +82,10 @@ int tlsfit_board_init(int argc, char **argv)
     return 0;
 }
 
-/* see tlsfit_port.h: semihosting, in NUL-terminated chunks */
+/* see tlsfit_port.h: the one UART carries TLS, so the console is semihosting */
 void tlsfit_console_write(const char *buf, size_t len)
 {
-    char chunk[PRV_CONSOLE_CHUNK + 1u];
-    size_t n = 0;
-    size_t i;
-    for (i = 0; i < len; i++) {
-        if (buf[i] != '\0') {
-            chunk[n++] = buf[i];
-        }
-        if (n == PRV_CONSOLE_CHUNK || (i + 1u == len && n > 0u)) {
-            chunk[n] = '\0';
-            (void)prv_semihost(PRV_SYS_WRITE0, chunk);
-            n = 0;
-        }
-    }
+    tlsfit_semihost_write(buf, len);
 }
 
 /* The transport calls are left out of the work count whole, from the first
@@ -137,25 +122,6 @@ int tlsfit_transport_recv(unsigned char *buf, size_t len)
     return (int)len;
 }
 
-/* see tlsfit_port.h
- * TEST-ONLY entropy: a fixed-seed splitmix64 stream, so every emulated run
- * is reproducible. NOT random. A real part (ESP32-C3: its RNG_DATA_REG)
- * fills this hook from its TRNG. */
-int tlsfit_entropy_read(unsigned char *buf, size_t len)
-{
-    static uint64_t s_state = 0x746c7366697431ull; /* "tlsfit1" */
-    size_t i;
-    for (i = 0; i < len; i++) {
-        uint64_t z;
-        s_state += 0x9E3779B97F4A7C15ull;
-        z = s_state;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        buf[i] = (unsigned char)(z ^ (z >> 31));
-    }
-    return 0;
-}
-
 /* see tlsfit_port.h: retired instructions minus the transport calls */
 int64_t tlsfit_clock_read(void)
 {
@@ -167,13 +133,6 @@ void tlsfit_stack_region(uint8_t **lo, uint8_t **hi)
 {
     *lo = __stack_limit;
     *hi = __stack_top;
-}
-
-/* see tlsfit_port.h: the emulator's host clock stands in for an RTC */
-int64_t tlsfit_time_now(void)
-{
-    uint32_t now = prv_semihost(PRV_SYS_TIME, NULL);
-    return now == 0xFFFFFFFFu ? -1 : (int64_t)now;
 }
 
 /* see tlsfit_port.h: QEMU exits with the code (the finisher's FAIL carries it in bits 31:16) */
