@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tlsfit",
         description="Smallest mbedTLS 3.6 build that still talks to one TLS server, "
-                    "proven by a real handshake on an emulated Cortex-M.")
+                    "proven by a real handshake on an emulated microcontroller (Cortex-M or RISC-V).")
     p.add_argument("--version", action="version", version=f"tlsfit {VERSION}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
