@@ -11,6 +11,8 @@ callers such as a tuning search catch `Infeasible` as a normal outcome.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class TlsfitError(Exception):
     """Base of every error tlsfit reports without a traceback."""
@@ -18,6 +20,17 @@ class TlsfitError(Exception):
 
 class BadInput(TlsfitError):
     """The user's input is wrong; the message says where and how to fix it."""
+
+
+class LocatedError(BadInput):
+    """Bad input in a file: printed as `FILE[:LINE]: error: message`."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: error: {message}")
 
 
 class Infeasible(BadInput):

@@ -20,20 +20,13 @@ import os
 import stat
 from pathlib import Path
 
-from generator.errors import BadInput
+from generator.errors import LocatedError
 
 MIB = 1 << 20
 
 
-class InputFileError(BadInput):
+class InputFileError(LocatedError):
     """An input file tlsfit cannot use: `PATH[:LINE]: error: message`, exit 2."""
-
-    def __init__(self, path: Path | str, line: int | None, message: str):
-        self.path = str(path)
-        self.line = line
-        self.message = message
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: error: {message}")
 
 
 def excerpt(value: object, limit: int = 40) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.errors import BadInput
+from generator.errors import LocatedError
 
 
 OPTIMIZE_LEVELS = ("size", "balanced", "speed")  # profile `optimize:` values, smallest first
@@ -19,15 +19,8 @@ TRANSPORTS = ("tcp", "udp")                       # profile `transport:` values 
 CLOCKS = ("none", "rtc")                          # profile `clock:` values
 
 
-class ProfileError(BadInput):
+class ProfileError(LocatedError):
     """A user error in a profile: printed as `FILE:LINE: error: message`, exit 2."""
-
-    def __init__(self, path: Path | str, line: int | None, message: str):
-        self.path = str(path)
-        self.line = line
-        self.message = message
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: error: {message}")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Callable
 from generator.errors import BadInput
 from measure import dtls_wire
 from measure.model import WireSummary
-from measure.proxy import (CLIENT_TO_SERVER, FAULT_NO_CLIENT, POLL_S, SERVER_TO_CLIENT,
+from measure.proxy import (CLIENT_TO_SERVER, POLL_S, SERVER_TO_CLIENT,
                            ProxyFault, RelayBase)
 
 FRAME_HEADER = 2           # bytes of big-endian length before each datagram on the UART
@@ -146,23 +146,6 @@ class DatagramProxy(RelayBase):
                 self._relay(client, udp)
         finally:
             self._done.set()
-
-    def _accept(self) -> socket.socket | None:
-        self._listener.settimeout(POLL_S)
-        deadline = time.monotonic() + self.accept_timeout
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-                conn.settimeout(None)
-                return conn
-            except TimeoutError:
-                if time.monotonic() >= deadline:
-                    self._fail(FAULT_NO_CLIENT, f"no client connected within {self.accept_timeout:g} s")
-                    return None
-            except OSError as exc:
-                self._fail(FAULT_NO_CLIENT, f"accept failed: {exc}")
-                return None
-        return None
 
     def _deliver(self, sender: str, state: _Direction, data: bytes, send: Callable[[bytes], None]) -> None:
         """Apply the loss plan to the sender's next datagram and pass on what survives."""

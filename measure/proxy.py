@@ -122,8 +122,33 @@ class RelayBase:
         self.port: int = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._run, name=f"{thread_name}-{self.port}", daemon=True)
 
+    accept_timeout: float          # set by the subclass before this __init__
+
     def _run(self) -> None:
         raise NotImplementedError
+
+    def _fail(self, kind: str, message: str) -> None:
+        raise NotImplementedError
+
+    def _accept(self) -> socket.socket | None:
+        """The board's connection (QEMU's UART), or None with a FAULT_NO_CLIENT fault."""
+        self._listener.settimeout(POLL_S)
+        deadline = time.monotonic() + self.accept_timeout
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+                conn.settimeout(None)
+                return conn
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    self._fail(FAULT_NO_CLIENT,
+                               f"no client connected within {self.accept_timeout:g} s")
+                    return None
+            except OSError as exc:  # listener closed by stop()
+                self._fail(FAULT_NO_CLIENT, f"accept failed: {exc}")
+                return None
+        self._fail(FAULT_NO_CLIENT, "stopped before a client connected")
+        return None
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> Self:
@@ -265,25 +290,6 @@ class WireProxy(RelayBase):
         finally:
             self._client_ended.set()
             self._done.set()
-
-    def _accept(self) -> socket.socket | None:
-        self._listener.settimeout(POLL_S)
-        deadline = time.monotonic() + self.accept_timeout
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-                conn.settimeout(None)
-                return conn
-            except TimeoutError:
-                if time.monotonic() >= deadline:
-                    self._fail(FAULT_NO_CLIENT,
-                               f"no client connected within {self.accept_timeout:g} s")
-                    return None
-            except OSError as exc:  # listener closed by stop()
-                self._fail(FAULT_NO_CLIENT, f"accept failed: {exc}")
-                return None
-        self._fail(FAULT_NO_CLIENT, "stopped before a client connected")
-        return None
 
     def _record(self, sender: str, data: bytes) -> None:
         with self._lock:

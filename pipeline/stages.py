@@ -125,6 +125,12 @@ def generate(profile_path: Path, kb: Knowledge, optimize: str | None = None,
     """Load, resolve and render one profile's config (not compile-checked: see validate).
     arch: the target board's CPU architecture (Board.arch), for arch-conditioned tuning;
     knobs: knob settings over the profile's tuning:; lto: over the profile's build.lto."""
+    return configure(load(profile_path, kb, optimize, knobs, lto), kb, arch)
+
+
+def load(profile_path: Path, kb: Knowledge, optimize: str | None = None,
+         knobs: tuple[tuple[str, str], ...] = (), lto: bool | None = None) -> Profile:
+    """The profile with the caller's overrides of its optimize level, tuning and LTO."""
     profile = load_profile(profile_path, kb)
     if optimize is not None:
         profile = replace(profile, optimize=optimize)
@@ -132,6 +138,11 @@ def generate(profile_path: Path, kb: Knowledge, optimize: str | None = None,
         profile = replace(profile, tuning=tuple(sorted({**dict(profile.tuning), **dict(knobs)}.items())))
     if lto is not None:
         profile = replace(profile, lto=lto)
+    return profile
+
+
+def configure(profile: Profile, kb: Knowledge, arch: str | None = None) -> GeneratedConfig:
+    """Resolve and render a loaded profile's config for a CPU architecture."""
     resolved = resolve(profile, kb, arch)
     text = render_config(resolved, profile, kb)
     return GeneratedConfig(profile, resolved, text, config_sha256(text))
@@ -260,11 +271,9 @@ def generate_for_board(profile_path: Path, kb: Knowledge, optimize: str | None, 
                        paths: Paths, knobs: tuple[tuple[str, str], ...] = (), lto: bool | None = None) -> tuple[GeneratedConfig, Board]:
     """The config for the board that runs it (the profile's target unless `target` is given):
     the board's CPU architecture decides the arch-conditioned tuning."""
-    gen = generate(profile_path, kb, optimize, knobs=knobs, lto=lto)
-    board = board_for(gen, target, paths)
-    if board.arch is not None:
-        gen = generate(profile_path, kb, optimize, board.arch, knobs=knobs, lto=lto)
-    return gen, board
+    profile = load(profile_path, kb, optimize, knobs, lto)
+    board = load_board(target or profile.target, paths.ports)
+    return configure(profile, kb, board.arch), board
 
 
 def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _quiet) -> Measurement:

@@ -50,17 +50,10 @@ def build_report(
 
     mbedtls_dir, when given, names the error code from mbedTLS's headers."""
     return {
-        "schema_version": SCHEMA_VERSION,
-        "tlsfit_version": tlsfit_version,
-        "profile": profile_name,
-        "target": target,
-        "cpu": cpu,
-        "mbedtls_version": mbedtls_version,
-        "config_sha256": config_sha256,
+        **_identity(tlsfit_version, profile_name, target, cpu, mbedtls_version, config_sha256, optimize),
         "config_options": _count_options(config_text),
         # the option names the config defines (tlsfit comment lists what changed between two reports)
         "options": _option_names(config_text),
-        "optimize": optimize,
         "rom": _rom(footprint),
         "ram": _ram(footprint, run),
         "handshake": _handshake(run, wire, error, mbedtls_dir),
@@ -73,6 +66,21 @@ def build_report(
         "tuning": dict(tuning or {}),
         # cheaper choices the server accepts: {"change", "saves", "source": measured | estimate}
         "advice": list(advice),
+    }
+
+
+def _identity(tlsfit_version: str, profile_name: str, target: str, cpu: str, mbedtls_version: str,
+              config_sha256: str, optimize: str) -> dict:
+    """What every report.json says of the build it describes, measured or not."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tlsfit_version": tlsfit_version,
+        "profile": profile_name,
+        "target": target,
+        "cpu": cpu,
+        "mbedtls_version": mbedtls_version,
+        "config_sha256": config_sha256,
+        "optimize": optimize,
     }
 
 
@@ -287,14 +295,7 @@ def does_not_fit_report(*, tlsfit_version: str, profile_name: str, target: str, 
     exits 2): no image, so no ROM/RAM figures and no handshake; by how much each linker region
     overflowed, the part's limits and the explanation (reports/schema.py: fits false)."""
     return {
-        "schema_version": SCHEMA_VERSION,
-        "tlsfit_version": tlsfit_version,
-        "profile": profile_name,
-        "target": target,
-        "cpu": cpu,
-        "mbedtls_version": mbedtls_version,
-        "config_sha256": config_sha256,
-        "optimize": optimize,
+        **_identity(tlsfit_version, profile_name, target, cpu, mbedtls_version, config_sha256, optimize),
         "fits": False,
         "overflow": {region: over for region, over in overflows},
         "limits": dict(limits),

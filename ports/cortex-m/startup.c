@@ -1,40 +1,16 @@
 /*
- * startup.c - reset handler and vector table shared by the Cortex-M boards
+ * startup.c - vector table shared by the Cortex-M boards
  * whose work clock is SysTick (lm3s6965evb, netduinoplus2). No peripheral
  * IRQ is used: only SysTick (exception 15) has a handler.
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
-extern uint32_t __data_load[];
-extern uint32_t __data_start[];
-extern uint32_t __data_end[];
-extern uint32_t __bss_start[];
-extern uint32_t __bss_end[];
+#include "tlsfit_arm.h"
+
 extern uint32_t __stack_top[];
 
-int main(int argc, char **argv);
-void Reset_Handler(void);
-void Default_Handler(void);
 void tlsfit_board_systick_irq(void);
-
-/* see startup.c: copies .data, clears .bss, runs main (which never returns) */
-void Reset_Handler(void)
-{
-    memcpy(__data_start, __data_load, (size_t)((uint8_t *)__data_end - (uint8_t *)__data_start));
-    memset(__bss_start, 0, (size_t)((uint8_t *)__bss_end - (uint8_t *)__bss_start));
-    (void)main(0, NULL);
-    for (;;) {
-    }
-}
-
-/* see startup.c: any unexpected exception parks the CPU; QEMU's timeout ends the run */
-void Default_Handler(void)
-{
-    for (;;) {
-    }
-}
 
 #define PRV_CORE_VECTORS 16u
 
