@@ -121,7 +121,8 @@ class Tuning:
     unless_arch: tuple[str, ...] = ()   # never for a board whose arch is one of these
 
 
-KNOB_KINDS = ("value", "flag", "random", "group")
+KNOB_KINDS = ("value", "flag", "random", "group", "driver", "fragment")
+LEGACY_DRIVER = "legacy"   # a driver knob's setting for the built-in modules (no driver build)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,10 @@ class Knob:
     """One tuning knob (`knobs:` in the data): a profile's `tuning:` sets it, `tlsfit tune` searches it.
 
     value: the option gets one of `values`; flag: the option is defined ("on") or not ("off");
-    random: which DRBG (`choices`: value -> option); group: which of tls.groups the client offers.
+    random: which DRBG (`choices`: value -> option); group: which of tls.groups the client offers;
+    driver: "legacy" or the name of a driver build (`driver_builds:`), where the profile fits it;
+    fragment: the max_fragment_length the client asks for (one of `values`), where the profile says
+    the server honours it (it changes the profile's tls.max_fragment_length, hence the buffers).
     The knob applies only when every `when` option is already in the option set."""
     name: str
     kind: str
@@ -166,6 +170,7 @@ class DriverBuild:
     psa_wants: dict[str, tuple[str, ...]]  # legacy option present -> PSA_WANT_* it needs
     reason: str
     line: int
+    unless_arch: tuple[str, ...] = ()  # not chosen by a level on these CPU architectures (the knob still can)
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,7 @@ class BufferPolicy:
     out_default: int
     out_client_certificate: int
     handshake_overhead: int
+    client_hello: int              # the largest ClientHello tlsfit sends fits in this many bytes
 
 
 @dataclass(frozen=True)
@@ -322,7 +328,7 @@ def _load_cached(path: Path) -> Knowledge:
                     replace={k: _tuple(v) for k, v in _strip(d["replace"]).items()},
                     add=tuple((a["name"], None if a.get("value") is None else str(a["value"])) for a in d["add"]),
                     psa_wants={k: _tuple(v) for k, v in _strip(d["psa_wants"]).items()},
-                    reason=d["reason"], line=d["__line__"])
+                    reason=d["reason"], line=d["__line__"], unless_arch=_tuple(d.get("unless_arch")))
         for d in raw.get("driver_builds") or ())
     random_generators = tuple(RandomChoice(option=r["option"], when=_tuple(r.get("when")),
                                            levels=_tuple(r["levels"]), reason=r["reason"], line=r["__line__"])
@@ -438,6 +444,12 @@ def _check(kb: Knowledge) -> None:
         for legacy, wants in d.psa_wants.items():
             for o in (legacy, *wants):
                 known(o, where)
+    driver_names = {d.name for d in kb.driver_builds}
+    for k in kb.knobs.values():
+        if k.kind == "driver":
+            for v in k.values:
+                if v != LEGACY_DRIVER and v not in driver_names:
+                    problems.append(f"{kb.source.name}:{k.line}: knob {k.name}: {v} is not a driver build")
     for t in kb.tuning:
         for c in t.only_ciphers:
             if c not in kb.ciphers:

@@ -144,6 +144,8 @@ class ResolvedConfig:
     offered_groups: tuple[str, ...] = field(default=())
     offered_suites: tuple[str, ...] = field(default=())
     offered_signature_algorithms: tuple[str, ...] = field(default=())
+    driver: str | None = None            # the PSA driver build used (driver_builds), None: built-in modules
+    fitting_drivers: tuple[str, ...] = field(default=())  # driver builds the profile could use at some level
 
     def has(self, name: str) -> bool:
         return any(o.name == name for o in self.options)

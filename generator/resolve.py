@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, field, replace
 
 from generator.errors import Infeasible
-from generator.knowledge import DriverBuild, Knowledge, KnowledgeError, Tuning
+from generator.knowledge import LEGACY_DRIVER, DriverBuild, Knowledge, KnowledgeError, Tuning
 from generator.model import OPTIMIZE_LEVELS, Option, Profile, ResolvedConfig
+from generator.tuning import apply_profile_knobs
 
 # Roles (knowledge base `roles:`) always on for a bare-metal client measured by the harness.
 _BASE_ROLES = ("client", "platform", "counted_heap")
@@ -45,6 +46,7 @@ class _Builder:
     driver: DriverBuild | None = None
     entries: dict[str, _Entry] = field(default_factory=dict)
     offered_groups: list[str] = field(default_factory=list)   # what the key exchange offers, in order
+    floors: dict[str, tuple[int, str]] = field(default_factory=dict)  # size option -> (least value, why)
 
     def add(self, name: str, reason: str, value: str | None = None, parent: str | None = None) -> None:
         if self.driver is not None and name in self.driver.replace:
@@ -128,6 +130,7 @@ def resolve(profile: Profile, knowledge: Knowledge, arch: str | None = None,
     profile (its `when` options absent) is Infeasible."""
     if knobs:
         profile = replace(profile, tuning=tuple(sorted({**dict(profile.tuning), **knobs}.items())))
+    profile = apply_profile_knobs(profile, knowledge)
     config = _resolve_level(profile, knowledge, arch)
     changes: dict[str, list[tuple[str, str, str]]] = {}
     for level in OPTIMIZE_LEVELS:
@@ -165,7 +168,7 @@ def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = No
     kb = knowledge
     chosen_group = dict(profile.tuning).get("group")
     groups = (chosen_group,) if chosen_group is not None else offered_groups(profile, kb)
-    b = _Builder(kb, driver=_driver_build(profile, kb, groups))
+    b = _Builder(kb, driver=_driver_build(profile, kb, groups, arch))
     warnings: list[str] = []
     for role in _BASE_ROLES:
         b.add_role(role)
@@ -199,6 +202,8 @@ def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = No
         warnings.append(NO_RTC_WARNING.format(time_date=kb.option("time_date")))
     return ResolvedConfig(profile_name=profile.name, options=b.options(), warnings=tuple(warnings),
                           offered_groups=tuple(b.offered_groups),
+                          driver=b.driver.name if b.driver else None,
+                          fitting_drivers=tuple(d.name for d in fitting_drivers(profile, kb, groups)),
                           offered_suites=profile.ciphersuites,
                           offered_signature_algorithms=profile.signature_algorithms)
 
@@ -236,6 +241,11 @@ def _seed_random(b: _Builder, profile: Profile) -> None:
     for name, knob in b.kb.knobs.items():
         if knob.kind == "random" and name in tuning:
             option = knob.choices[tuning[name]]
+            rule = b.kb.options.get(option)
+            dropped = [o for o in (rule.requires if rule else ()) if b.driver and b.driver.replace.get(o) == ()]
+            if dropped:
+                raise Infeasible(f"tuning.{name}: {tuning[name]} needs {', '.join(dropped)}, which the "
+                                 f"{b.driver.name} build leaves out ({b.kb.source.name}:{b.driver.line})")
             b.add(option, f"tuning: {name} {tuning[name]} -> {knob.reason}")
             b.add(option, DIRECT_SEED_NOTE.format(entropy=b.kb.option("entropy_module")))
             return
@@ -281,19 +291,36 @@ def _key_names(profile: Profile, kb: Knowledge) -> list[str]:
     return keys
 
 
-def _driver_build(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) -> DriverBuild | None:
-    """The first driver build whose conditions the profile meets (see driver_builds in the KB)."""
+def fitting_drivers(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) -> tuple[DriverBuild, ...]:
+    """The driver builds whose conditions the profile meets at any optimize level (driver_builds in the KB)."""
     keys = [kb.key_types[k] for k in _key_names(profile, kb)]
     unknown_ca = any(k not in kb.key_types for k in profile.ca_key_types)
     uses_ec = any(kb.groups[g].kind == "ecdhe" for g in groups) or any(k.kind == "ec" for k in keys)
-    for d in kb.driver_builds:
-        if (uses_ec and profile.optimize in d.levels and profile.versions == d.versions and not unknown_ca
-                and all(g in d.curves for g in groups if kb.groups[g].kind == "ecdhe")
-                and all(k.curve in d.curves for k in keys if k.kind == "ec")
-                and (d.rsa or all(k.kind != "rsa" for k in keys))
-                and (not d.any_cipher or any(kb.suites[s].cipher in d.any_cipher for s in profile.ciphersuites))):
+    return tuple(
+        d for d in kb.driver_builds
+        if (uses_ec and profile.versions == d.versions and not unknown_ca
+            and all(g in d.curves for g in groups if kb.groups[g].kind == "ecdhe")
+            and all(k.curve in d.curves for k in keys if k.kind == "ec")
+            and (d.rsa or all(k.kind != "rsa" for k in keys))
+            and (not d.any_cipher or any(kb.suites[s].cipher in d.any_cipher for s in profile.ciphersuites))))
+
+
+def _driver_build(profile: Profile, kb: Knowledge, groups: tuple[str, ...], arch: str | None) -> DriverBuild | None:
+    """The driver build this profile gets: the tuning knob's choice ("legacy": none), else the first
+    fitting one that applies at the profile's optimize level on this architecture."""
+    fitting = fitting_drivers(profile, kb, groups)
+    chosen = dict(profile.tuning).get("driver")
+    if chosen is None:
+        return next((d for d in fitting if profile.optimize in d.levels and arch not in d.unless_arch), None)
+    if chosen == LEGACY_DRIVER:
+        return None
+    for d in fitting:
+        if d.name == chosen:
             return d
-    return None
+    raise Infeasible(f"tuning.driver: {chosen} does not apply to this profile: "
+                     + "; ".join(f"{d.name} ({kb.source.name}:{d.line}) needs TLS {'/'.join(d.versions)} only, "
+                                 f"groups and EC keys among {', '.join(d.curves)}"
+                                 + ("" if d.rsa else ", no RSA key") for d in kb.driver_builds if d.name == chosen))
 
 
 def _seed_driver(b: _Builder) -> None:
@@ -434,6 +461,12 @@ def _size_values(b: _Builder, profile: Profile, warnings: list[str]) -> None:
             out_why = f"ClientHello and application data (larger writes are split into {out_len}-byte records)"
     b.add_role("in_content_len", in_why, value=str(in_len))
     b.add_role("out_content_len", out_why, value=str(out_len))
+    # what a tuning knob may not go below: the client's largest handshake message is written whole
+    out_floor = (kb.buffers.client_hello, "the ClientHello")
+    if profile.client_certificate is not None:
+        client_cert = kb.buffers.handshake_overhead + 3 + kb.key_types[profile.client_certificate.key].cert_bytes
+        out_floor = max(out_floor, (client_cert, f"the client Certificate message (~{client_cert} bytes)"))
+    b.floors[kb.option("out_content_len")] = out_floor
 
     if b.has_role("bignum"):
         sizes: list[tuple[int, str]] = []
@@ -486,6 +519,10 @@ def _apply_knobs(b: _Builder, profile: Profile) -> None:
         if missing:
             raise Infeasible(f"tuning.{name}: does not apply to this profile: it needs {', '.join(missing)}, "
                              f"which this profile's option set does not have ({b.kb.source.name}:{knob.line})")
+        floor = b.floors.get(knob.option)
+        if floor is not None and knob.kind == "value" and int(setting) < floor[0]:
+            raise Infeasible(f"tuning.{name}: {setting} bytes cannot hold {floor[1]}; "
+                             f"at least {floor[0]} ({b.kb.source.name}:{knob.line})")
         why = f"tuning: {name} {setting} -> {knob.reason}"
         if knob.kind == "flag" and setting == "off":
             b.entries.pop(knob.option, None)

@@ -7,10 +7,12 @@ profile says (4, true, "hmac").
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from generator.knowledge import Knob
-from generator.model import ResolvedConfig
+from generator.errors import Infeasible
+from generator.knowledge import LEGACY_DRIVER, Knob, Knowledge
+from generator.model import Profile, ResolvedConfig
 
 _TRUE = ("on", "true", "yes")
 _FALSE = ("off", "false", "no")
@@ -57,6 +59,8 @@ def knob_applies(knob: Knob, resolved: ResolvedConfig, usable_groups: tuple[str,
         return bool(resolved.offered_groups) and len(usable_groups) > 1
     if knob.kind == "random":
         return True
+    if knob.kind == "driver":
+        return bool(resolved.fitting_drivers)
     return all(resolved.has(o) for o in knob.when) and (not knob.when_any or any(resolved.has(o) for o in knob.when_any))
 
 
@@ -64,6 +68,8 @@ def current_setting(knob: Knob, resolved: ResolvedConfig) -> str | None:
     """What the resolved config already has for this knob (None: cannot tell)."""
     if knob.kind == "group":
         return resolved.offered_groups[0] if resolved.offered_groups else None
+    if knob.kind == "driver":
+        return resolved.driver or LEGACY_DRIVER
     if knob.kind == "random":
         return next((value for value, option in knob.choices.items() if resolved.has(option)), None)
     if knob.option is None:
@@ -71,3 +77,17 @@ def current_setting(knob: Knob, resolved: ResolvedConfig) -> str | None:
     if knob.kind == "flag":
         return "on" if resolved.has(knob.option) else "off"
     return resolved.value(knob.option) if resolved.has(knob.option) else None
+
+
+def apply_profile_knobs(profile: Profile, kb: Knowledge) -> Profile:
+    """The profile with its `tuning:` knobs that stand for profile fields applied (fragment: the
+    max_fragment_length asked for). Idempotent; Infeasible where the profile gives no such field."""
+    for name, setting in profile.tuning:
+        knob = kb.knobs[name]
+        if knob.kind != "fragment":
+            continue
+        if profile.max_fragment_length is None:
+            raise Infeasible(f"tuning.{name}: does not apply to this profile: it sets no tls.max_fragment_length, "
+                             f"so the server is not known to honour one ({kb.source.name}:{knob.line})")
+        profile = replace(profile, max_fragment_length=int(setting))
+    return profile

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator.knowledge import knowledge_for
-from pipeline import generate
+from pipeline import Paths, generate_for_board
 
 KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,9 @@ SHIPPED = sorted((ROOT / "profiles").glob("*.yaml"))
 
 
 def option_lines(profile: Path) -> str:
-    gen = generate(profile, KB)
+    """What `tlsfit gen` writes for the profile's own board (its CPU decides arch-conditioned choices)."""
+    paths = Paths(ports=ROOT / "ports", cache=ROOT / "build" / "cache", work=ROOT / "build" / "work")
+    gen, _ = generate_for_board(profile, KB, None, None, paths)
     lines = [o.name if o.value is None else f"{o.name}={o.value}" for o in gen.resolved.options]
     lines.append(f"# offered groups: {' '.join(gen.resolved.offered_groups) or '-'}")
     return "\n".join(lines) + "\n"

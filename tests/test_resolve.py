@@ -160,7 +160,8 @@ def test_mutual_tls_can_sign() -> None:
 
 
 def test_optimize_speed_changes_only_tuning(tmp_path: Path) -> None:
-    text = (PROFILES / "tls12-ecdhe-ecdsa.yaml").read_text() + "optimize: speed\n"
+    # the built-in ECP kept (speed would take the p256-m driver build, test below)
+    text = (PROFILES / "tls12-ecdhe-ecdsa.yaml").read_text() + "optimize: speed\ntuning: {driver: legacy}\n"
     (tmp_path / "tls12-ecdhe-ecdsa.yaml").write_text(text)
     kb = KB
     size = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb)
@@ -169,6 +170,28 @@ def test_optimize_speed_changes_only_tuning(tmp_path: Path) -> None:
     assert speed.has("MBEDTLS_ECP_NIST_OPTIM") and not size.has("MBEDTLS_ECP_NIST_OPTIM")
     tuned = {t.name for t in kb.tuning} | {r.option for r in kb.random_generators}
     assert {o.name for o in size.options} - tuned == {o.name for o in speed.options} - tuned
+
+
+def test_tls12_p256_only_takes_p256m_above_size_with_its_workaround(tmp_path: Path) -> None:
+    size = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), KB)
+    assert size.driver is None and size.has("MBEDTLS_ECP_C") and size.fitting_drivers == ("p256-m",)
+    for level in ("balanced", "speed"):
+        text = (PROFILES / "tls12-ecdhe-ecdsa.yaml").read_text() + f"optimize: {level}\n"
+        (tmp_path / "p.yaml").write_text(text)
+        rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB)
+        assert rc.driver == "p256-m" and rc.has("MBEDTLS_PSA_P256M_DRIVER_ENABLED"), level
+        assert not rc.has("MBEDTLS_ECP_C") and not rc.has("MBEDTLS_ECDSA_C") and not rc.has("MBEDTLS_MD_C")
+        # the two macros stock 3.6.6 derives only from the legacy modules (ClientHello groups, premaster size)
+        assert rc.has("MBEDTLS_SSL_TLS1_2_SOME_ECC") and rc.has("MBEDTLS_ECP_LIGHT")
+        assert rc.has("PSA_WANT_ALG_TLS12_PRF") and rc.has("MBEDTLS_CTR_DRBG_C")
+    # the tuning knob picks either build at any level
+    forced = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), KB, knobs={"driver": "p256-m"})
+    assert forced.driver == "p256-m"
+
+
+def test_driver_knob_that_does_not_fit_is_infeasible() -> None:
+    with pytest.raises(Infeasible, match="tuning.driver: p256-m does not apply"):
+        resolve(load_profile(PROFILES / "tls12-ecdhe-rsa.yaml", KB), KB, knobs={"driver": "p256-m"})
 
 
 def test_cbc_suite_gets_encrypt_then_mac_and_no_decrypt_stays_off(tmp_path: Path) -> None:
@@ -204,3 +227,26 @@ def test_conflict_reports_both_chains(tmp_path: Path) -> None:
                        "{name: MBEDTLS_GCM_C, conflicts: [MBEDTLS_SHA256_C], requires_any")
     with pytest.raises(Infeasible, match=r"MBEDTLS_GCM_C \(mbedtls-3.6.yaml:\d+\) conflicts with .*MBEDTLS_SHA256_C"):
         resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb)
+
+
+def test_out_buffer_knob_never_goes_below_the_clients_largest_handshake_message() -> None:
+    mutual = load_profile(PROFILES / "tls12-mutual.yaml", KB)
+    with pytest.raises(Infeasible, match="tuning.out_buffer: 512 bytes cannot hold the client Certificate"):
+        resolve(mutual, KB, knobs={"out_buffer": "512"})
+    assert resolve(mutual, KB, knobs={"out_buffer": "1024"}).value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "1024"
+    plain = load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB)
+    assert resolve(plain, KB, knobs={"out_buffer": "512"}).value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "512"
+
+
+def test_fragment_knob_only_where_the_server_honours_max_fragment_length() -> None:
+    from pipeline.stages import load
+    with pytest.raises(Infeasible, match="tuning.fragment: does not apply"):
+        resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), KB, knobs={"fragment": "512"})
+    mfl = PROFILES / "tls12-mfl.yaml"
+    rc = resolve(load_profile(mfl, KB), KB, knobs={"fragment": "512"})
+    # MFL 512 shrinks the output buffer; the input one still holds the server's Certificate message
+    assert rc.value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "512"
+    assert int(rc.value("MBEDTLS_SSL_IN_CONTENT_LEN")) >= 512
+    # the firmware asks for what the knob chose
+    assert load(mfl, KB, knobs=(("fragment", "512"),)).max_fragment_length == 512
+    assert load(mfl, KB).max_fragment_length == 1024
