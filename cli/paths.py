@@ -1,4 +1,5 @@
-"""Where tlsfit finds its own files, mbedTLS and its build cache: the only place that reads the environment.
+"""Where tlsfit finds its own files, mbedTLS and its build cache: the only place that reads the environment
+(besides TLSFIT_NO_CCACHE, which measure/object_cache.py reads where the builds run).
 
 Two layouts, told apart by a marker file beside the code:
 

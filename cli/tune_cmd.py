@@ -18,8 +18,9 @@ from pipeline import open_mbedtls, parse_server_address
 from pipeline.stages import generate_for_board, test_pki_dir
 from tune.front import choose
 from tune.model import Outcome, TuneBudget, parse_budget, parse_shard
-from tune.output import chosen_profile_text, tune_document, write_outputs
-from tune.search import SearchContext, load_shard_outcomes, run_search
+from tune.output import chosen_profile_text, object_cache_text, tune_document, write_outputs
+from tune.search import (SearchContext, load_shard_outcomes, merge_object_cache, object_cache_figures,
+                         object_cache_zero, run_search)
 from tune.space import build_space, shard
 
 
@@ -68,10 +69,13 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
         raise BadInput(f"--max-candidates {max_candidates}: give at least 1")
     space = build_space(prof, kb, board.arch, level_names, knob_names, lto_choices, max_candidates)
     searched = dict(space.knobs)
+    object_cache: dict | None = None
     if merge:
         by_key: dict[str, Outcome] = {}
+        shard_caches: list[dict | None] = []
         for folder in merge:
             header, outcomes = load_shard_outcomes(folder)
+            shard_caches.append(header.get("object_cache"))
             if header.get("profile") != prof.name:
                 raise BadInput(f"--merge {folder}: its tune.json is for profile {header.get('profile')!r}, "
                                f"not {prof.name!r}")
@@ -80,6 +84,7 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
             for o in outcomes:
                 by_key.setdefault(o.candidate.key, o)
         outcomes = sorted(by_key.values(), key=lambda o: o.candidate.key)
+        object_cache = merge_object_cache(shard_caches)
         say(f"merged {len(outcomes)} candidates from {len(merge)} folders")
     else:
         candidates = shard(space.candidates, *part) if part is not None else space.candidates
@@ -89,7 +94,10 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
             f"-j {jobs}, each proven by a handshake on {board.name}")
         ctx = SearchContext(profile=profile, tree=tree, paths=ws.paths(), tlsfit_version=VERSION, target=target,
                             server=address)
+        object_cache_zero(ctx)
         outcomes = run_search(ctx, candidates, out_dir, jobs, say)
+        object_cache = object_cache_figures(ctx)
+        say(object_cache_text(object_cache))
     if outcomes and all(o.status == "error" for o in outcomes):
         raise ToolFailure(f"every candidate failed on a tool; the first: {outcomes[0].reason}")
     chosen = choose(outcomes, the_budget, board.cpu, prefer)
@@ -99,7 +107,8 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
                         tlsfit_version=VERSION, budget=the_budget, prefer=prefer, outcomes=outcomes,
                         searched=searched, levels=level_names, seconds=time.monotonic() - started,
                         shard=shard_text, server=str(address) if address else None,
-                        chosen_profile=str(out_dir / profile_name) if write_profile else None)
+                        chosen_profile=str(out_dir / profile_name) if write_profile else None,
+                        object_cache=object_cache)
     text = (chosen_profile_text(prof, kb, chosen, f"tlsfit tune -o {out_dir}") if write_profile and chosen
             else None)
     write_outputs(out_dir, doc, text, profile_name if text else None, test_pki_dir(prof))
@@ -114,11 +123,13 @@ def add_tune_parser(sub) -> None:  # sub: argparse subparsers
     t = sub.add_parser(
         "tune", help="search the tuning knobs; each candidate proven by a handshake",
         description="Search the knowledge base's tuning knobs (optimize level, ECP/MPI windows, fixed-point "
-                    "tables, NIST reduction, AES tables, SHA-256 loop, DRBG, offered group, LTO) around each "
+                    "tables, NIST reduction, AES tables, SHA-256 loop, DRBG, built-in ECP or p256-m, output "
+                    "buffer, max_fragment_length where the server honours it, offered group, LTO) around each "
                     "optimize level, prove every candidate with a real handshake, and write DIR/tune.json, "
                     "tune.md, tune.html (the Pareto front of ROM x RAM x handshake instructions) and the "
-                    "chosen build as a profile. Exit 0 a candidate within budget, 1 none, 2 bad input, "
-                    "3 tool failure.")
+                    "chosen build as a profile, with how many mbedTLS objects ccache reused across the "
+                    "candidates (when installed; TLSFIT_NO_CCACHE=1 turns it off). Exit 0 a candidate within "
+                    "budget, 1 none, 2 bad input, 3 tool failure.")
     t.add_argument("profile", type=Path, metavar="PROFILE")
     t.add_argument("--budget", metavar="rom=BYTES,ram=BYTES,handshake_ms=MS@MHZ",
                    help="limits on rom.total, ram.total and the estimated handshake time at a clock "

@@ -6,7 +6,10 @@ Layout under cache_dir:
   <config sha256>/<board>-lto/...              the same, compiled for link-time optimisation
   <config sha256>/<board>/complete.json        written last: the entry is usable
   <config sha256>/<board>/fw/<data sha>/       include/tlsfit_profile_config.h, tlsfit.elf, tlsfit.map
-The build itself is ports/build.mk; this module decides what to build and where.
+The build itself is ports/build.mk; this module decides what to build and where. When ccache is
+installed the library objects compile through it (measure/object_cache.py: its own folder beside
+cache_dir; TLSFIT_NO_CCACHE=1 turns it off), so a config that differs from an earlier one in one
+option recompiles only the files that option changes; the objects are the same bytes either way.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from typing import Iterator
 
 from generator.render import config_sha256
 from generator.write import write_if_changed
+from measure import object_cache
 from measure.boards import Board
 from measure.figures import link_overflow
 from measure.model import Firmware, MeasureError
@@ -94,11 +98,15 @@ def first_error(lines: list[str]) -> str | None:
 
 
 def _make(board: Board, target: str, variables: dict[str, str], jobs: int,
-          timeout_s: float, what: str) -> None:
+          timeout_s: float, what: str, cache_dir: Path) -> None:
     argv = ["make", "--no-print-directory", "-f", str(_build_mk(board)), f"-j{jobs}", target]
     argv += [f"{k}={v}" for k, v in variables.items()]
+    ccache = object_cache.launcher()
+    if ccache is not None:
+        argv.append(f"CCACHE={ccache}")
+    env = object_cache.environment(cache_dir) if ccache is not None else None
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired as exc:
         raise MeasureError(f"{what}: build timed out after {timeout_s:.0f}s") from exc
     if proc.returncode != 0:
@@ -150,7 +158,7 @@ def build_library_only(config_text: str, board: Board, mbedtls_dir: Path, cache_
             # different flags or sources: stale objects would look up to date to make
             shutil.rmtree(lib_dir)
         _make(board, "lib", _lib_variables(board, mbedtls_dir, entry, lib_dir, lto), jobs,
-              LIB_TIMEOUT_S, f"mbedTLS library (config {sha[:12]})")
+              LIB_TIMEOUT_S, f"mbedTLS library (config {sha[:12]})", cache_dir)
         stamp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
     return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=False)
 
@@ -189,7 +197,8 @@ def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_
     })
     with _locked(fw_dir / ".lock"):
         try:
-            _make(board, "fw", variables, jobs, FW_TIMEOUT_S, f"harness firmware for {board.name}")
+            _make(board, "fw", variables, jobs, FW_TIMEOUT_S, f"harness firmware for {board.name}",
+                  cache_dir.resolve())
         except MeasureError as exc:
             # a region overflow is the profile not fitting the part (exit 2), not a tool failure
             raise link_overflow(str(exc), fw_dir / "tlsfit.map", board) or exc

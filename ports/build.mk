@@ -10,6 +10,13 @@
 #        harness together (-flto, with -g so that measure/figures.py can
 #        attribute ROM to source files from DWARF: the debug info is not
 #        loaded, the image is the same); AR must then be the gcc-ar wrapper.
+#   CCACHE=ccache (either target): a compiler launcher for the library objects
+#        (empty by default). They compile with CONFIG_DIR as the working
+#        directory and -I. (sources and objects stay absolute), so that the
+#        preprocessed text of a file names the config as "./tlsfit_config.h"
+#        whatever folder it lives in: a file the config's change does not
+#        affect preprocesses to the same bytes for every config, which is what
+#        lets ccache reuse its object across configs (measure/build.py).
 #
 # FLASH_SIZE/RAM_SIZE are board.yaml's limits; a board's linker.ld uses them
 # as TLSFIT_FLASH_SIZE/TLSFIT_RAM_SIZE in its MEMORY regions.
@@ -19,6 +26,11 @@
 # and data, measure/firmware_data.py).
 
 PORTS_DIR := $(dir $(lastword $(MAKEFILE_LIST)))
+# the library objects compile in CONFIG_DIR (see CCACHE above): every path they use is absolute
+override MBEDTLS_DIR := $(abspath $(MBEDTLS_DIR))
+override CONFIG_DIR := $(abspath $(CONFIG_DIR))
+override LIB_DIR := $(abspath $(LIB_DIR))
+CCACHE :=
 comma := ,
 COMMON_DIR := $(PORTS_DIR)common
 
@@ -31,6 +43,15 @@ LTO_CFLAGS := $(if $(filter 1,$(LTO)),-flto -g)
 LTO_LDFLAGS := $(if $(filter 1,$(LTO)),-flto -Os -Wl$(comma)-u$(comma)_sbrk)
 OPT_CFLAGS += $(LTO_CFLAGS)
 CONFIG_CFLAGS := -I$(CONFIG_DIR) -DMBEDTLS_CONFIG_FILE='"tlsfit_config.h"'
+# the library objects: config found through the working directory (see CCACHE above); under LTO
+# (-g) the working directory is also DW_AT_comp_dir, mapped to "." so that an object's bytes never
+# depend on the config's folder (ccache hands one config's object to another)
+LIB_CONFIG_CFLAGS := -I. -DMBEDTLS_CONFIG_FILE='"tlsfit_config.h"' \
+	$(if $(filter 1,$(LTO)),-fdebug-prefix-map=$(CONFIG_DIR)=.)
+# LTO objects name their sections after a random seed, by default a new one per compile: seeded by
+# the object's name instead, an LTO object is the same bytes every time it is built (with or without
+# ccache); nothing in the code depends on it
+LIB_SEED_CFLAGS = $(if $(filter 1,$(LTO)),-frandom-seed=$(@F))
 MBEDTLS_INCLUDES := -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
 	-I$(MBEDTLS_DIR)/3rdparty/everest/include \
 	-I$(MBEDTLS_DIR)/3rdparty/everest/include/everest \
@@ -38,8 +59,8 @@ MBEDTLS_INCLUDES := -I$(MBEDTLS_DIR)/include -I$(MBEDTLS_DIR)/library \
 	-I$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m/include \
 	-I$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m/include/p256-m \
 	-I$(MBEDTLS_DIR)/3rdparty/p256-m/p256-m_driver_interface
-LIB_CFLAGS := $(BOARD_CFLAGS) $(OPT_CFLAGS) $(CONFIG_CFLAGS) $(MBEDTLS_INCLUDES)
-HARNESS_CFLAGS := $(LIB_CFLAGS) -Wall -Wextra -Werror -I$(COMMON_DIR) \
+LIB_CFLAGS := $(BOARD_CFLAGS) $(OPT_CFLAGS) $(LIB_CONFIG_CFLAGS) $(MBEDTLS_INCLUDES)
+HARNESS_CFLAGS := $(BOARD_CFLAGS) $(OPT_CFLAGS) $(CONFIG_CFLAGS) $(MBEDTLS_INCLUDES) -Wall -Wextra -Werror -I$(COMMON_DIR) \
 	$(addprefix -I,$(PROFILE_DIR) $(BOARD_DIR) $(BOARD_INCLUDES))
 
 # mbedTLS's library/*.c plus the 3rdparty drivers its own Makefile builds;
@@ -58,7 +79,7 @@ lib: $(LIB_DIR)/libmbedtls.a
 
 $(LIB_DIR)/obj/%.o: %.c $(CONFIG_DIR)/tlsfit_config.h
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CFLAGS) -c $< -o $@
+	cd $(CONFIG_DIR) && $(CCACHE) $(CC) $(LIB_CFLAGS) $(LIB_SEED_CFLAGS) -c $< -o $@
 
 # one archive, so the map file names ROM per object: libmbedtls.a(ecp.o)
 $(LIB_DIR)/libmbedtls.a: $(LIB_OBJS)

@@ -9,7 +9,8 @@ footprint: tlsfit's mbedTLS ROM for the server shapes of the hand-tuned referenc
            what each `optimize` level costs for the same shapes (ROM, RAM, instructions).
            Then each shape without and with link-time optimisation (--no-lto / --lto).
            Then the DTLS shapes (transport: udp) beside their TLS twins (the same profile over tcp).
-tune:      `tlsfit tune` on three shipped profiles: the Pareto front and the search time.
+tune:      `tlsfit tune` on three shipped profiles: the Pareto front, the search time and
+           ccache's hit rate on the mbedTLS library objects.
 boards:    tls12-psk, tls12-ecdhe-ecdsa, tls13-only and microbit-psk on every core the boards
            model (M0, M3, M4, M7, M33, RV32): ROM, RAM, handshake instructions, or why it stops.
 choices:   for the same shapes, each size choice of the knowledge base undone alone
@@ -180,7 +181,8 @@ TUNE_PROFILES = ("tls12-psk", "tls12-ecdhe-ecdsa", "tls13-only")
 
 
 def bench_tune() -> None:
-    """`tlsfit tune` on three shipped profiles (default search, -j 2): the front and the search time."""
+    """`tlsfit tune` on three shipped profiles (default search, -j 2): the front, the search time and
+    the object-cache hit rate (tune.json's object_cache)."""
     ws = workspace()
     for name in TUNE_PROFILES:
         out = ws.build / "bench-tune" / name
@@ -193,8 +195,13 @@ def bench_tune() -> None:
             continue
         doc = json.loads((out / "tune.json").read_text())
         s = doc["search"]
+        cache = doc.get("object_cache")
+        rate = cache.get("hit_rate") if cache else None
+        cache_text = (f"object cache ({cache.get('tool', 'ccache')}) {cache['hits']} hits, {cache['misses']} misses, "
+                      + (f"hit rate {100 * rate:.1f} %" if rate is not None else "nothing compiled")
+                      if cache else "no object cache (ccache absent or TLSFIT_NO_CCACHE)")
         print(f"{name}: {s['candidates']} candidates, {s['proven']} proven, {elapsed:.0f} s wall "
-              f"(cached candidates are not re-run); chosen {doc['chosen']}")
+              f"(cached candidates are not re-run), {cache_text}; chosen {doc['chosen']}")
         front = sorted((r for r in doc["candidates"] if r["pareto"]), key=lambda r: r["rom"]["total"])
         print_table(("Pareto candidate", "ROM total", "mbedTLS ROM", "RAM total", "handshake instr"),
                     [(r["key"], f"{r['rom']['total']:,}", f"{r['rom']['mbedtls']:,}", f"{r['ram']['total']:,}",
@@ -210,10 +217,10 @@ def size_choice_variants(profile: Profile, kb: Knowledge) -> list[tuple[str, Kno
         if config.has(name):
             label = f"{name} {config.value(name) or ''}".strip()
             variants.append((label, dataclasses.replace(kb, tuning=tuple(t for t in kb.tuning if t.name != name))))
-    for driver in kb.driver_builds:
-        if config.has(driver.add[0][0]):
-            variants.append((f"{driver.name} driver build",
-                             dataclasses.replace(kb, driver_builds=tuple(d for d in kb.driver_builds if d is not driver))))
+    if config.driver is not None:
+        variants.append((f"{config.driver} driver build",
+                         dataclasses.replace(kb, driver_builds=tuple(d for d in kb.driver_builds
+                                                                     if d.name != config.driver))))
     drbgs = tuple(dict.fromkeys(r.option for r in kb.random_generators))  # the DRBGs, in table order
     for chosen, other in ((a, b) for a in drbgs for b in drbgs if a != b):
         if config.has(chosen):

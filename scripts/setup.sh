@@ -31,6 +31,8 @@ PACKAGES=(
   "libcoap3-bin:/usr/bin/coap-server-openssl"
   "gcc:/usr/bin/gcc"
   "make:/usr/bin/make"
+  # reuses mbedTLS library objects across configs (measure/object_cache.py); optional at run time
+  "ccache:/usr/bin/ccache"
   "bzip2:/usr/bin/bzip2"
   "dpkg-dev:/usr/bin/dpkg-source"
   "python3:/usr/bin/python3"

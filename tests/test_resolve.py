@@ -153,7 +153,9 @@ def test_mfl_with_large_chain_keeps_room_for_certificate(tmp_path: Path) -> None
 
 def test_mutual_tls_can_sign() -> None:
     _, rc = _resolved("tls12-mutual")
-    assert rc.has("MBEDTLS_PK_PARSE_C") and rc.has("MBEDTLS_ECDSA_C") and rc.has("MBEDTLS_ASN1_WRITE_C")
+    # ECDSA signing: through PSA on the p256-m build (P-256 key), else the built-in ECDSA
+    signs = "PSA_WANT_ALG_ECDSA" if rc.driver == "p256-m" else "MBEDTLS_ECDSA_C"
+    assert rc.has("MBEDTLS_PK_PARSE_C") and rc.has(signs) and rc.has("MBEDTLS_ASN1_WRITE_C")
     assert rc.value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "4096"
     pk = next(o for o in rc.options if o.name == "MBEDTLS_PK_PARSE_C")
     assert any("client_certificate" in r for r in pk.reasons)
@@ -164,7 +166,7 @@ def test_optimize_speed_changes_only_tuning(tmp_path: Path) -> None:
     text = (PROFILES / "tls12-ecdhe-ecdsa.yaml").read_text() + "optimize: speed\ntuning: {driver: legacy}\n"
     (tmp_path / "tls12-ecdhe-ecdsa.yaml").write_text(text)
     kb = KB
-    size = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb)
+    size = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb, knobs={"driver": "legacy"})
     speed = resolve(load_profile(tmp_path / "tls12-ecdhe-ecdsa.yaml", KB), kb)
     assert speed.value("MBEDTLS_ECP_WINDOW_SIZE") == "4" and speed.value("MBEDTLS_ECP_FIXED_POINT_OPTIM") == "1"
     assert speed.has("MBEDTLS_ECP_NIST_OPTIM") and not size.has("MBEDTLS_ECP_NIST_OPTIM")
@@ -172,10 +174,8 @@ def test_optimize_speed_changes_only_tuning(tmp_path: Path) -> None:
     assert {o.name for o in size.options} - tuned == {o.name for o in speed.options} - tuned
 
 
-def test_tls12_p256_only_takes_p256m_above_size_with_its_workaround(tmp_path: Path) -> None:
-    size = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), KB)
-    assert size.driver is None and size.has("MBEDTLS_ECP_C") and size.fitting_drivers == ("p256-m",)
-    for level in ("balanced", "speed"):
+def test_tls12_p256_only_takes_p256m_with_its_workaround(tmp_path: Path) -> None:
+    for level in ("size", "balanced", "speed"):
         text = (PROFILES / "tls12-ecdhe-ecdsa.yaml").read_text() + f"optimize: {level}\n"
         (tmp_path / "p.yaml").write_text(text)
         rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB)
@@ -184,9 +184,12 @@ def test_tls12_p256_only_takes_p256m_above_size_with_its_workaround(tmp_path: Pa
         # the two macros stock 3.6.6 derives only from the legacy modules (ClientHello groups, premaster size)
         assert rc.has("MBEDTLS_SSL_TLS1_2_SOME_ECC") and rc.has("MBEDTLS_ECP_LIGHT")
         assert rc.has("PSA_WANT_ALG_TLS12_PRF") and rc.has("MBEDTLS_CTR_DRBG_C")
-    # the tuning knob picks either build at any level
-    forced = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), KB, knobs={"driver": "p256-m"})
-    assert forced.driver == "p256-m"
+    # the tuning knob picks either build at any level; Armv6-M keeps the built-in ECP unless asked
+    shipped = load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB)
+    legacy = resolve(shipped, KB, knobs={"driver": "legacy"})
+    assert legacy.driver is None and legacy.has("MBEDTLS_ECP_C") and legacy.fitting_drivers == ("p256-m",)
+    assert resolve(shipped, KB, "armv6-m").driver is None
+    assert resolve(shipped, KB, "armv6-m", {"driver": "p256-m"}).driver == "p256-m"
 
 
 def test_driver_knob_that_does_not_fit_is_infeasible() -> None:
@@ -215,9 +218,9 @@ def test_requirement_on_forbidden_option_reports_whole_chain(tmp_path: Path) -> 
     kb, line = _broken_kb(tmp_path, "{name: MBEDTLS_ECDH_C, requires: [MBEDTLS_ECP_C]",
                           "{name: MBEDTLS_ECDH_C, requires: [MBEDTLS_ECP_C, MBEDTLS_FS_IO]")
     with pytest.raises(Infeasible) as err:
-        resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb)
+        resolve(load_profile(PROFILES / "tls12-ecdhe-rsa.yaml", KB), kb)   # the built-in ECDH
     message = str(err.value)
-    assert "MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED (mbedtls-3.6.yaml:" in message
+    assert "MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED (mbedtls-3.6.yaml:" in message
     assert f"requires MBEDTLS_ECDH_C (mbedtls-3.6.yaml:{line}) requires MBEDTLS_FS_IO" in message
     assert "tlsfit never defines MBEDTLS_FS_IO" in message
 

@@ -19,7 +19,9 @@ from tune.model import Outcome, TuneBudget
 def tune_document(*, profile: Profile, target: str, cpu: str, mbedtls_version: str, tlsfit_version: str,
                   budget: TuneBudget, prefer: str, outcomes: list[Outcome], searched: dict[str, tuple[str, ...]],
                   levels: tuple[str, ...], seconds: float, shard: str | None, server: str | None,
-                  chosen_profile: str | None) -> dict:
+                  chosen_profile: str | None, object_cache: dict | None = None) -> dict:
+    """object_cache: {tool, hits, misses, hit_rate} of the library objects the search compiled
+    (tune/search.py object_cache_figures), None without ccache."""
     front = pareto_keys(outcomes)
     chosen = choose(outcomes, budget, cpu, prefer)
     rows = []
@@ -49,6 +51,7 @@ def tune_document(*, profile: Profile, target: str, cpu: str, mbedtls_version: s
         "pareto": [r["key"] for r in rows if r["pareto"]],
         "chosen": chosen.candidate.key if chosen is not None else None,
         "chosen_profile": chosen_profile if chosen is not None else None,
+        "object_cache": object_cache,
     }
 
 
@@ -68,12 +71,23 @@ def _knobs_text(row: dict) -> str:
     return ", ".join(bits) or "(level's own)"
 
 
+def object_cache_text(figures: dict | None) -> str:
+    """One line on ccache's reuse of library objects, e.g. "Object cache (ccache): 812 hits, 140
+    misses, hit rate 85.3 %"."""
+    if not figures:
+        return "Object cache: none (ccache not installed or TLSFIT_NO_CCACHE set)"
+    rate = figures.get("hit_rate")
+    return (f"Object cache ({figures.get('tool', 'ccache')}): {figures['hits']:,} hits, {figures['misses']:,} misses, "
+            + (f"hit rate {100 * rate:.1f} %" if rate is not None else "no library compiled"))
+
+
 def tune_markdown(doc: dict) -> str:
     lines = [f"### tlsfit tune: `{doc['profile']}` on `{doc['target']}` ({doc['cpu']})", ""]
     s = doc["search"]
     lines.append(f"{s['candidates']} candidates ({s['proven']} proven by a handshake) in {s['seconds']} s; "
                  f"budget {_budget_text(doc['budget'])}; "
                  f"prefer {doc['prefer']}.")
+    lines.append(object_cache_text(doc.get("object_cache")) + ".")
     lines.append(f"Chosen: `{doc['chosen']}` -> `{doc['chosen_profile']}`" if doc["chosen"]
                  else "No candidate within the budget.")
     lines += ["", "Pareto front (ROM total x RAM total x handshake instructions; none of them is beaten "
@@ -146,6 +160,7 @@ tr.front{{background:#e8f5e9}}</style></head><body>
 <h2>tlsfit tune: {esc(doc['profile'])} on {esc(doc['target'])} ({esc(doc['cpu'])})</h2>
 <p>{doc['search']['candidates']} candidates, {doc['search']['proven']} proven by a handshake, {doc['search']['seconds']} s.
 {chosen}</p>
+<p>{esc(object_cache_text(doc.get('object_cache')))}.</p>
 <p>Pareto front (filled): ROM total x RAM total x handshake instructions ({esc(doc['instructions_unit'])}).</p>
 {_chart(doc)}
 <table><tr><th>candidate</th><th>status</th><th>ROM total</th><th>mbedTLS ROM</th><th>RAM total</th>

@@ -2,7 +2,9 @@
 
 Every evaluated candidate is kept in DIR/candidates/<key>.json (written atomically) with the
 fingerprint of what it was measured against, so a rerun resumes where it stopped and a shard's
-folder can be merged; the build cache already reuses identical configs.
+folder can be merged; the build cache already reuses identical configs, and ccache (when
+installed) the library objects a candidate's knob does not change (measure/object_cache.py):
+object_cache_zero() before the search and object_cache_figures() after it say how often.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Callable, Iterable
 
 from generator.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
 from generator.write import write_if_changed
+from measure import object_cache
 from pipeline.stages import MeasureRequest, Paths, ServerAddress, measure
 from pipeline.tree import MbedtlsTree
 from tune.model import Candidate, Outcome
@@ -129,6 +132,30 @@ def run_search(ctx: SearchContext, candidates: Iterable[Candidate], out_dir: Pat
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     return [done[c.key] for c in ordered]
+
+
+def object_cache_zero(ctx: SearchContext) -> None:
+    """Zero ccache's statistics for the build cache the search uses (nothing without ccache)."""
+    object_cache.zero_stats(ctx.paths.cache)
+
+
+def object_cache_figures(ctx: SearchContext) -> dict | None:
+    """{tool, hits, misses, hit_rate} of the library objects compiled since object_cache_zero(),
+    None when ccache is absent or off (TLSFIT_NO_CCACHE=1)."""
+    stats = object_cache.read_stats(ctx.paths.cache)
+    return stats.as_dict() if stats is not None else None
+
+
+def merge_object_cache(figures: Iterable[dict | None]) -> dict | None:
+    """The shards' object-cache figures added up; None when no shard had any."""
+    known = [f for f in figures if isinstance(f, dict) and isinstance(f.get("hits"), int)
+             and isinstance(f.get("misses"), int)]
+    if not known:
+        return None
+    stats = object_cache.ObjectCacheStats(hits=sum(f["hits"] for f in known),
+                                          misses=sum(f["misses"] for f in known),
+                                          tool=str(known[0].get("tool") or object_cache.TOOL))
+    return stats.as_dict()
 
 
 def load_shard_outcomes(folder: Path) -> tuple[dict, list[Outcome]]:
