@@ -170,7 +170,8 @@ class DriverBuild:
     psa_wants: dict[str, tuple[str, ...]]  # legacy option present -> PSA_WANT_* it needs
     reason: str
     line: int
-    unless_arch: tuple[str, ...] = ()  # not chosen by a level on these CPU architectures (the knob still can)
+    # CPU architecture -> the levels that do not choose it there (the driver knob still can)
+    unless_arch: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -328,7 +329,8 @@ def _load_cached(path: Path) -> Knowledge:
                     replace={k: _tuple(v) for k, v in _strip(d["replace"]).items()},
                     add=tuple((a["name"], None if a.get("value") is None else str(a["value"])) for a in d["add"]),
                     psa_wants={k: _tuple(v) for k, v in _strip(d["psa_wants"]).items()},
-                    reason=d["reason"], line=d["__line__"], unless_arch=_tuple(d.get("unless_arch")))
+                    reason=d["reason"], line=d["__line__"],
+                    unless_arch={k: _tuple(v) for k, v in _strip(d.get("unless_arch") or {}).items()})
         for d in raw.get("driver_builds") or ())
     random_generators = tuple(RandomChoice(option=r["option"], when=_tuple(r.get("when")),
                                            levels=_tuple(r["levels"]), reason=r["reason"], line=r["__line__"])

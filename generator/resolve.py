@@ -311,7 +311,8 @@ def _driver_build(profile: Profile, kb: Knowledge, groups: tuple[str, ...], arch
     fitting = fitting_drivers(profile, kb, groups)
     chosen = dict(profile.tuning).get("driver")
     if chosen is None:
-        return next((d for d in fitting if profile.optimize in d.levels and arch not in d.unless_arch), None)
+        return next((d for d in fitting if profile.optimize in d.levels
+                     and profile.optimize not in d.unless_arch.get(arch or "", ())), None)
     if chosen == LEGACY_DRIVER:
         return None
     for d in fitting:

@@ -65,7 +65,7 @@ def test_unknown_arch_is_refused_with_file_line(tmp_path: Path) -> None:
 
 def test_knowledge_base_arches_are_board_arches() -> None:
     kb = knowledge_for("3.6.6")
-    named = {a for t in kb.tuning for a in (*t.arch, *t.unless_arch)}
+    named = {a for t in kb.tuning for a in (*t.arch, *t.unless_arch)} | {a for d in kb.driver_builds for a in d.unless_arch}
     assert named and named <= set(ARCHES)
 
 

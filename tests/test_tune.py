@@ -114,14 +114,21 @@ def test_pareto_flags_by_dominance() -> None:
                        instructions=instr, handshake_ok=status == "ok")
     outcomes = [o("a", 10, 10, 10), o("b", 9, 11, 10), o("c", 11, 11, 11), o("d", 1, 1, 1, "failed")]
     assert pareto_keys(outcomes) == {"a", "b"}
+    # work within 0.5 % is the same work (run-to-run noise): less RAM for 0.3 % more work dominates,
+    # 10 % less work does not fall to it
+    noisy = [o("x", 10, 10, 100_000), o("y", 10, 9, 100_300), o("z", 10, 10, 90_000)]
+    assert pareto_keys(noisy) == {"y", "z"}
 
 
 # ---------------------------------------------------------------- tlsfit tune on tls12-psk
 
 def _dominates(p: dict, q: dict) -> bool:
-    a = (p["rom"]["total"], p["ram"]["total"], p["handshake"]["instructions"])
-    b = (q["rom"]["total"], q["ram"]["total"], q["handshake"]["instructions"])
-    return all(x <= y for x, y in zip(a, b)) and a != b
+    """p dominates q: no larger in ROM and RAM, work no larger beyond 0.5 % noise, better in one."""
+    (r1, m1, w1), (r2, m2, w2) = ((x["rom"]["total"], x["ram"]["total"], x["handshake"]["instructions"])
+                                  for x in (p, q))
+    same_work = abs(w1 - w2) <= 0.005 * max(w1, w2)
+    no_worse = r1 <= r2 and m1 <= m2 and (w1 <= w2 or same_work)
+    return no_worse and (r1 < r2 or m1 < m2 or (w1 < w2 and not same_work))
 
 
 def test_tune_psk_small_search(tmp_path: Path) -> None:
@@ -218,7 +225,9 @@ def test_tune_ecdhe_default_search(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads((out / "tune.json").read_text())
     assert len(doc["candidates"]) >= 24
-    assert {"ecp_window", "fixed_point", "nist_reduction"} <= set(doc["search"]["knobs"])
+    # P-256 runs on p256-m at every level: the built-in ECP is the driver knob's other setting
+    assert {"driver", "out_buffer"} <= set(doc["search"]["knobs"])
+    assert any(row["key"].endswith("driver=legacy") and row["status"] == "ok" for row in doc["candidates"])
     ok = [row for row in doc["candidates"] if row["status"] == "ok"]
     fastest = min(ok, key=lambda row: row["handshake"]["instructions"])
     assert doc["chosen"] == fastest["key"]
@@ -226,4 +235,6 @@ def test_tune_ecdhe_default_search(tmp_path: Path) -> None:
     # size+lto+driver=p256-m) and then the handshake's instruction noise picks which one is
     fewest = min(row["rom"]["total"] for row in ok)
     assert any(row["pareto"] for row in ok if row["rom"]["total"] == fewest)
-    assert fastest["pareto"]
+    # the fastest work is on the front, up to the 0.5 % of run-to-run noise the front ignores
+    least = fastest["handshake"]["instructions"]
+    assert any(row["pareto"] for row in ok if row["handshake"]["instructions"] <= least * 1.005)
