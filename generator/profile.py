@@ -366,7 +366,7 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
         target=target, budget=budget, optimize=optimize, trust_format=trust_format,
         ca_key_types=tuple(ca_key_type(p) for p, _ in ca_files), clock=clock, app=app,
         suites=suite_facts(tuple(n for n, _ in suites), kb), part=part, transport=transport, dtls=dtls,
-        lto=lto, tuning=_tuning(r, kb, top["tuning"][1], tuple(n for n, _ in groups)) if "tuning" in top else ())
+        lto=lto, tuning=_tuning(r, kb, top["tuning"][1], tuple(n for n, _ in groups), mfl) if "tuning" in top else ())
 
 
 DTLS_VERSIONS = ("1.2",)          # mbedTLS 3.6 speaks DTLS 1.2 only
@@ -404,11 +404,16 @@ def _dtls(r: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]], tls: dict[str
     return Dtls(connection_id=cid, retransmit_min_ms=lo, retransmit_max_ms=hi, mtu=mtu)
 
 
-def _tuning(r: _Reader, kb: Knowledge, node: yaml.Node, groups: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _tuning(r: _Reader, kb: Knowledge, node: yaml.Node, groups: tuple[str, ...],
+            max_fragment_length: int | None) -> tuple[tuple[str, str], ...]:
     """`tuning:` knob -> setting over the optimize level's choices (knowledge base knobs:)."""
     m = r.mapping(node, "tuning", {name: None for name in kb.knobs})
     out = []
     for key, (_, value_node) in m.items():
+        if kb.knobs[key].kind == "fragment" and max_fragment_length is None:
+            raise r.fail(value_node, f"'tuning.{key}' asks for a max_fragment_length, but the profile has no "
+                         "tls.max_fragment_length (so the server is not known to honour one): add it, or remove "
+                         f"tuning.{key}")
         try:
             out.append((key, normalise_setting(kb.knobs[key], r.scalar(value_node, f"tuning.{key}"), groups)))
         except ValueError as exc:

@@ -192,6 +192,8 @@ def test_tls12_p256_only_takes_p256m_with_its_workaround(tmp_path: Path) -> None
     assert resolve(shipped, KB, "armv6-m").driver == "p256-m"          # size: smaller and faster there too
     balanced = replace(shipped, optimize="balanced")
     assert resolve(balanced, KB, "armv6-m").driver is None              # NIST reduction beats it on the M0
+    assert resolve(balanced, KB, "armv7-m").driver is None              # and on the M3 (no UMAAL)
+    assert resolve(balanced, KB, "armv7e-m").driver == "p256-m"
     assert resolve(balanced, KB, "armv6-m", {"driver": "p256-m"}).driver == "p256-m"
 
 
@@ -256,3 +258,11 @@ def test_fragment_knob_only_where_the_server_honours_max_fragment_length() -> No
     # the firmware asks for what the knob chose
     assert load(mfl, KB, knobs=(("fragment", "512"),)).max_fragment_length == 512
     assert load(mfl, KB).max_fragment_length == 1024
+
+
+def test_fragment_knob_without_max_fragment_length_is_a_profile_error(tmp_path: Path) -> None:
+    from generator.errors import BadInput
+    path = tmp_path / "p.yaml"
+    path.write_text((PROFILES / "tls12-psk.yaml").read_text() + "tuning: {fragment: 512}\n")
+    with pytest.raises(BadInput, match=r"p.yaml:\d+: error: 'tuning.fragment' asks for a max_fragment_length"):
+        load_profile(path, KB)
