@@ -1,5 +1,4 @@
-"""Where tlsfit finds its own files, mbedTLS and its build cache: the only place that reads the environment
-(besides TLSFIT_NO_CCACHE, which measure/object_cache.py reads where the builds run).
+"""Where tlsfit finds its own files, mbedTLS and its build cache: the only place that reads the environment.
 
 Two layouts, told apart by a marker file beside the code:
 
@@ -33,9 +32,10 @@ class Workspace:
     cache: Path           # compiled mbedTLS libraries and firmware, by config hash
     deps: Path            # where `tlsfit setup` / scripts/setup.sh put the mbedTLS source
     installed: bool = False
+    ccache: bool = True   # compile mbedTLS through ccache when installed; TLSFIT_NO_CCACHE=1: not
 
     def paths(self) -> Paths:
-        return Paths(ports=self.ports, cache=self.cache, work=self.cache.parent / "work")
+        return Paths(ports=self.ports, cache=self.cache, work=self.cache.parent / "work", ccache=self.ccache)
 
 
 def is_installed(root: Path = ROOT) -> bool:
@@ -63,7 +63,8 @@ def workspace(environ: dict[str, str] | None = None, cwd: Path | None = None) ->
         cache, deps = build / "cache", build / "deps"
     mbedtls = Path(env["MBEDTLS_DIR"]) if env.get("MBEDTLS_DIR") else deps / f"mbedtls-{PINNED_MBEDTLS}"
     return Workspace(root=ROOT, build=build, mbedtls=mbedtls.resolve(), ports=ROOT / "ports",
-                     templates=ROOT / "templates", cache=cache, deps=deps, installed=installed)
+                     templates=ROOT / "templates", cache=cache, deps=deps, installed=installed,
+                     ccache=env.get("TLSFIT_NO_CCACHE", "") in ("", "0"))
 
 
 def setup_environment(ws: Workspace, environ: dict[str, str] | None = None) -> dict[str, str]:

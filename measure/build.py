@@ -8,7 +8,7 @@ Layout under cache_dir:
   <config sha256>/<board>/fw/<data sha>/       include/tlsfit_profile_config.h, tlsfit.elf, tlsfit.map
 The build itself is ports/build.mk; this module decides what to build and where. When ccache is
 installed the library objects compile through it (measure/object_cache.py: its own folder beside
-cache_dir; TLSFIT_NO_CCACHE=1 turns it off), so a config that differs from an earlier one in one
+cache_dir; use_ccache=False turns it off), so a config that differs from an earlier one in one
 option recompiles only the files that option changes; the objects are the same bytes either way.
 """
 from __future__ import annotations
@@ -98,10 +98,10 @@ def first_error(lines: list[str]) -> str | None:
 
 
 def _make(board: Board, target: str, variables: dict[str, str], jobs: int,
-          timeout_s: float, what: str, cache_dir: Path) -> None:
+          timeout_s: float, what: str, cache_dir: Path, use_ccache: bool) -> None:
     argv = ["make", "--no-print-directory", "-f", str(_build_mk(board)), f"-j{jobs}", target]
     argv += [f"{k}={v}" for k, v in variables.items()]
-    ccache = object_cache.launcher()
+    ccache = object_cache.launcher(use_ccache)
     if ccache is not None:
         argv.append(f"CCACHE={ccache}")
     env = object_cache.environment(cache_dir) if ccache is not None else None
@@ -139,9 +139,10 @@ def _lib_variables(board: Board, mbedtls_dir: Path, config_dir: Path, lib_dir: P
 
 
 def build_library_only(config_text: str, board: Board, mbedtls_dir: Path, cache_dir: Path,
-                       jobs: int = 2, lto: bool = False) -> LibraryBuild:
+                       jobs: int = 2, lto: bool = False, use_ccache: bool = True) -> LibraryBuild:
     """Compile every mbedTLS library file with this config for this board (cached; lto: for
-    link-time optimisation, kept beside the plain build so the two never evict each other)."""
+    link-time optimisation, kept beside the plain build so the two never evict each other;
+    use_ccache: through ccache when it is installed)."""
     cache_dir = cache_dir.resolve()
     sha = config_sha256(config_text)
     entry = cache_dir / sha
@@ -158,7 +159,7 @@ def build_library_only(config_text: str, board: Board, mbedtls_dir: Path, cache_
             # different flags or sources: stale objects would look up to date to make
             shutil.rmtree(lib_dir)
         _make(board, "lib", _lib_variables(board, mbedtls_dir, entry, lib_dir, lto), jobs,
-              LIB_TIMEOUT_S, f"mbedTLS library (config {sha[:12]})", cache_dir)
+              LIB_TIMEOUT_S, f"mbedTLS library (config {sha[:12]})", cache_dir, use_ccache)
         stamp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
     return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=False)
 
@@ -171,13 +172,13 @@ def _memory_variables(board: Board) -> dict[str, str]:
 
 
 def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_dir: Path,
-                   cache_dir: Path, jobs: int = 2, lto: bool = False) -> Firmware:
+                   cache_dir: Path, jobs: int = 2, lto: bool = False, use_ccache: bool = True) -> Firmware:
     """Library (from the cache when complete), then harness + board + profile facts, linked
     (lto: library and harness optimised together at the link, ports/build.mk LTO=1).
 
     harness_data_c is render_harness_data()'s text: the generated header
     tlsfit_profile_config.h (compile-time facts and the per-profile data)."""
-    lib = build_library_only(config_text, board, mbedtls_dir, cache_dir, jobs, lto)
+    lib = build_library_only(config_text, board, mbedtls_dir, cache_dir, jobs, lto, use_ccache)
     lib_dir = lib.archive.parent
     data_sha = hashlib.sha256(harness_data_c.encode("utf-8")).hexdigest()[:16]
     fw_dir = lib_dir / "fw" / data_sha
@@ -198,7 +199,7 @@ def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_
     with _locked(fw_dir / ".lock"):
         try:
             _make(board, "fw", variables, jobs, FW_TIMEOUT_S, f"harness firmware for {board.name}",
-                  cache_dir.resolve())
+                  cache_dir.resolve(), use_ccache)
         except MeasureError as exc:
             # a region overflow is the profile not fitting the part (exit 2), not a tool failure
             raise link_overflow(str(exc), fw_dir / "tlsfit.map", board) or exc

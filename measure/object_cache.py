@@ -8,7 +8,8 @@ compiled for an earlier config. ccache never changes what is built: an object it
 one the compiler wrote for the same preprocessed text and arguments.
 
 The ccache folder is private to tlsfit: `ccache` beside the build cache (checkout: build/ccache;
-installed: ~/.cache/tlsfit/ccache), never the user's ~/.ccache. TLSFIT_NO_CCACHE=1 turns it off.
+installed: ~/.cache/tlsfit/ccache), never the user's ~/.ccache. Callers say whether to use it
+(pipeline Paths.ccache; the CLI turns it off for TLSFIT_NO_CCACHE=1, cli/paths.py).
 Its statistics are the folder's: builds running at the same time (parallel tune runs, the test
 suite) add to the same counters.
 """
@@ -24,7 +25,6 @@ from typing import Mapping
 TOOL = "ccache"
 DIR_NAME = "ccache"
 MAX_SIZE = "2G"
-DISABLE_VARIABLE = "TLSFIT_NO_CCACHE"
 STATS_TIMEOUT_S = 30.0
 
 
@@ -56,11 +56,9 @@ def ccache_dir(cache_dir: Path) -> Path:
     return cache_dir.resolve().parent / DIR_NAME
 
 
-def launcher(environ: Mapping[str, str] | None = None) -> str | None:
-    """The ccache program to put in front of the compiler; None when absent or TLSFIT_NO_CCACHE is set."""
-    if _env(environ).get(DISABLE_VARIABLE, "") not in ("", "0"):
-        return None
-    return shutil.which(TOOL)
+def launcher(enabled: bool = True) -> str | None:
+    """The ccache program to put in front of the compiler; None when absent or not enabled."""
+    return shutil.which(TOOL) if enabled else None
 
 
 def environment(cache_dir: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -77,11 +75,10 @@ def environment(cache_dir: Path, environ: Mapping[str, str] | None = None) -> di
     return env
 
 
-def _run(program: str, args: list[str], cache_dir: Path,
-         environ: Mapping[str, str] | None) -> subprocess.CompletedProcess[str] | None:
+def _run(program: str, args: list[str], cache_dir: Path) -> subprocess.CompletedProcess[str] | None:
     try:
         proc = subprocess.run([program, *args], capture_output=True, text=True, timeout=STATS_TIMEOUT_S,
-                              env=environment(cache_dir, environ))
+                              env=environment(cache_dir))
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc if proc.returncode == 0 else None
@@ -100,19 +97,19 @@ def parse_stats(text: str) -> ObjectCacheStats | None:
                             misses=counters.get("cache_miss", 0))
 
 
-def read_stats(cache_dir: Path, environ: Mapping[str, str] | None = None) -> ObjectCacheStats | None:
+def read_stats(cache_dir: Path, enabled: bool = True) -> ObjectCacheStats | None:
     """The hits and misses of tlsfit's ccache folder since the last zero_stats(); None when ccache
-    is absent, turned off, or its statistics cannot be read."""
-    program = launcher(environ)
+    is absent, not enabled, or its statistics cannot be read."""
+    program = launcher(enabled)
     if program is None:
         return None
-    proc = _run(program, ["--print-stats"], cache_dir, environ)
+    proc = _run(program, ["--print-stats"], cache_dir)
     return parse_stats(proc.stdout) if proc is not None else None
 
 
-def zero_stats(cache_dir: Path, environ: Mapping[str, str] | None = None) -> bool:
+def zero_stats(cache_dir: Path, enabled: bool = True) -> bool:
     """Zero the statistics of tlsfit's ccache folder (`ccache -z`); False when ccache is absent or off."""
-    program = launcher(environ)
+    program = launcher(enabled)
     if program is None:
         return False
-    return _run(program, ["-z"], cache_dir, environ) is not None
+    return _run(program, ["-z"], cache_dir) is not None

@@ -60,6 +60,7 @@ class Paths:
     ports: Path                    # ports/ (one folder per board)
     cache: Path                    # compiled mbedTLS libraries and firmware, by config hash
     work: Path                     # scratch space (server files, config checks)
+    ccache: bool = True            # compile mbedTLS through ccache when it is installed
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def harness_input(gen: GeneratedConfig, kb: Knowledge, app: App, pki: TestPki | 
 
 def build(gen: GeneratedConfig, data: HarnessInput, board: Board, tree: MbedtlsTree, paths: Paths) -> Firmware:
     return build_firmware(gen.text, render_harness_data(data), board, tree.dir, paths.cache,
-                          lto=gen.profile.lto)
+                          lto=gen.profile.lto, use_ccache=paths.ccache)
 
 
 def _run_once(fw: Firmware, board: Board, upstream: ServerAddress, timeout_s: float,

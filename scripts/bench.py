@@ -243,7 +243,7 @@ def bench_choices() -> None:
 
         def footprint(knowledge: Knowledge) -> tuple[int, int]:
             text = render_config(resolve(profile, knowledge), profile, knowledge)
-            fw = build_firmware(text, data, board, tree.dir, ws.cache)
+            fw = build_firmware(text, data, board, tree.dir, ws.cache, use_ccache=ws.ccache)
             figures = read_footprint(fw.elf, fw.map_file)
             return figures.rom_mbedtls, figures.ram_static
 

@@ -41,11 +41,13 @@ def test_object_cache_text_and_shard_sums() -> None:
     assert object_cache_text(None).startswith("Object cache: none")
 
 
-def test_disabled_by_environment(tmp_path: Path) -> None:
-    env = {"TLSFIT_NO_CCACHE": "1", "PATH": "/usr/bin:/bin"}
-    assert object_cache.launcher(env) is None
-    assert object_cache.read_stats(tmp_path / "cache", env) is None
-    assert object_cache.zero_stats(tmp_path / "cache", env) is False
+def test_disabled_by_the_caller_and_by_environment(tmp_path: Path) -> None:
+    assert object_cache.launcher(False) is None
+    assert object_cache.read_stats(tmp_path / "cache", False) is None
+    assert object_cache.zero_stats(tmp_path / "cache", False) is False
+    # the CLI reads TLSFIT_NO_CCACHE once (cli/paths.py) and hands the choice down in Paths
+    assert workspace({"TLSFIT_NO_CCACHE": "1"}).paths().ccache is False
+    assert workspace({"TLSFIT_NO_CCACHE": "0"}).paths().ccache is True and workspace({}).ccache is True
     assert object_cache.ccache_dir(tmp_path / "cache") == tmp_path.resolve() / "ccache"
     built = object_cache.environment(tmp_path / "cache", {"CCACHE_BASEDIR": "/", "HOME": "/root"})
     assert "CCACHE_BASEDIR" not in built and built["CCACHE_NOHASHDIR"] == "1"
@@ -54,8 +56,7 @@ def test_disabled_by_environment(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not HAVE_CCACHE, reason="ccache is not installed (apt-get install ccache)")
 @pytest.mark.parametrize("lto", [False, True], ids=["plain", "lto"])
-def test_one_knob_apart_reuses_objects_and_builds_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                  lto: bool) -> None:
+def test_one_knob_apart_reuses_objects_and_builds_the_same_bytes(tmp_path: Path, lto: bool) -> None:
     ws = workspace()
     kb = open_mbedtls(ws.mbedtls).knowledge
     board = load_board("mps2-an386", ws.ports)
@@ -64,7 +65,6 @@ def test_one_knob_apart_reuses_objects_and_builds_the_same_bytes(tmp_path: Path,
     assert base != moved
     cache = tmp_path / "cache"
 
-    monkeypatch.delenv("TLSFIT_NO_CCACHE", raising=False)
     assert object_cache.zero_stats(cache)
     first = build_library_only(base, board, ws.mbedtls, cache, lto=lto)
     cold = object_cache.read_stats(cache)
@@ -78,8 +78,7 @@ def test_one_knob_apart_reuses_objects_and_builds_the_same_bytes(tmp_path: Path,
     assert warm.misses >= 1 and warm.hits > 10 * warm.misses, warm
 
     # the same config without ccache: the same archive, byte for byte
-    monkeypatch.setenv("TLSFIT_NO_CCACHE", "1")
-    plain = build_library_only(moved, board, ws.mbedtls, tmp_path / "plain" / "cache", lto=lto)
+    plain = build_library_only(moved, board, ws.mbedtls, tmp_path / "plain" / "cache", lto=lto, use_ccache=False)
     assert not plain.cached
     assert plain.archive.read_bytes() == second.archive.read_bytes()
     assert not (tmp_path / "plain" / "ccache").exists()

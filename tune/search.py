@@ -136,13 +136,13 @@ def run_search(ctx: SearchContext, candidates: Iterable[Candidate], out_dir: Pat
 
 def object_cache_zero(ctx: SearchContext) -> None:
     """Zero ccache's statistics for the build cache the search uses (nothing without ccache)."""
-    object_cache.zero_stats(ctx.paths.cache)
+    object_cache.zero_stats(ctx.paths.cache, ctx.paths.ccache)
 
 
 def object_cache_figures(ctx: SearchContext) -> dict | None:
     """{tool, hits, misses, hit_rate} of the library objects compiled since object_cache_zero(),
     None when ccache is absent or off (TLSFIT_NO_CCACHE=1)."""
-    stats = object_cache.read_stats(ctx.paths.cache)
+    stats = object_cache.read_stats(ctx.paths.cache, ctx.paths.ccache)
     return stats.as_dict() if stats is not None else None
 
 
