@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from generator.errors import Infeasible
 from generator.knowledge import LEGACY_DRIVER, DriverBuild, Knowledge, KnowledgeError, Tuning
 from generator.model import OPTIMIZE_LEVELS, Option, Profile, ResolvedConfig
-from generator.tuning import apply_profile_knobs
+from generator.tuning import with_knobs
 
 # Roles (knowledge base `roles:`) always on for a bare-metal client measured by the harness.
 _BASE_ROLES = ("client", "platform", "counted_heap")
@@ -128,9 +128,7 @@ def resolve(profile: Profile, knowledge: Knowledge, arch: str | None = None,
     knobs (knowledge base `knobs:` name -> normalised setting, generator/tuning.py) override the
     level's choices, over the profile's own `tuning:`; a knob that does not apply to this
     profile (its `when` options absent) is Infeasible."""
-    if knobs:
-        profile = replace(profile, tuning=tuple(sorted({**dict(profile.tuning), **knobs}.items())))
-    profile = apply_profile_knobs(profile, knowledge)
+    profile = with_knobs(profile, knowledge, knobs)
     config = _resolve_level(profile, knowledge, arch)
     changes: dict[str, list[tuple[str, str, str]]] = {}
     for level in OPTIMIZE_LEVELS:
@@ -168,7 +166,8 @@ def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = No
     kb = knowledge
     chosen_group = dict(profile.tuning).get("group")
     groups = (chosen_group,) if chosen_group is not None else offered_groups(profile, kb)
-    b = _Builder(kb, driver=_driver_build(profile, kb, groups, arch))
+    fitting = _fitting_drivers(profile, kb, groups)
+    b = _Builder(kb, driver=_driver_build(profile, kb, fitting, arch))
     warnings: list[str] = []
     for role in _BASE_ROLES:
         b.add_role(role)
@@ -203,7 +202,7 @@ def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = No
     return ResolvedConfig(profile_name=profile.name, options=b.options(), warnings=tuple(warnings),
                           offered_groups=tuple(b.offered_groups),
                           driver=b.driver.name if b.driver else None,
-                          fitting_drivers=tuple(d.name for d in fitting_drivers(profile, kb, groups)),
+                          fitting_drivers=tuple(d.name for d in fitting),
                           offered_suites=profile.ciphersuites,
                           offered_signature_algorithms=profile.signature_algorithms)
 
@@ -291,7 +290,7 @@ def _key_names(profile: Profile, kb: Knowledge) -> list[str]:
     return keys
 
 
-def fitting_drivers(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) -> tuple[DriverBuild, ...]:
+def _fitting_drivers(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) -> tuple[DriverBuild, ...]:
     """The driver builds whose conditions the profile meets at any optimize level (driver_builds in the KB)."""
     keys = [kb.key_types[k] for k in _key_names(profile, kb)]
     unknown_ca = any(k not in kb.key_types for k in profile.ca_key_types)
@@ -305,10 +304,11 @@ def fitting_drivers(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) ->
             and (not d.any_cipher or any(kb.suites[s].cipher in d.any_cipher for s in profile.ciphersuites))))
 
 
-def _driver_build(profile: Profile, kb: Knowledge, groups: tuple[str, ...], arch: str | None) -> DriverBuild | None:
+def _driver_build(profile: Profile, kb: Knowledge, fitting: tuple[DriverBuild, ...],
+                  arch: str | None) -> DriverBuild | None:
     """The driver build this profile gets: the tuning knob's choice ("legacy": none), else the first
-    fitting one that applies at the profile's optimize level on this architecture."""
-    fitting = fitting_drivers(profile, kb, groups)
+    of the fitting ones (_fitting_drivers) that applies at the profile's optimize level on this
+    architecture."""
     chosen = dict(profile.tuning).get("driver")
     if chosen is None:
         return next((d for d in fitting if profile.optimize in d.levels

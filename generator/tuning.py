@@ -79,9 +79,12 @@ def current_setting(knob: Knob, resolved: ResolvedConfig) -> str | None:
     return resolved.value(knob.option) if resolved.has(knob.option) else None
 
 
-def apply_profile_knobs(profile: Profile, kb: Knowledge) -> Profile:
-    """The profile with its `tuning:` knobs that stand for profile fields applied (fragment: the
-    max_fragment_length asked for). Idempotent; Infeasible where the profile gives no such field."""
+def with_knobs(profile: Profile, kb: Knowledge, knobs: dict[str, str] | None = None) -> Profile:
+    """The profile with `knobs` (name -> normalised setting) over its own `tuning:`, and the knobs
+    that stand for profile fields applied (fragment: the max_fragment_length asked for).
+    Idempotent; Infeasible where the profile gives no such field."""
+    if knobs:
+        profile = replace(profile, tuning=tuple(sorted({**dict(profile.tuning), **knobs}.items())))
     for name, setting in profile.tuning:
         knob = kb.knobs[name]
         if knob.kind != "fragment":

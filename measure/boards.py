@@ -143,13 +143,15 @@ def load_board(name: str, ports_dir: Path) -> Board:
     def strings(key: str) -> tuple[str, ...]:
         return _string_list(path, m[key][1], key) if key in m else ()
 
+    def flag(key: str) -> bool:
+        value = _scalar(path, m[key][1], key) if key in m else False
+        if not isinstance(value, bool):
+            raise _fail(path, m[key][1], f"'{key}' must be true or false")
+        return value
+
     if text("name") != name:
         raise _fail(path, m["name"][1], f"name is '{text('name')}' but the folder is '{name}'; make them equal")
-    is_host = False
-    if "is_host" in m:
-        is_host = _scalar(path, m["is_host"][1], "is_host")
-        if not isinstance(is_host, bool):
-            raise _fail(path, m["is_host"][1], "'is_host' must be true or false")
+    is_host = flag("is_host")
     script = None
     if "linker_script" in m and _scalar(path, m["linker_script"][1], "linker_script") is not None:
         script = (board_dir / text("linker_script")).resolve()
@@ -182,11 +184,7 @@ def load_board(name: str, ports_dir: Path) -> Board:
         clock_hz = _scalar(path, m["clock_hz"][1], "clock_hz")
         if not isinstance(clock_hz, int) or isinstance(clock_hz, bool) or clock_hz <= 0:
             raise _fail(path, m["clock_hz"][1], f"'clock_hz' must be a positive number of Hz; got {clock_hz!r}")
-    datagram = False
-    if "datagram" in m:
-        datagram = _scalar(path, m["datagram"][1], "datagram")
-        if not isinstance(datagram, bool):
-            raise _fail(path, m["datagram"][1], "'datagram' must be true or false")
+    datagram = flag("datagram")
     if not is_host and not qemu_argv:
         raise _fail(path, root, "a board that is not the host needs 'qemu: {argv: [...]}' to run")
     return Board(

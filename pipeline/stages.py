@@ -23,7 +23,7 @@ from generator.model import App, Profile, ResolvedConfig
 from generator.profile import load_profile
 from generator.render import config_sha256, render_config
 from generator.resolve import resolve
-from generator.tuning import apply_profile_knobs
+from generator.tuning import with_knobs
 from generator.validate import validate_config
 from measure.boards import Board, load_board
 from measure.children import ToolMissing, require_tool
@@ -136,9 +136,7 @@ def load(profile_path: Path, kb: Knowledge, optimize: str | None = None,
     profile = load_profile(profile_path, kb)
     if optimize is not None:
         profile = replace(profile, optimize=optimize)
-    if knobs:
-        profile = replace(profile, tuning=tuple(sorted({**dict(profile.tuning), **dict(knobs)}.items())))
-    profile = apply_profile_knobs(profile, kb)   # the harness asks for what the knobs chose
+    profile = with_knobs(profile, kb, dict(knobs))   # the harness asks for what the knobs chose
     if lto is not None:
         profile = replace(profile, lto=lto)
     return profile

@@ -77,22 +77,21 @@ def report_key(report: dict) -> str:
     level = report.get("optimize", DEFAULT_OPTIMIZE)
     if isinstance(level, str) and _LEVEL.match(level) and level != DEFAULT_OPTIMIZE:
         key += f"-{level}"
+    return key + _server_suffix(report)
+
+
+def _server_suffix(report: dict) -> str:
+    """"@HOST:PORT" for a run against a real server, else ""."""
     server = report.get("server")
     if isinstance(server, dict) and server.get("kind") == "external":
         address = server.get("address")
         if isinstance(address, str) and _ADDRESS.match(address):
-            key += f"@{address}"
-    return key
+            return f"@{address}"
+    return ""
 
 
 def build_key(report: dict) -> str:
     """The same build across commits whatever its optimize level: report_key without the
     level suffix. A pull request that changes a profile's `optimize:` compares that
     profile with itself (tlsfit comment pairs by this)."""
-    key = legacy_key(report)
-    server = report.get("server")
-    if isinstance(server, dict) and server.get("kind") == "external":
-        address = server.get("address")
-        if isinstance(address, str) and _ADDRESS.match(address):
-            key += f"@{address}"
-    return key
+    return legacy_key(report) + _server_suffix(report)

@@ -42,6 +42,7 @@ from measure.build import build_firmware  # noqa: E402
 from measure.figures import read_footprint  # noqa: E402
 from measure.firmware_data import render_harness_data  # noqa: E402
 from pipeline import generate_for_board, board_for, choose_app, generate, harness_input, open_mbedtls, reference_pki  # noqa: E402
+from tune.output import object_cache_text  # noqa: E402
 
 # Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
 # Cortex-M4, gcc 12.2 -Os, --gc-sections): ../shared/NOTES.md "Reference figures".
@@ -195,13 +196,9 @@ def bench_tune() -> None:
             continue
         doc = json.loads((out / "tune.json").read_text())
         s = doc["search"]
-        cache = doc.get("object_cache")
-        rate = cache.get("hit_rate") if cache else None
-        cache_text = (f"object cache ({cache.get('tool', 'ccache')}) {cache['hits']} hits, {cache['misses']} misses, "
-                      + (f"hit rate {100 * rate:.1f} %" if rate is not None else "nothing compiled")
-                      if cache else "no object cache (ccache absent or TLSFIT_NO_CCACHE)")
         print(f"{name}: {s['candidates']} candidates, {s['proven']} proven, {elapsed:.0f} s wall "
-              f"(cached candidates are not re-run), {cache_text}; chosen {doc['chosen']}")
+              f"(cached candidates are not re-run); {object_cache_text(doc.get('object_cache'))}; "
+              f"chosen {doc['chosen']}")
         front = sorted((r for r in doc["candidates"] if r["pareto"]), key=lambda r: r["rom"]["total"])
         print_table(("Pareto candidate", "ROM total", "mbedTLS ROM", "RAM total", "handshake instr"),
                     [(r["key"], f"{r['rom']['total']:,}", f"{r['rom']['mbedtls']:,}", f"{r['ram']['total']:,}",

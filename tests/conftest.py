@@ -4,9 +4,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from generator.knowledge import knowledge_for
 from generator.model import ChainShape, Profile
 from generator.profile import suite_facts
+from measure.boards import load_board
 
 
 def make_profile(host: str, port: int, **changes: object) -> Profile:
@@ -22,3 +25,14 @@ def make_profile(host: str, port: int, **changes: object) -> Profile:
     profile = dataclasses.replace(base, **changes)
     # the knowledge-base facts load_profile derives, for the suites this profile names
     return dataclasses.replace(profile, suites=suite_facts(profile.ciphersuites, knowledge_for("3.6.6")))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A build cache of the test module's own (firmware built from hand-written configs)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def an386():
+    return load_board("mps2-an386", Path(__file__).resolve().parent.parent / "ports")

@@ -36,16 +36,6 @@ def pki(tmp_path_factory):
     return make_pki(tmp_path_factory.mktemp("pki"), "tlsfit-apps-ca")
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def an386():
-    return load_board("mps2-an386", PORTS)
-
-
 def _firmware(pki, cache, board, **kw):
     return build_firmware(TLS12_CONFIG, render_harness_data(harness_input(pki, **kw)), board,
                           MBEDTLS, cache)

@@ -79,16 +79,6 @@ def expired_pki(pki, tmp_path_factory):
     return _dated_leaf(pki, tmp_path_factory.mktemp("expired"), "20200101000000Z", "20210101000000Z")
 
 
-@pytest.fixture(scope="module")
-def an386():
-    return load_board("mps2-an386", PORTS)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
 def _qemu(fw, board, server_pki):
     server = SServer(server_pki, "-tls1_2")
     try:

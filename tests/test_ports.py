@@ -159,16 +159,6 @@ def other_pki(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def an386():
-    return load_board("mps2-an386", PORTS)
-
-
-@pytest.fixture(scope="module")
 def host_board():
     return load_board("host", PORTS)
 

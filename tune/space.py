@@ -15,7 +15,7 @@ from generator.errors import Infeasible
 from generator.knowledge import Knowledge
 from generator.model import OPTIMIZE_LEVELS, Profile
 from generator.resolve import resolve
-from generator.tuning import apply_profile_knobs, current_setting, knob_applies, knob_choices
+from generator.tuning import current_setting, knob_applies, knob_choices, with_knobs
 from tune.model import Candidate
 
 
@@ -66,12 +66,11 @@ def build_space(profile: Profile, kb: Knowledge, arch: str | None, levels: tuple
     seen: dict[tuple, Candidate] = {}
     for c in listed:
         try:
-            at_level = replace(profile, optimize=c.optimize)
-            config = resolve(at_level, kb, arch, dict(c.knobs))
+            tuned = with_knobs(replace(profile, optimize=c.optimize), kb, dict(c.knobs))
+            config = resolve(tuned, kb, arch)
             # a fragment knob also changes what the harness asks for
-            asked = apply_profile_knobs(replace(at_level, tuning=tuple(sorted({**dict(profile.tuning), **dict(c.knobs)}.items()))), kb)
             signature: tuple = (tuple((o.name, o.value) for o in config.options), config.offered_groups, c.lto,
-                                asked.max_fragment_length)
+                                tuned.max_fragment_length)
         except Infeasible:
             signature = (c.key,)       # kept: its evaluation records why it does not exist
         if signature in seen:
