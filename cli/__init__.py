@@ -1,6 +1,6 @@
 """tlsfit command line: parses arguments, runs the stages in order, maps errors to exit codes."""
 
-from generator.errors import BadInput
+from core.errors import BadInput
 
 VERSION = "0.1.0"
 

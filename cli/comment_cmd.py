@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cli import EXIT_OK, InputError
 from cli.report_cmds import read_json
-from generator.write import write_if_changed
+from core.write import write_if_changed
 from reports.comment import compare, render_comment
 from reports.metrics import build_key
 from reports.schema import fits

@@ -9,7 +9,7 @@ from cli import EXIT_OK
 from cli.paths import PINNED_MBEDTLS, workspace
 from generator.knowledge import knowledge_for
 from generator.sdkconfig import load_kconfig_map, render_sdkconfig
-from generator.write import check_output_dir, check_output_file, write_if_changed
+from core.write import check_output_dir, check_output_file, write_if_changed
 from pipeline import GeneratedConfig, generate_for_board, open_mbedtls, validate
 
 

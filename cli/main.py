@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     # Imported late so `tlsfit --help` works before set-up.
-    from generator.errors import BadInput, Infeasible, TlsfitBug, ToolFailure
+    from core.errors import BadInput, Infeasible, TlsfitBug, ToolFailure
     from measure.figures import DoesNotFit
     try:
         if args.command == "gen":

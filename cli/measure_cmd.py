@@ -20,9 +20,9 @@ from typing import Callable, TextIO
 from cli import EXIT_FAILED, EXIT_OK, InputError, VERSION
 from cli.gen_cmd import print_warnings
 from cli.paths import wants_colour, workspace
-from generator.errors import TlsfitError
+from core.errors import TlsfitError
 from generator.parts import Part, find_part
-from generator.write import check_output_dir
+from core.write import check_output_dir
 from pipeline import MeasureRequest, default_output_dir, measure, open_mbedtls, parse_server_address
 from reports.fit import budget_excess, with_part, with_time_estimate
 from measure.figures import DoesNotFit

@@ -125,7 +125,7 @@ def run_probe(address: str, sni: str | None = None, ca: Path | None = None, alpn
 
 def _validate_or_undo(path: Path, text: str, kb: object, created_root: Path | None) -> None:
     """Load the text as `tlsfit gen` would, from a temporary file next to `path`; a failure is a tlsfit bug."""
-    from generator.errors import BadInput
+    from core.errors import BadInput
     from generator.profile import load_profile
     from probe import ProbeError
 

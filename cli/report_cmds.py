@@ -10,8 +10,8 @@ from pathlib import Path
 
 from cli import EXIT_FAILED, EXIT_OK, InputError
 from cli.paths import ROOT
-from generator.inputs import InputFileError
-from generator.write import check_output_dir, check_output_file, write_error, write_if_changed
+from core.inputs import InputFileError
+from core.write import check_output_dir, check_output_file, write_error, write_if_changed
 from reports.diff import diff_reports, format_diff
 from reports.gate import GateError, check, format_table, to_junit, to_markdown, write_baseline
 from reports.limits import LimitsError, apply_overrides, load_limits

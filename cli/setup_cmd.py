@@ -9,7 +9,7 @@ import sys
 
 from cli import EXIT_OK
 from cli.paths import setup_environment, workspace
-from generator.errors import ToolFailure
+from core.errors import ToolFailure
 from measure import children
 
 SETUP_TIMEOUT_S = 900.0   # apt-get update + source download on a slow mirror

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from cli import EXIT_FAILED, EXIT_OK, VERSION
 from cli.paths import workspace
-from generator.errors import BadInput, ToolFailure
+from core.errors import BadInput, ToolFailure
 from generator.model import OPTIMIZE_LEVELS
-from generator.write import check_output_dir
+from core.write import check_output_dir
 from pipeline import open_mbedtls, parse_server_address
 from pipeline.stages import generate_for_board, test_pki_dir
 from tune.front import choose

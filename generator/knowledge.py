@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from generator.errors import BadInput, TlsfitBug
+from core.errors import BadInput, TlsfitBug
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _DATA_NAME = re.compile(r"^mbedtls-(\d+)\.(\d+)\.yaml$")

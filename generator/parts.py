@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from generator.errors import BadInput, TlsfitBug
+from core.errors import BadInput, TlsfitBug
 
 CATALOGUE = Path(__file__).resolve().parent / "data" / "parts.yaml"
 _FIELDS = {"name", "aliases", "flash", "ram", "core", "clock_hz", "source", "flash_note"}

@@ -24,7 +24,7 @@ Keys (DESIGN.md contract, plus tlsfit additions marked +):
              `tlsfit tune` writes it)
 
 Bounds (every string that reaches C, a certificate, a file name or a command line):
-    the file itself: a regular UTF-8 file of at most 1 MiB (generator/inputs.py);
+    the file itself: a regular UTF-8 file of at most 1 MiB (core/inputs.py);
     name and target: [a-z0-9-]+, at most 64 characters (they name files and folders);
     description: one line of at most 400 printable characters;
     server.host: an RFC 1123 host name (at most 253 characters, labels of at most 63)
@@ -58,8 +58,8 @@ from typing import Any
 
 import yaml
 
-from generator.inputs import MIB, InputFileError, check_regular, excerpt, read_text
-from generator.errors import BadInput
+from core.inputs import MIB, InputFileError, check_regular, excerpt, read_text
+from core.errors import BadInput
 from generator.knowledge import Knowledge
 from generator.parts import find_part
 from generator.tuning import normalise_setting

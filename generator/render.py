@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jinja2
 
-from generator.errors import TlsfitBug
+from core.errors import TlsfitBug
 from generator.knowledge import Knowledge
 from generator.model import Profile, ResolvedConfig
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from generator.errors import Infeasible
+from core.errors import Infeasible
 from generator.knowledge import LEGACY_DRIVER, DriverBuild, Knowledge, KnowledgeError, Tuning
 from generator.model import OPTIMIZE_LEVELS, Option, Profile, ResolvedConfig
 from generator.tuning import with_knobs

@@ -1,7 +1,7 @@
 """ResolvedConfig -> ESP-IDF `sdkconfig` fragment text (`tlsfit gen --sdkconfig FILE`).
 
 The mapping mbedTLS option -> ESP-IDF Kconfig symbol is data (generator/data/esp-idf-kconfig.yaml);
-this module only evaluates it. Pure: returns text, writes nothing (generator/write.py writes).
+this module only evaluates it. Pure: returns text, writes nothing (core/write.py writes).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from generator.errors import TlsfitBug
+from core.errors import TlsfitBug
 from generator.knowledge import DATA_DIR
 from generator.model import ResolvedConfig
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from generator.errors import Infeasible
+from core.errors import Infeasible
 from generator.knowledge import LEGACY_DRIVER, Knob, Knowledge
 from generator.model import Profile, ResolvedConfig
 

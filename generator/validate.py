@@ -13,7 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from generator.errors import TlsfitBug, ToolFailure
+from core.errors import TlsfitBug, ToolFailure
 
 COMPILE_TIMEOUT_S = 60
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from generator.errors import BadInput
+from core.errors import BadInput
 
 BOARD_FILE = "board.yaml"
 

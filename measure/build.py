@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from generator.render import config_sha256
-from generator.write import write_if_changed
+from core.write import write_if_changed
 from measure import object_cache
 from measure.boards import Board
 from measure.figures import link_overflow

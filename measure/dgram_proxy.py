@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from generator.errors import BadInput
+from core.errors import BadInput
 from measure import dtls_wire
 from measure.model import WireSummary
 from measure.proxy import (CLIENT_TO_SERVER, POLL_S, SERVER_TO_CLIENT,

@@ -23,7 +23,7 @@ from pathlib import Path
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
-from generator.errors import Infeasible
+from core.errors import Infeasible
 from measure.boards import Board
 from measure.dwarf_sources import SymbolSource, read_symbol_sources
 from measure.model import Footprint, MeasureError

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.errors import ToolFailure
+from core.errors import ToolFailure
 
 
 class MeasureError(ToolFailure):

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from generator.errors import BadInput
+from core.errors import BadInput
 from generator.model import ChainShape
 from generator.profile import host_problem
-from generator.write import write_error, write_if_changed
+from core.write import write_error, write_if_changed
 from measure.model import MeasureError
 
 OPENSSL_TIMEOUT_S = 60  # RSA-4096 key generation can take several seconds

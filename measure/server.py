@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from generator.errors import TlsfitBug
+from core.errors import TlsfitBug
 from generator.model import Profile, SuiteFacts
 from measure import children
 from measure.model import MeasureError, ServerInfo

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from generator.errors import BadInput
+from core.errors import BadInput
 from generator.knowledge import Knowledge
 from generator.model import App, Profile, ResolvedConfig
 from generator.profile import load_profile

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.errors import ToolFailure
+from core.errors import ToolFailure
 from generator.knowledge import Knowledge, knowledge_for
 
 _VERSION_NUMBER = re.compile(r"#define\s+MBEDTLS_VERSION_NUMBER\s+0x([0-9A-Fa-f]{8})")

@@ -7,7 +7,7 @@ into a commented profile text. The CLI (cli/probe_cmd.py) wires them together.
 """
 from __future__ import annotations
 
-from generator.errors import ToolFailure
+from core.errors import ToolFailure
 
 
 class ProbeError(ToolFailure):

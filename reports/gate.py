@@ -14,7 +14,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from generator.errors import BadInput
+from core.errors import BadInput
 from reports.limits import Limits
 from reports.metrics import BY_NAME, METRIC_NAMES, METRICS, legacy_key, metric_value, report_key, report_options
 from reports.render import md_cell, number, signed

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from generator.errors import BadInput
-from generator.inputs import InputFileError, excerpt, read_text
+from core.errors import BadInput
+from core.inputs import InputFileError, excerpt, read_text
 from reports.metrics import BY_NAME, METRIC_NAMES
 
 MAX_LIMITS_BYTES = 64 * 1024

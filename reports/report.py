@@ -16,7 +16,7 @@ from measure.model import Footprint, HandshakeRun, ServerInfo, WireSummary
 from reports.mbedtls_errors import (ErrorDef, describe, describe_verify_flags, hex_code,
                                     load_error_table, load_verify_flags)
 from reports.render import render
-from generator.write import write_if_changed
+from core.write import write_if_changed
 
 SCHEMA_VERSION = 1
 INSTRUCTIONS_UNIT = "guest instructions (QEMU -icount), not CPU cycles"

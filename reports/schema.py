@@ -48,8 +48,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from generator.errors import BadInput
-from generator.inputs import MIB, read_text
+from core.errors import BadInput
+from core.inputs import MIB, read_text
 from reports.metrics import ENTRY_KEY, METRICS
 
 REPORT_SCHEMA_VERSION = 1
@@ -272,7 +272,7 @@ def parse_json(text: str, where: str, what: str) -> Any:
 
 
 def load_json(path: Path, what: str) -> Any:
-    """A size-capped, regular, UTF-8 JSON file (generator/inputs.py), parsed strictly."""
+    """A size-capped, regular, UTF-8 JSON file (core/inputs.py), parsed strictly."""
     return parse_json(read_text(path, what, MAX_JSON_BYTES), str(path), what)
 
 

@@ -8,7 +8,7 @@ from generator.model import OPTIMIZE_LEVELS
 from reports.metrics import BY_NAME, metric_value, report_key
 from reports.render import render
 from reports.schema import fits
-from generator.write import write_if_changed
+from core.write import write_if_changed
 
 # Columns of the matrix, in order (metric names from reports/metrics.py).
 SUMMARY_COLUMNS: tuple[str, ...] = (

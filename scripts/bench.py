@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cli.paths import workspace  # noqa: E402
-from generator.errors import TlsfitError  # noqa: E402
+from core.errors import TlsfitError  # noqa: E402
 from generator.knowledge import Knowledge, RandomChoice  # noqa: E402
 from generator.model import OPTIMIZE_LEVELS, Profile  # noqa: E402
 from generator.profile import load_profile  # noqa: E402

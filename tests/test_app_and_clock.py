@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.errors import BadInput
+from core.errors import BadInput
 from generator.knowledge import knowledge_for
 from generator.model import App, ProfileError
 from generator.profile import load_profile

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.errors import Infeasible
+from core.errors import Infeasible
 from generator.knowledge import knowledge_for
 from measure.boards import ARCHES, BoardError, load_board
 from measure.figures import (DoesNotFit, heap_exhausted_note, map_output_sections, overflow_message,

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON_DIRS = ("cli", "generator", "measure", "reports", "pipeline", "probe", "scripts")
+PYTHON_DIRS = ("cli", "core", "generator", "measure", "reports", "pipeline", "probe", "scripts")
 NAME = re.compile(r"\b(?:MBEDTLS|PSA_WANT)_[A-Z0-9_]*[A-Z0-9]\b")
 NOT_OPTIONS = re.compile(r"^MBEDTLS_(DIR|VERSION_NUMBER|VERSION_STRING|CONFIG_FILE|ERR_\w*|X509_BAD\w*|ARCHIVES|STATE_OBJECTS)$")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.errors import BadInput
+from core.errors import BadInput
 from generator.parts import find_part, load_parts
 from reports.fit import budget_excess, part_fit, with_part
 from reports.report import render_html, render_markdown

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from generator.errors import BadInput
+from core.errors import BadInput
 from generator.knowledge import knowledge_for
 from generator.profile import load_profile
 from generator.render import _comment_safe, render_config

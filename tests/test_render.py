@@ -11,7 +11,7 @@ from generator.profile import load_profile
 from generator.render import config_sha256, render_config
 from generator.resolve import resolve
 from generator.validate import CompilerNotFound, ConfigBug, validate_config
-from generator.write import write_if_changed
+from core.write import write_if_changed
 from generator.knowledge import knowledge_for
 
 KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base

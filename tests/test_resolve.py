@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.errors import Infeasible
+from core.errors import Infeasible
 from generator.knowledge import load_knowledge
 from generator.profile import load_profile
 from generator.resolve import NO_RTC_WARNING, resolve
@@ -261,7 +261,7 @@ def test_fragment_knob_only_where_the_server_honours_max_fragment_length() -> No
 
 
 def test_fragment_knob_without_max_fragment_length_is_a_profile_error(tmp_path: Path) -> None:
-    from generator.errors import BadInput
+    from core.errors import BadInput
     path = tmp_path / "p.yaml"
     path.write_text((PROFILES / "tls12-psk.yaml").read_text() + "tuning: {fragment: 512}\n")
     with pytest.raises(BadInput, match=r"p.yaml:\d+: error: 'tuning.fragment' asks for a max_fragment_length"):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cli.paths import workspace
-from generator.errors import BadInput, Infeasible
+from core.errors import BadInput, Infeasible
 from generator.knowledge import knowledge_for
 from generator.model import ProfileError
 from generator.profile import load_profile

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from generator.errors import BadInput
+from core.errors import BadInput
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import yaml
 from generator.knowledge import Knowledge
 from generator.model import Profile
 from generator.tuning import setting_value
-from generator.write import write_if_changed
+from core.write import write_if_changed
 from tune.front import choose, handshake_ms_high, pareto_keys, within_budget
 from tune.model import Outcome, TuneBudget
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from generator.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
-from generator.write import write_if_changed
+from core.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
+from core.write import write_if_changed
 from measure import object_cache
 from pipeline.stages import MeasureRequest, Paths, ServerAddress, measure
 from pipeline.tree import MbedtlsTree

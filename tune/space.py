@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from generator.errors import Infeasible
+from core.errors import Infeasible
 from generator.knowledge import Knowledge
 from generator.model import OPTIMIZE_LEVELS, Profile
 from generator.resolve import resolve

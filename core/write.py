@@ -14,7 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from generator.errors import BadInput, ToolFailure
+from core.errors import BadInput, ToolFailure
 
 # errno values a user fixes by choosing another path
 _PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.EEXIST,

@@ -20,7 +20,7 @@ import os
 import stat
 from pathlib import Path
 
-from generator.errors import LocatedError
+from core.errors import LocatedError
 
 MIB = 1 << 20
 
