@@ -209,6 +209,8 @@ class Knowledge:
     buffers: BufferPolicy
     random_generators: tuple[RandomChoice, ...] = ()
     group_offer: dict[str, str] = field(default_factory=dict)  # optimize level -> "one" | "all"
+    # versions whose supported_groups must also list the certificates' curves (TLS 1.2)
+    certificate_curves_offered: tuple[str, ...] = ()
     driver_builds: tuple[DriverBuild, ...] = ()
     roles: dict[str, Role] = field(default_factory=dict)
     no_key_exchange: str = ""
@@ -358,6 +360,7 @@ def _load_cached(path: Path) -> Knowledge:
         buffers=BufferPolicy(**_strip(raw["buffers"])),
         random_generators=random_generators,
         group_offer=_strip(raw.get("group_offer") or {}),
+        certificate_curves_offered=_tuple(raw.get("certificate_curves_offered") or ()),
         driver_builds=driver_builds,
         roles={k: Role(option=v["option"], reason=v["reason"]) for k, v in _strip(raw["roles"]).items()},
         no_key_exchange=str(raw["no_key_exchange"]),

@@ -268,16 +268,35 @@ def _uses_ecdhe(b: _Builder, profile: Profile) -> bool:
 
 
 def offered_groups(profile: Profile, kb: Knowledge) -> tuple[str, ...]:
-    """Groups the client offers: the server accepts each listed one, so at `one` a single group is enough.
+    """Groups the client offers: the key-exchange group(s), then the certificates' curves where the version needs them.
 
-    `one` keeps the first listed group usable with every profile version whose curve the chain or
-    a client key already needs (it then costs no extra ROM), else the first usable one.
+    The server accepts each listed group for its key exchange, so at `one` a single group is enough:
+    the first listed group usable with every profile version whose curve the chain or a client key
+    already needs (it then costs no extra ROM), else the first usable one. In the versions of
+    `certificate_curves_offered` (TLS 1.2) supported_groups also says which curves the client can
+    verify and sign with, so the server leaf's and the client certificate's curves follow.
     """
     usable = [g for g in profile.groups if set(profile.versions) <= set(kb.groups[g].versions)]
     if kb.group_offer.get(profile.optimize, "all") != "one" or not usable:
-        return profile.groups
-    curves = {kb.key_types[k].curve for k in _key_names(profile, kb) if kb.key_types[k].kind == "ec"}
-    return (next((g for g in usable if g in curves), usable[0]),)
+        key_exchange = profile.groups
+    else:
+        curves = {kb.key_types[k].curve for k in _key_names(profile, kb) if kb.key_types[k].kind == "ec"}
+        key_exchange = (next((g for g in usable if g in curves), usable[0]),)
+    return key_exchange + tuple(g for g in certificate_curves(profile, kb) if g not in key_exchange)
+
+
+def certificate_curves(profile: Profile, kb: Knowledge) -> tuple[str, ...]:
+    """The curves of the server leaf and the client certificate that supported_groups must list (TLS 1.2)."""
+    if not set(profile.versions) & set(kb.certificate_curves_offered):
+        return ()
+    keys = ([profile.chain.leaf] if profile.chain is not None else []) \
+        + ([profile.client_certificate.key] if profile.client_certificate is not None else [])
+    curves: list[str] = []
+    for key in keys:
+        curve = kb.key_types[key].curve if key in kb.key_types else None
+        if curve is not None and curve in kb.groups and curve not in curves:
+            curves.append(curve)
+    return tuple(curves)
 
 
 def _key_names(profile: Profile, kb: Knowledge) -> list[str]:

@@ -131,7 +131,7 @@ def openssl_args(profile: Profile, files: ServerFiles, port: int,
             and all(g in OPENSSL_TLS12_ONLY_GROUPS for g in profile.groups):
         raise ServerUnsupported("OpenSSL 3.0 has no TLS 1.3 brainpool groups")
     if profile.groups:
-        args += ["-groups", ":".join(profile.groups)]
+        args += ["-groups", ":".join(profile.groups + _client_certificate_curve(profile))]
     if files.dh_file is not None:
         args += ["-dhparam", str(files.dh_file)]
     if profile.signature_algorithms:
@@ -255,6 +255,15 @@ class SuiteParts:
     kx: str | None       # gnutls keyword; None for TLS 1.3 suites
     cipher: str
     mac: str             # "AEAD" or a MAC keyword
+
+
+def _client_certificate_curve(profile: Profile) -> tuple[str, ...]:
+    """OpenSSL checks a TLS 1.2 client certificate's curve against its own -groups ("wrong curve"):
+    a real server that asks for that certificate accepts its curve, so the reference one does too."""
+    cert = profile.client_certificate
+    if cert is None or "1.2" not in profile.versions or cert.key in profile.groups or cert.key not in OPENSSL_GROUPS:
+        return ()
+    return (cert.key,)
 
 
 def gnutls_suite_parts(iana_name: str) -> SuiteParts:
