@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cli import EXIT_FAILED, EXIT_OK, InputError
 from cli.paths import ROOT
+from core.errors import TlsfitError
 from core.inputs import InputFileError
 from core.write import check_output_dir, check_output_file, write_error, write_if_changed
 from reports.diff import diff_reports, format_diff
@@ -66,6 +67,16 @@ def accept_command(baseline: Path, reports: list[Path]) -> str:
     return write
 
 
+def _previous_baseline(path: Path) -> dict | None:
+    """The baseline being rewritten, when it is one the gate reads (else it is simply replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_json(path, "baseline")
+    except TlsfitError:
+        return None
+
+
 def run_gate(baseline: Path | None, write_baseline_to: Path | None, reports: list[Path],
              limits_file: Path | None, limit_overrides: list[str], junit: Path | None,
              summary: Path | None, verbose: bool = False) -> int:
@@ -78,7 +89,10 @@ def run_gate(baseline: Path | None, write_baseline_to: Path | None, reports: lis
     loaded = [read_fitting_report(p) for p in reports]
     try:
         if write_baseline_to is not None:
-            write_if_changed(write_baseline_to, write_baseline(loaded))
+            # figures that moved less than their noise limit keep the previous baseline's value
+            previous = _previous_baseline(write_baseline_to)
+            limits = apply_overrides(load_limits(limits_file or DEFAULT_LIMITS), limit_overrides)
+            write_if_changed(write_baseline_to, write_baseline(loaded, previous, limits))
             print(f"wrote {write_baseline_to} ({len(loaded)} entries)")
             return EXIT_OK
         assert baseline is not None

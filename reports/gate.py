@@ -42,17 +42,21 @@ class GateRow:
 @dataclass(frozen=True)
 class ModuleGrowth:
     name: str                      # "ecp.o"
-    baseline: int | None           # None: not among the modules the baseline kept
-    now: int
+    baseline: int | None           # None: not among the modules an old baseline kept; 0: new module
+    now: int                       # 0: the module is gone
 
 
 @dataclass(frozen=True)
 class Cause:
     """What changed in the build of one failing entry, from the baseline's modules and options."""
     key: str
-    modules: tuple[ModuleGrowth, ...] | None    # grown modules, biggest first; None: baseline kept none
+    modules: tuple[ModuleGrowth, ...] | None    # changed modules, biggest growth first; None: baseline kept none
     options_added: tuple[str, ...] | None       # None: the baseline or the report has no option list
     options_removed: tuple[str, ...] | None
+    complete: bool = False                      # the baseline kept every module: the deltas sum to the growth
+    mbedtls_delta: int | None = None            # rom.mbedtls now - baseline
+    other_delta: int | None = None              # the rest of rom.total (harness, startup, libc)
+    reasons: tuple[tuple[str, str], ...] = ()   # (option, why it was added / why it was there), as the KB says
 
 
 @dataclass(frozen=True)
@@ -71,26 +75,32 @@ class GateResult:
 
 # ---------------------------------------------------------------- baseline
 
-TOP_MODULES = 12                   # ROM modules a baseline entry keeps (the biggest, where growth shows)
+TOP_MODULES = 12                   # what baselines written before every module was kept held (read only)
 
 
 def baseline_entry(report: dict) -> dict:
-    """The figures, the TOP_MODULES biggest ROM modules and the option names of one report."""
+    """The figures, every ROM module, the option names and each option's reason of one report."""
     entry: dict = {m.name: metric_value(report, m) for m in METRICS}
     modules: dict[str, int] = report.get("rom", {}).get("modules", {})
-    entry["modules"] = dict(sorted(modules.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_MODULES])
+    entry["modules"] = dict(sorted(modules.items()))
     options = report_options(report)
     if options is not None:
         entry["options"] = options
+    reasons = report.get("option_reasons")
+    if isinstance(reasons, dict):
+        entry["option_reasons"] = dict(sorted(reasons.items()))
     return entry
 
 
-def write_baseline(reports: list[dict]) -> str:
+def write_baseline(reports: list[dict], previous: dict | None = None, limits: Limits | None = None) -> str:
     """Baseline JSON text (sorted keys, indent 2) from reports of successful handshakes.
 
     Every figure is an integer except handshake.instructions on a target that does not count
-    them (null: the gate then requires the report not to count them either)."""
+    them (null: the gate then requires the report not to count them either). With the previous
+    baseline and the limits, a figure that moved less than its noise limit (either way) keeps its
+    previous value, so accepting one change does not rewrite the noise of every other entry."""
     entries: dict[str, dict] = {}
+    old_entries = validate_baseline(previous, "the previous baseline") if previous is not None else {}
     for i, report in enumerate(reports):
         validate_report(report, f"report #{i + 1}")
         key = report_key(report)
@@ -98,10 +108,18 @@ def write_baseline(reports: list[dict]) -> str:
             raise GateError(f"two reports for {key}; give one report per profile and target")
         if not report.get("handshake", {}).get("ok"):
             raise GateError(f"{key}: the handshake failed; a baseline must come from working builds")
-        entries[key] = baseline_entry(report)
+        entry = baseline_entry(report)
+        old = old_entries.get(key)
+        if old is not None and limits is not None:
+            for metric in METRICS:
+                before, now = old.get(metric.name), entry[metric.name]
+                if before is not None and now is not None and now != before \
+                        and abs(now - before) <= limits.for_metric(metric.name, key).allowance(before):
+                    entry[metric.name] = before
+        entries[key] = entry
     text = json.dumps({"schema_version": BASELINE_SCHEMA_VERSION, "entries": entries}, sort_keys=True, indent=2)
     validate_baseline(json.loads(text), "the baseline being written")  # never write one the gate refuses
-    return json.dumps({"schema_version": BASELINE_SCHEMA_VERSION, "entries": entries}, sort_keys=True, indent=2) + "\n"
+    return text + "\n"
 
 
 # ---------------------------------------------------------------- check
@@ -148,21 +166,24 @@ def check(baseline: dict, reports: list[dict], limits: Limits, baseline_name: st
 
 
 def explain(key: str, entry: dict, report: dict) -> Cause:
-    """The modules that grew and the options added or removed since the baseline entry was written.
+    """Every ROM module that grew, appeared, shrank or went since the baseline entry, and the options
+    added or removed with the knowledge base's reason for each.
 
-    A module the baseline did not keep (it keeps the TOP_MODULES biggest) is listed with an unknown
-    old size when it is now bigger than the smallest one kept, or as new when the baseline kept every
-    module of its build."""
+    A baseline that keeps every module (written since it does) explains all of rom.mbedtls's growth:
+    the module deltas sum to it. An older one kept the TOP_MODULES biggest: a module it did not keep
+    is listed with an unknown old size when it is now bigger than the smallest one kept."""
     now_modules: dict[str, int] = report.get("rom", {}).get("modules", {})
     kept = entry.get("modules")
     grown: tuple[ModuleGrowth, ...] | None = None
+    complete = False
     if isinstance(kept, dict):
-        complete = len(kept) < TOP_MODULES
+        complete = len(kept) < TOP_MODULES or sum(kept.values()) == entry.get("rom.mbedtls")
         floor = min(kept.values(), default=0)
         found: list[ModuleGrowth] = []
-        for name, size in now_modules.items():
+        for name in sorted(set(now_modules) | set(kept)):
+            size = now_modules.get(name, 0)
             if name in kept:
-                if size > kept[name]:
+                if size != kept[name]:
                     found.append(ModuleGrowth(name, kept[name], size))
             elif complete:
                 found.append(ModuleGrowth(name, 0, size))
@@ -176,7 +197,18 @@ def explain(key: str, entry: dict, report: dict) -> Cause:
         removed: tuple[str, ...] | None = tuple(sorted(set(before) - set(after)))
     else:
         added = removed = None
-    return Cause(key, grown, added, removed)
+    new_reasons = report.get("option_reasons") if isinstance(report.get("option_reasons"), dict) else {}
+    old_reasons = entry.get("option_reasons") if isinstance(entry.get("option_reasons"), dict) else {}
+    reasons = tuple((o, new_reasons[o]) for o in (added or ()) if o in new_reasons) \
+        + tuple((o, f"it was there for: {old_reasons[o]}") for o in (removed or ()) if o in old_reasons)
+    rom = report.get("rom", {})
+    mbedtls_delta = rom.get("mbedtls") - entry["rom.mbedtls"] \
+        if isinstance(rom.get("mbedtls"), int) and isinstance(entry.get("rom.mbedtls"), int) else None
+    total_delta = rom.get("total") - entry["rom.total"] \
+        if isinstance(rom.get("total"), int) and isinstance(entry.get("rom.total"), int) else None
+    other = total_delta - mbedtls_delta if total_delta is not None and mbedtls_delta is not None else None
+    return Cause(key, grown, added, removed, complete=complete, mbedtls_delta=mbedtls_delta,
+                 other_delta=other, reasons=reasons)
 
 
 def _handshake_rows(key: str, report: dict) -> list[GateRow]:
@@ -252,33 +284,44 @@ def _cells(row: GateRow) -> tuple[str, ...]:
             ("ok" + (f": {row.message}" if row.message else "")) if row.ok else "FAIL " + row.message)
 
 
-def describe_cause(cause: Cause, most: int = 5) -> str:
-    """One line: "ecp.o +1,200 B (20,000 -> 21,200), ...; options added: A; removed: B"."""
-    parts: list[str] = []
+def _module_change(g: ModuleGrowth) -> str:
+    if g.baseline is None:
+        return f"{g.name} {g.now:,} B (not among the {TOP_MODULES} biggest this old baseline kept)"
+    if g.baseline == 0:
+        return f"{g.name} +{g.now:,} B (new)"
+    if g.now == 0:
+        return f"{g.name} -{g.baseline:,} B (gone)"
+    return f"{g.name} {g.now - g.baseline:+,} B ({g.baseline:,} -> {g.now:,})"
+
+
+def describe_cause(cause: Cause) -> list[str]:
+    """What changed in one entry: the modules (summing to rom.mbedtls's change when the baseline kept
+    them all), the ROM outside mbedTLS, and each option added or removed with its reason."""
+    lines = [f"{cause.key}:"]
     if cause.modules is None:
-        parts.append("the baseline keeps no module sizes (rewrite it to record them; `tlsfit diff OLD NEW` "
+        lines.append("  the baseline keeps no module sizes (rewrite it to record them; `tlsfit diff OLD NEW` "
                      "compares two reports)")
     elif cause.modules:
-        shown = []
-        for g in cause.modules[:most]:
-            if g.baseline is None:
-                shown.append(f"{g.name} {g.now:,} B (not among the baseline's {TOP_MODULES} biggest)")
-            elif g.baseline == 0:
-                shown.append(f"{g.name} +{g.now:,} B (new)")
-            else:
-                shown.append(f"{g.name} +{g.now - g.baseline:,} B ({g.baseline:,} -> {g.now:,})")
-        more = len(cause.modules) - most
-        parts.append("modules grown: " + ", ".join(shown) + (f" and {more} more" if more > 0 else ""))
+        total = sum(g.now - g.baseline for g in cause.modules if g.baseline is not None)
+        head = "  mbedTLS modules that changed"
+        if cause.complete and cause.mbedtls_delta is not None:
+            head += f" (sum {total:+,} B = rom.mbedtls {cause.mbedtls_delta:+,} B)"
+        lines.append(head + ":")
+        lines += [f"    {_module_change(g)}" for g in cause.modules]
     else:
-        parts.append("no ROM module grew")
+        lines.append("  no mbedTLS module changed size")
+    if cause.other_delta:
+        lines.append(f"  outside mbedTLS (harness, startup, libc): {cause.other_delta:+,} B")
     if cause.options_added is None or cause.options_removed is None:
-        parts.append("options: not recorded in the baseline or the report")
+        lines.append("  options: not recorded in the baseline or the report")
     elif cause.options_added or cause.options_removed:
-        parts.append("options added: " + (", ".join(cause.options_added) or "none") +
-                     "; removed: " + (", ".join(cause.options_removed) or "none"))
+        why = dict(cause.reasons)
+        for name in (*cause.options_added, *cause.options_removed):
+            sign = "+" if name in cause.options_added else "-"
+            lines.append(f"  {sign} {name}" + (f": {why[name]}" if name in why else ""))
     else:
-        parts.append("same config options")
-    return f"{cause.key}: " + "; ".join(parts)
+        lines.append("  same config options")
+    return lines
 
 
 def accept_hint(result: GateResult) -> bool:
@@ -307,7 +350,7 @@ def format_table(result: GateResult, verbose: bool = False, accept: str = DEFAUL
         lines += [""] + _text_table(("entry", "metric", "baseline", "now", "delta", "limit", "status"),
                                     [_cells(r) for r in shown])
     if result.causes:
-        lines += ["", "what changed:"] + [f"  {describe_cause(c)}" for c in result.causes]
+        lines += ["", "what changed:"] + [f"  {line}" for c in result.causes for line in describe_cause(c)]
     if accept_hint(result):
         lines += ["", f"if the change is intended, accept it (review the figures first): {accept}"]
     return "\n".join(lines) + "\n"
@@ -344,5 +387,8 @@ def to_markdown(result: GateResult) -> str:
         lines.append(f"| {md_cell(row.key)} | {row.metric} | {number(row.baseline)} | {number(row.now)} | "
                      f"{signed(row.delta)} | {md_cell(row.limit)} | {status} |")
     if result.causes:
-        lines += ["", "What changed:", ""] + [f"- {md_cell(describe_cause(c))}" for c in result.causes]
+        for c in result.causes:
+            first, *rest = describe_cause(c)
+            lines += ["", f"What changed in `{md_cell(first.rstrip(':'))}`:", ""] \
+                + [f"{'  ' * (len(line) - len(line.lstrip()) > 2)}- {md_cell(line.strip())}" for line in rest]
     return "\n".join(lines) + "\n"

@@ -54,6 +54,7 @@ def build_report(
         "config_options": _count_options(config_text),
         # the option names the config defines (tlsfit comment lists what changed between two reports)
         "options": _option_names(config_text),
+        "option_reasons": _option_reasons(config_text),
         "rom": _rom(footprint),
         "ram": _ram(footprint, run),
         "handshake": _handshake(run, wire, error, mbedtls_dir),
@@ -96,6 +97,18 @@ def _count_options(config_text: str) -> int:
 def _option_names(config_text: str) -> list[str]:
     return sorted({line.split()[1] for line in config_text.splitlines()
                    if line.startswith("#define ") and line.split()[1].startswith(("MBEDTLS_", "PSA_WANT_"))})
+
+
+def _option_reasons(config_text: str) -> dict[str, str]:
+    """Each option's reason: the comment the renderer writes on the line after its #define."""
+    lines = config_text.splitlines()
+    reasons: dict[str, str] = {}
+    for line, following in zip(lines, lines[1:] + [""]):
+        if line.startswith("#define ") and line.split()[1].startswith(("MBEDTLS_", "PSA_WANT_")):
+            comment = following.strip()
+            if comment.startswith("/*") and comment.endswith("*/"):
+                reasons[line.split()[1]] = comment[2:-2].strip()
+    return dict(sorted(reasons.items()))
 
 
 def _rom(footprint: Footprint) -> dict:

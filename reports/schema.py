@@ -243,6 +243,9 @@ def validate_baseline(data: Any, where: str) -> dict[str, dict]:
                 raise c.fail(("entries", key, "options"), f"expected a list of option names, got {_shown(options)}")
             for i, option in enumerate(options):
                 c.text(option, ("entries", key, "options", i))
+        if "option_reasons" in entry:
+            for option, reason in c.obj(entry["option_reasons"], ("entries", key, "option_reasons")).items():
+                c.text(reason, ("entries", key, "option_reasons", option))
     return entries
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.gate import TOP_MODULES, GateError, check, format_table, to_junit, to_markdown, write_baseline
+from reports.gate import GateError, check, format_table, to_junit, to_markdown, write_baseline
 from reports.limits import Limit, LimitsError, apply_overrides, default_limits, load_limits, parse_limit
 from reports.metrics import METRIC_NAMES, report_key
 from reports.schema import SchemaError, validate_baseline
@@ -192,6 +192,9 @@ def real_report() -> dict:
         return json.loads(path.read_text())
     sample = report("tls12-psk")
     sample["rom"]["modules"] = {f"m{i:02}.o": 1_000 + 100 * i for i in range(20)}
+    other = sample["rom"]["total"] - sample["rom"]["mbedtls"]
+    sample["rom"]["mbedtls"] = sum(sample["rom"]["modules"].values())   # modules sum to it, as measured
+    sample["rom"]["total"] = sample["rom"]["mbedtls"] + max(other, 0)
     sample["options"] = [f"OPTION_{c}" for c in "ABCDEFGH"]   # names come from report data only
     sample["optimize"] = "size"
     sample["server"] = {"kind": "reference", "address": "127.0.0.1:4433"}
@@ -234,26 +237,35 @@ def test_old_baseline_entry_is_used_for_a_level_suffixed_key() -> None:
 
 
 def test_failing_gate_names_grown_modules_added_options_and_the_accept_command() -> None:
-    base = real_report()
+    base = copy.deepcopy(real_report())
+    dropped = sorted(base["options"])[0]
+    base["option_reasons"] = {dropped: "required by the old suite"}
     baseline = json.loads(write_baseline([base]))
     entry = baseline["entries"][report_key(base)]
     kept = entry["modules"]
-    assert len(kept) == min(TOP_MODULES, len(base["rom"]["modules"])) and entry["options"] == sorted(base["options"])
-    biggest = max(kept, key=kept.get)
+    assert kept == base["rom"]["modules"] and entry["options"] == sorted(base["options"])   # every module
+    biggest, smallest = max(kept, key=kept.get), min(kept, key=kept.get)
     new = copy.deepcopy(base)
     new["rom"]["modules"][biggest] += 700
-    new["rom"]["modules"]["brand_new.o"] = 5_000_000              # bigger than anything kept
-    new["rom"]["total"] += 5_000_700
-    new["rom"]["mbedtls"] += 5_000_700
-    dropped = sorted(base["options"])[0]
+    new["rom"]["modules"]["brand_new.o"] = 886
+    del new["rom"]["modules"][smallest]
+    growth = 700 + 886 - kept[smallest]
+    new["rom"]["total"] += growth + 12                             # 12 B outside mbedTLS
+    new["rom"]["mbedtls"] += growth
     new["options"] = [o for o in base["options"] if o != dropped] + ["ADDED_OPTION_NAME"]
+    new["option_reasons"] = {"ADDED_OPTION_NAME": "ciphersuite X -> ChaCha20"}
     result = check(baseline, [new], default_limits())
     [cause] = result.causes
-    assert [g.name for g in cause.modules or ()] == ["brand_new.o", biggest]
+    assert [g.name for g in cause.modules or ()] == ["brand_new.o", biggest, smallest]
+    assert sum(g.now - g.baseline for g in cause.modules or ()) == growth == cause.mbedtls_delta
     assert cause.options_added == ("ADDED_OPTION_NAME",) and cause.options_removed == (dropped,)
     text = format_table(result, accept="make baseline")
+    assert f"(sum {growth:+,} B = rom.mbedtls {growth:+,} B)" in text
     assert f"{biggest} +700 B ({kept[biggest]:,} -> {kept[biggest] + 700:,})" in text
-    assert "options added: ADDED_OPTION_NAME; removed: " + dropped in text
+    assert "brand_new.o +886 B (new)" in text and f"{smallest} -{kept[smallest]:,} B (gone)" in text
+    assert "outside mbedTLS (harness, startup, libc): +12 B" in text
+    assert "+ ADDED_OPTION_NAME: ciphersuite X -> ChaCha20" in text
+    assert f"- {dropped}: it was there for: required by the old suite" in text
     assert text.rstrip().endswith("accept it (review the figures first): make baseline")
     assert "brand_new.o" in to_markdown(result)
 
@@ -303,3 +315,21 @@ def test_baseline_keys_modules_and_options_are_checked(key: str, entry_change: d
     entry = dict(json.loads(write_baseline([report()]))["entries"]["demo@mps2-an386"], **entry_change)
     with pytest.raises(SchemaError, match=needle):
         validate_baseline({"schema_version": 1, "entries": {key: entry}}, "b.json")
+
+
+def test_write_baseline_keeps_figures_that_moved_within_their_noise_limit() -> None:
+    """Accepting one change must not rewrite every other entry's noise (instructions move ±0.1 %)."""
+    base = real_report()
+    previous = json.loads(write_baseline([base]))
+    noisy = copy.deepcopy(base)
+    before = noisy["handshake"]["instructions"]
+    noisy["handshake"]["instructions"] = before + before // 500          # +0.2 %: within the 1 % limit
+    noisy["rom"]["total"] += 4                                           # any ROM growth is a change
+    noisy["rom"]["mbedtls"] += 4
+    written = json.loads(write_baseline([noisy], previous, default_limits()))["entries"][report_key(base)]
+    assert written["handshake.instructions"] == before
+    assert written["rom.total"] == base["rom"]["total"] + 4
+    far = copy.deepcopy(base)
+    far["handshake"]["instructions"] = before * 2
+    written = json.loads(write_baseline([far], previous, default_limits()))["entries"][report_key(base)]
+    assert written["handshake.instructions"] == before * 2

@@ -119,7 +119,7 @@ def test_failure_output_names_modules_options_and_accept_command_verbose_shows_a
     grown_path.write_text(json.dumps(grown))
     proc = tlsfit("gate", "--baseline", str(baseline), str(grown_path), str(speed_path))
     assert proc.returncode == 1, proc.stdout
-    assert f"{module} +64 B" in proc.stdout and "options added: NEW_OPTION_FROM_DATA" in proc.stdout
+    assert f"{module} +64 B" in proc.stdout and "+ NEW_OPTION_FROM_DATA" in proc.stdout
     assert f"tlsfit gate --write-baseline {baseline} {grown_path} {speed_path}" in proc.stdout
     assert "-speed" not in proc.stdout            # passing rows are left out by default
     verbose = tlsfit("gate", "--verbose", "--baseline", str(baseline), str(grown_path), str(speed_path))
@@ -135,3 +135,20 @@ def test_committed_baseline_failure_suggests_make_baseline(tmp_path: Path) -> No
     proc = tlsfit("gate", "--baseline", "ci/baseline.json", str(path))
     assert proc.returncode == 1
     assert "make baseline" in proc.stdout and "tls12-psk@mps2-an386" in proc.stdout
+
+
+def test_write_baseline_over_an_old_one_keeps_the_noise_of_unchanged_figures(tmp_path: Path) -> None:
+    base = _real_or_sample()
+    first, again = tmp_path / "first.json", tmp_path / "again.json"
+    first.write_text(json.dumps(base))
+    moved = json.loads(json.dumps(base))
+    moved["handshake"]["instructions"] += moved["handshake"]["instructions"] // 1000    # +0.1 %: noise
+    again.write_text(json.dumps(moved))
+    baseline = tmp_path / "baseline.json"
+    assert tlsfit("gate", "--write-baseline", str(baseline), str(first)).returncode == 0
+    written = baseline.read_text()
+    assert tlsfit("gate", "--write-baseline", str(baseline), str(again)).returncode == 0
+    assert baseline.read_text() == written
+    baseline.write_text("{not json")                  # a broken old file is replaced, not an error
+    assert tlsfit("gate", "--write-baseline", str(baseline), str(again)).returncode == 0
+    assert json.loads(baseline.read_text())["schema_version"]
