@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Callable, Iterable
 
 from core.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
 from core.write import write_if_changed
-from measure import object_cache
+from measure import children, object_cache
 from pipeline.stages import MeasureRequest, Paths, ServerAddress, measure
 from pipeline.tree import MbedtlsTree
 from tune.model import Candidate, Outcome
@@ -120,18 +121,50 @@ def run_search(ctx: SearchContext, candidates: Iterable[Candidate], out_dir: Pat
                    if o.rom_total is not None else (o.reason or "").splitlines()[0][:120] if o.reason else "")
         progress(f"[{len(done)}/{len(ordered)}] {o.candidate.key}: {o.status} {figures}")
 
-    if jobs <= 1:
+    workers, note = worker_count(jobs, len(todo), os.cpu_count())
+    if note:
+        progress(note)
+    if workers <= 1:
         for c in todo:
             finished(evaluate(ctx, c))
     elif todo:
-        pool = ProcessPoolExecutor(max_workers=jobs)
-        try:
-            futures = [pool.submit(evaluate, ctx, c) for c in todo]
-            for future in as_completed(futures):
-                finished(future.result())
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        finished_all(ctx, todo, workers, finished)
     return [done[c.key] for c in ordered]
+
+
+def worker_count(jobs: int, candidates: int, cpus: int | None) -> tuple[int, str | None]:
+    """How many candidates to evaluate at once: -j, but never more than the cores (each
+    candidate's build and QEMU keep one busy) nor the candidates left; the note says why when
+    -j was lowered (None when it was not)."""
+    cores = max(1, cpus or 1)
+    n = max(1, min(jobs, cores, candidates))
+    if n >= jobs:
+        return n, None
+    why = [f"{cores} core{'s' if cores != 1 else ''}" if n == cores else None,
+           f"{candidates} candidate{'s' if candidates != 1 else ''} to evaluate" if n == candidates else None]
+    return n, f"-j {jobs} lowered to {n} ({' and '.join(w for w in why if w)})"
+
+
+def finished_all(ctx: SearchContext, todo: list[Candidate], workers: int,
+                 finished: Callable[[Outcome], None]) -> None:
+    """Evaluate `todo` in `workers` processes. Each worker ends with tlsfit: a signal to tlsfit
+    stops the workers (measure/children.py stop_all), each of which stops its own builds, QEMU
+    and servers; a SIGKILLed tlsfit makes the kernel SIGTERM them (parent-death signal)."""
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=children.start_worker,
+                               initargs=(os.getpid(),))
+    pids: list[int] = []
+    try:
+        futures = [pool.submit(evaluate, ctx, c) for c in todo]
+        # the pool forks its workers on the first submit (fork start method)
+        pids = list(getattr(pool, "_processes", None) or {})
+        for pid in pids:
+            children.register_worker(pid)
+        for future in as_completed(futures):
+            finished(future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for pid in pids:
+            children.release_worker(pid)
 
 
 def object_cache_zero(ctx: SearchContext) -> None:
