@@ -19,8 +19,8 @@ from pipeline.stages import generate_for_board, test_pki_dir
 from tune.front import choose
 from tune.model import Outcome, TuneBudget, parse_budget, parse_shard
 from tune.output import chosen_profile_text, object_cache_text, tune_document, write_outputs
-from tune.search import (SearchContext, load_shard_outcomes, merge_object_cache, object_cache_figures,
-                         object_cache_zero, run_search)
+from tune.search import SearchContext, merge_object_cache, object_cache_figures, object_cache_zero, run_search
+from tune.shards import expected_identity, load_shard_outcomes
 from tune.space import build_space, shard
 
 
@@ -70,11 +70,14 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
     space = build_space(prof, kb, board.arch, level_names, knob_names, lto_choices, max_candidates)
     searched = dict(space.knobs)
     object_cache: dict | None = None
+    ctx = SearchContext(profile=profile, tree=tree, paths=ws.paths(), tlsfit_version=VERSION, target=target,
+                        server=address)
     if merge:
         by_key: dict[str, Outcome] = {}
         shard_caches: list[dict | None] = []
         for folder in merge:
-            header, outcomes = load_shard_outcomes(folder)
+            header, outcomes = load_shard_outcomes(folder, expected_identity(ctx.fingerprint(), profile=prof.name,
+                                                                             target=board.name))
             shard_caches.append(header.get("object_cache"))
             if header.get("profile") != prof.name:
                 raise BadInput(f"--merge {folder}: its tune.json is for profile {header.get('profile')!r}, "
@@ -92,8 +95,6 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
             f"{f', shard {shard_text}' if part else ''}; {space.duplicates} duplicate option sets dropped"
             f"{f', {space.left_out} beyond --max-candidates' if space.left_out else ''}), "
             f"-j {jobs}, each proven by a handshake on {board.name}")
-        ctx = SearchContext(profile=profile, tree=tree, paths=ws.paths(), tlsfit_version=VERSION, target=target,
-                            server=address)
         object_cache_zero(ctx)
         outcomes = run_search(ctx, candidates, out_dir, jobs, say)
         object_cache = object_cache_figures(ctx)
@@ -109,6 +110,7 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
                         shard=shard_text, server=str(address) if address else None,
                         chosen_profile=str(out_dir / profile_name) if write_profile else None,
                         object_cache=object_cache)
+    doc["fingerprint"] = ctx.fingerprint()   # what a --merge of this folder checks (tune/shards.py)
     text = (chosen_profile_text(prof, kb, chosen, f"tlsfit tune -o {out_dir}") if write_profile and chosen
             else None)
     write_outputs(out_dir, doc, text, profile_name if text else None, test_pki_dir(prof))

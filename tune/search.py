@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from core.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
+from core.inputs import MIB, read_text
 from core.write import write_if_changed
 from measure import children, object_cache
 from pipeline.stages import MeasureRequest, Paths, ServerAddress, measure
@@ -25,6 +26,7 @@ from pipeline.tree import MbedtlsTree
 from tune.model import Candidate, Outcome
 
 CANDIDATES_DIR = "candidates"
+CANDIDATE_JSON_MAX_BYTES = MIB
 Progress = Callable[[str], None]
 
 
@@ -83,12 +85,12 @@ def _cache_file(out_dir: Path, candidate: Candidate) -> Path:
 def load_cached(out_dir: Path, candidate: Candidate, fingerprint: dict) -> Outcome | None:
     path = _cache_file(out_dir, candidate)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, "tune candidate", CANDIDATE_JSON_MAX_BYTES))
         if data.get("fingerprint") != fingerprint:
             return None
         return Outcome.from_dict(data["outcome"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (BadInput, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None   # not one of ours, or of another search: evaluated again
 
 
 def store(out_dir: Path, outcome: Outcome, fingerprint: dict) -> None:
@@ -190,14 +192,3 @@ def merge_object_cache(figures: Iterable[dict | None]) -> dict | None:
                                           tool=str(known[0].get("tool") or object_cache.TOOL))
     return stats.as_dict()
 
-
-def load_shard_outcomes(folder: Path) -> tuple[dict, list[Outcome]]:
-    """A finished shard's tune.json: (its header, its outcomes); BadInput when it is not one."""
-    path = folder / "tune.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data, [Outcome.from_dict(d) for d in data["candidates"]]
-    except OSError as exc:
-        raise BadInput(f"--merge {folder}: cannot read {path}: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"--merge {folder}: {path} is not a tlsfit tune.json ({exc})") from None
