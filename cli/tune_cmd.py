@@ -12,7 +12,7 @@ from pathlib import Path
 from cli import EXIT_FAILED, EXIT_OK, VERSION
 from cli.paths import workspace
 from core.errors import BadInput, ToolFailure
-from generator.model import OPTIMIZE_LEVELS
+from generator.model import APPS, OPTIMIZE_LEVELS
 from core.write import check_output_dir
 from pipeline import open_mbedtls, parse_server_address
 from pipeline.stages import generate_for_board, test_pki_dir
@@ -39,7 +39,7 @@ def _names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ..
 def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, shard_text: str | None,
              merge: list[Path] | None, prefer: str, output: Path | None, target: str | None = None,
              knobs: str | None = None, levels: str | None = None, lto: str = "both",
-             quiet: bool = False, max_candidates: int = 40) -> int:
+             quiet: bool = False, max_candidates: int = 40, app: str | None = None) -> int:
     started = time.monotonic()
     if jobs < 1:
         raise BadInput(f"-j {jobs}: give at least 1")
@@ -71,7 +71,7 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
     searched = dict(space.knobs)
     object_cache: dict | None = None
     ctx = SearchContext(profile=profile, tree=tree, paths=ws.paths(), tlsfit_version=VERSION, target=target,
-                        server=address)
+                        server=address, app=app)
     if merge:
         by_key: dict[str, Outcome] = {}
         shard_caches: list[dict | None] = []
@@ -96,7 +96,7 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
             f"{f', {space.left_out} beyond --max-candidates' if space.left_out else ''}), "
             f"-j {jobs}, each proven by a handshake on {board.name}")
         object_cache_zero(ctx)
-        outcomes = run_search(ctx, candidates, out_dir, jobs, say)
+        outcomes = run_search(ctx, candidates, out_dir, jobs, say, combine=part is None)
         object_cache = object_cache_figures(ctx)
         say(object_cache_text(object_cache))
     if outcomes and all(o.status == "error" for o in outcomes):
@@ -150,6 +150,7 @@ def add_tune_parser(sub) -> None:  # sub: argparse subparsers
     t.add_argument("--max-candidates", type=int, default=40, metavar="N",
                    help="at most this many candidates (default 40; the levels' own builds and the "
                         "profile's level come first)")
+    t.add_argument("--app", choices=APPS, help="what each candidate does after the handshake (as measure --app)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress lines and no front table")
     t.add_argument("-o", "--output", type=Path, metavar="DIR", help="output folder (default build/tune/<profile>)")
 
@@ -158,4 +159,4 @@ def run_tune_args(args) -> int:
     return run_tune(args.profile, budget=args.budget, server=args.server, jobs=args.jobs, shard_text=args.shard,
                     merge=args.merge, prefer=args.prefer, output=args.output, target=args.target,
                     knobs=args.knobs, levels=args.levels, lto=args.lto, quiet=args.quiet,
-                    max_candidates=args.max_candidates)
+                    max_candidates=args.max_candidates, app=args.app)

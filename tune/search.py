@@ -21,9 +21,11 @@ from core.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
 from core.inputs import MIB, read_text
 from core.write import write_if_changed
 from measure import children, object_cache
-from pipeline.stages import MeasureRequest, Paths, ServerAddress, measure
+from measure.heap_fit import buffers_cannot_fit
+from pipeline.stages import MeasureRequest, Paths, ServerAddress, generate_for_board, measure
 from pipeline.tree import MbedtlsTree
-from tune.model import Candidate, Outcome
+from tune.model import Candidate, Outcome, reason_kind
+from tune.space import combinations
 
 CANDIDATES_DIR = "candidates"
 CANDIDATE_JSON_MAX_BYTES = MIB
@@ -40,6 +42,7 @@ class SearchContext:
     server: ServerAddress | None = None
     server_impl: str = "openssl"
     timeout_s: float = 120.0
+    app: str | None = None                 # None: the profile's app, else the server's default
 
     def fingerprint(self) -> dict:
         """What a cached outcome must have been measured against to be reused."""
@@ -52,6 +55,7 @@ class SearchContext:
             "target": self.target,
             "server": str(self.server) if self.server else None,
             "server_impl": self.server_impl,
+            **({"app": self.app} if self.app is not None else {}),
         }
 
 
@@ -60,7 +64,7 @@ def evaluate(ctx: SearchContext, candidate: Candidate) -> Outcome:
     started = time.monotonic()
     request = MeasureRequest(profile=ctx.profile, tree=ctx.tree, paths=ctx.paths, target=ctx.target,
                              server=ctx.server, server_impl=ctx.server_impl, timeout_s=ctx.timeout_s,
-                             optimize=candidate.optimize, knobs=candidate.knobs, lto=candidate.lto)
+                             optimize=candidate.optimize, knobs=candidate.knobs, lto=candidate.lto, app=ctx.app)
     try:
         m = measure(request, ctx.tlsfit_version)
     except Infeasible as exc:          # does not exist (a knob that does not apply, a part it overflows)
@@ -76,6 +80,19 @@ def evaluate(ctx: SearchContext, candidate: Candidate) -> Outcome:
                    config_sha256=r["config_sha256"], rom_total=r["rom"]["total"], rom_mbedtls=r["rom"]["mbedtls"],
                    ram_total=r["ram"]["total"], instructions=r["handshake"].get("instructions"),
                    handshake_ok=ok, seconds=time.monotonic() - started)
+
+
+def precheck(ctx: SearchContext, candidate: Candidate) -> Outcome | None:
+    """The candidate's infeasible outcome when its shape cannot run on the board at all (its record
+    buffers alone exceed the heap arena: measure/heap_fit.py), known without building; else None."""
+    kb = ctx.tree.knowledge
+    try:
+        gen, board = generate_for_board(ctx.profile, kb, candidate.optimize, ctx.target, ctx.paths,
+                                        knobs=candidate.knobs, lto=candidate.lto)
+    except BadInput:
+        return None    # evaluate() records why it does not exist
+    why = buffers_cannot_fit(gen.profile, gen.resolved, kb, board)
+    return Outcome(candidate, "infeasible", reason=why) if why else None
 
 
 def _cache_file(out_dir: Path, candidate: Candidate) -> Path:
@@ -101,37 +118,62 @@ def store(out_dir: Path, outcome: Outcome, fingerprint: dict) -> None:
 
 
 def run_search(ctx: SearchContext, candidates: Iterable[Candidate], out_dir: Path, jobs: int = 1,
-               progress: Progress = lambda _: None) -> list[Outcome]:
-    """Every candidate's outcome, from the cache where it is valid, in the order given."""
+               progress: Progress = lambda _: None, combine: bool = False) -> list[Outcome]:
+    """Every candidate's outcome, in the order given: from the cache where it is valid, infeasible
+    without a build where its shape cannot run on the board (the cause said once, with a count),
+    else evaluated. combine: then the combination step (tune/space.py combinations()), whose
+    outcomes follow."""
     fingerprint = ctx.fingerprint()
     todo: list[Candidate] = []
     done: dict[str, Outcome] = {}
     ordered = list(candidates)
+    shapes: dict[str, list[Outcome]] = {}
     for c in ordered:
+        cannot = precheck(ctx, c)
+        if cannot is not None:
+            done[c.key] = cannot
+            shapes.setdefault(reason_kind(cannot.reason), []).append(cannot)
+            continue
         cached = load_cached(out_dir, c, fingerprint)
         if cached is not None:
             done[c.key] = cached
         else:
             todo.append(c)
-    if done:
-        progress(f"{len(done)} of {len(ordered)} candidates from the cache in {out_dir / CANDIDATES_DIR}")
+    for same in shapes.values():
+        progress(f"{len(same)} of {len(ordered)} candidates not built: {same[0].reason}")
+    cached_count = len(done) - sum(len(v) for v in shapes.values())
+    if cached_count:
+        progress(f"{cached_count} of {len(ordered)} candidates from the cache in {out_dir / CANDIDATES_DIR}")
+    said: dict[str, str] = {}     # reason kind -> the first candidate that failed for it
 
     def finished(o: Outcome) -> None:
         done[o.candidate.key] = o
         store(out_dir, o, fingerprint)
-        figures = (f"ROM {o.rom_total:,} B, RAM {o.ram_total:,} B, {o.instructions or 0:,} instr"
-                   if o.rom_total is not None else (o.reason or "").splitlines()[0][:120] if o.reason else "")
-        progress(f"[{len(done)}/{len(ordered)}] {o.candidate.key}: {o.status} {figures}")
+        if o.status == "ok":
+            detail = f"ROM {o.rom_total:,} B, RAM {o.ram_total:,} B, {o.instructions or 0:,} instr" \
+                if o.rom_total is not None and o.ram_total is not None else ""
+        else:   # no figures: a failed run measured nothing that counts
+            kind = reason_kind(o.reason)
+            first = said.setdefault(kind, o.candidate.key)
+            detail = (f"(as {first})" if first != o.candidate.key
+                      else ((o.reason or "").strip().splitlines() or [""])[0][:160])
+        progress(f"[{len(done)}/{len(ordered)}] {o.candidate.key}: {o.status} {detail}".rstrip())
 
     workers, note = worker_count(jobs, len(todo), os.cpu_count())
-    if note:
+    if note and todo:
         progress(note)
     if workers <= 1:
         for c in todo:
             finished(evaluate(ctx, c))
     elif todo:
         finished_all(ctx, todo, workers, finished)
-    return [done[c.key] for c in ordered]
+    outcomes = [done[c.key] for c in ordered]
+    extra = combinations(outcomes) if combine else ()
+    if extra:
+        progress(f"combination step: {len(extra)} candidates joining the moves on the Pareto front "
+                 f"({', '.join(c.key for c in extra)})")
+        outcomes += run_search(ctx, extra, out_dir, jobs, progress)
+    return outcomes
 
 
 def worker_count(jobs: int, candidates: int, cpus: int | None) -> tuple[int, str | None]:
