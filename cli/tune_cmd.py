@@ -12,15 +12,15 @@ from pathlib import Path
 from cli import EXIT_FAILED, EXIT_OK, VERSION
 from cli.paths import workspace
 from core.errors import BadInput, ToolFailure
-from generator.model import OPTIMIZE_LEVELS
+from generator.model import APPS, OPTIMIZE_LEVELS
 from core.write import check_output_dir
 from pipeline import open_mbedtls, parse_server_address
 from pipeline.stages import generate_for_board, test_pki_dir
 from tune.front import choose
 from tune.model import Outcome, TuneBudget, parse_budget, parse_shard
 from tune.output import chosen_profile_text, object_cache_text, tune_document, write_outputs
-from tune.search import (SearchContext, load_shard_outcomes, merge_object_cache, object_cache_figures,
-                         object_cache_zero, run_search)
+from tune.search import SearchContext, merge_object_cache, object_cache_figures, object_cache_zero, run_search
+from tune.shards import expected_identity, load_shard_outcomes
 from tune.space import build_space, shard
 
 
@@ -39,7 +39,7 @@ def _names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ..
 def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, shard_text: str | None,
              merge: list[Path] | None, prefer: str, output: Path | None, target: str | None = None,
              knobs: str | None = None, levels: str | None = None, lto: str = "both",
-             quiet: bool = False, max_candidates: int = 40) -> int:
+             quiet: bool = False, max_candidates: int = 40, app: str | None = None) -> int:
     started = time.monotonic()
     if jobs < 1:
         raise BadInput(f"-j {jobs}: give at least 1")
@@ -70,11 +70,14 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
     space = build_space(prof, kb, board.arch, level_names, knob_names, lto_choices, max_candidates)
     searched = dict(space.knobs)
     object_cache: dict | None = None
+    ctx = SearchContext(profile=profile, tree=tree, paths=ws.paths(), tlsfit_version=VERSION, target=target,
+                        server=address, app=app)
     if merge:
         by_key: dict[str, Outcome] = {}
         shard_caches: list[dict | None] = []
         for folder in merge:
-            header, outcomes = load_shard_outcomes(folder)
+            header, outcomes = load_shard_outcomes(folder, expected_identity(ctx.fingerprint(), profile=prof.name,
+                                                                             target=board.name))
             shard_caches.append(header.get("object_cache"))
             if header.get("profile") != prof.name:
                 raise BadInput(f"--merge {folder}: its tune.json is for profile {header.get('profile')!r}, "
@@ -92,10 +95,8 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
             f"{f', shard {shard_text}' if part else ''}; {space.duplicates} duplicate option sets dropped"
             f"{f', {space.left_out} beyond --max-candidates' if space.left_out else ''}), "
             f"-j {jobs}, each proven by a handshake on {board.name}")
-        ctx = SearchContext(profile=profile, tree=tree, paths=ws.paths(), tlsfit_version=VERSION, target=target,
-                            server=address)
         object_cache_zero(ctx)
-        outcomes = run_search(ctx, candidates, out_dir, jobs, say)
+        outcomes = run_search(ctx, candidates, out_dir, jobs, say, combine=part is None)
         object_cache = object_cache_figures(ctx)
         say(object_cache_text(object_cache))
     if outcomes and all(o.status == "error" for o in outcomes):
@@ -109,6 +110,7 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
                         shard=shard_text, server=str(address) if address else None,
                         chosen_profile=str(out_dir / profile_name) if write_profile else None,
                         object_cache=object_cache)
+    doc["fingerprint"] = ctx.fingerprint()   # what a --merge of this folder checks (tune/shards.py)
     text = (chosen_profile_text(prof, kb, chosen, f"tlsfit tune -o {out_dir}") if write_profile and chosen
             else None)
     write_outputs(out_dir, doc, text, profile_name if text else None, test_pki_dir(prof))
@@ -148,6 +150,7 @@ def add_tune_parser(sub) -> None:  # sub: argparse subparsers
     t.add_argument("--max-candidates", type=int, default=40, metavar="N",
                    help="at most this many candidates (default 40; the levels' own builds and the "
                         "profile's level come first)")
+    t.add_argument("--app", choices=APPS, help="what each candidate does after the handshake (as measure --app)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress lines and no front table")
     t.add_argument("-o", "--output", type=Path, metavar="DIR", help="output folder (default build/tune/<profile>)")
 
@@ -156,4 +159,4 @@ def run_tune_args(args) -> int:
     return run_tune(args.profile, budget=args.budget, server=args.server, jobs=args.jobs, shard_text=args.shard,
                     merge=args.merge, prefer=args.prefer, output=args.output, target=args.target,
                     knobs=args.knobs, levels=args.levels, lto=args.lto, quiet=args.quiet,
-                    max_candidates=args.max_candidates)
+                    max_candidates=args.max_candidates, app=args.app)

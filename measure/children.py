@@ -1,4 +1,4 @@
-"""Every child process tlsfit starts, so that SIGTERM/SIGINT can stop them all.
+"""Every child process tlsfit starts, so that SIGTERM/SIGINT/SIGHUP can stop them all.
 
 Children are started in their own session (process group), so a signal sent
 to tlsfit's group does not reach them by accident and one killpg() stops a
@@ -16,6 +16,7 @@ Library use:
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -35,6 +36,9 @@ TERM_GRACE_S = 1.0       # SIGTERM, then SIGKILL for what is still alive after t
 POLL_S = 0.02
 EXIT_SIGTERM = 128 + signal.SIGTERM   # 143
 EXIT_SIGINT = 128 + signal.SIGINT     # 130
+EXIT_SIGHUP = 128 + signal.SIGHUP     # 129
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+WORKER_GRACE_S = 3 * TERM_GRACE_S     # a worker stops its own children (TERM, grace, KILL) first
 
 # Tool -> Debian package that provides it (DESIGN.md: Debian packages only).
 DEBIAN_PACKAGES: dict[str, str] = {
@@ -85,6 +89,47 @@ def require_tool(tool: str) -> str:
     return found
 
 
+# ---------------------------------------------------------------- parent death
+
+_PR_SET_PDEATHSIG = 1
+_libc_prctl = None
+
+
+def _prctl():
+    """libc's prctl, looked up once in the parent (a child after fork only calls it)."""
+    global _libc_prctl
+    if _libc_prctl is None and sys.platform.startswith("linux"):
+        try:
+            _libc_prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            _libc_prctl = False
+    return _libc_prctl or None
+
+
+def set_parent_death_signal(sig: int = signal.SIGTERM, parent_pid: int | None = None) -> bool:
+    """Ask the kernel to send `sig` to this process when its parent ends (Linux PR_SET_PDEATHSIG;
+    kept across exec, so call it in a child before exec or at a worker's start). parent_pid: the
+    parent it was started by; if that parent has already gone (it died before the call), the
+    process exits at once. Returns False where prctl is not available (not Linux).
+
+    The signal comes when the parent *thread* that started the process ends: start children
+    from a thread that outlives them (tlsfit starts them from the main thread or a pool worker's)."""
+    prctl = _prctl()
+    if prctl is None:
+        return False
+    if prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        return False
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(128 + int(sig))
+    return True
+
+
+def _child_preexec(parent_pid: int) -> Callable[[], None]:
+    def preexec() -> None:  # runs in the child between fork and exec: nothing but the prctl
+        set_parent_death_signal(signal.SIGTERM, parent_pid)
+    return preexec
+
+
 # ---------------------------------------------------------------- the registry
 
 _lock = threading.RLock()   # re-entrant: the signal handler runs on the main thread
@@ -93,6 +138,7 @@ _cleanups: dict[int, Callable[[], None]] = {}
 _next_cleanup = 0
 _starting = 0              # popen() calls in progress
 _deferred: list[int] = []  # signals that came during one
+_workers: set[int] = set()  # plain child processes (tune's pool workers), not group leaders
 
 
 def popen(argv: list[str], *, what: str, **kwargs: object) -> subprocess.Popen:
@@ -104,6 +150,8 @@ def popen(argv: list[str], *, what: str, **kwargs: object) -> subprocess.Popen:
     """
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     kwargs["start_new_session"] = True
+    if _prctl() is not None:   # ends with tlsfit even when tlsfit is SIGKILLed
+        kwargs.setdefault("preexec_fn", _child_preexec(os.getpid()))
     # A signal that comes while the child starts waits until it is registered
     # (the handler would not know about it yet).
     global _starting
@@ -159,6 +207,62 @@ def stop(proc: subprocess.Popen, grace_s: float = TERM_GRACE_S) -> None:
                 pass
     finally:
         release(proc)
+
+
+def register_worker(pid: int) -> None:
+    """A worker process of this one (tune's pool): stop_all() SIGTERMs it, waits for it to stop
+    its own children, then SIGKILLs it."""
+    with _lock:
+        _workers.add(pid)
+
+
+def release_worker(pid: int) -> None:
+    with _lock:
+        _workers.discard(pid)
+
+
+def reset_in_worker() -> None:
+    """In a freshly forked worker: forget the parent's children, workers and cleanups (they are
+    the parent's to stop) and the parent's signal state."""
+    with _lock:
+        _children.clear()
+        _cleanups.clear()
+        _workers.clear()
+        _deferred.clear()
+    _handling.clear()
+
+
+def _gone(pid: int) -> bool:
+    """True once `pid` (a child of this process) has ended; reaps it."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:
+        return True
+
+
+def _stop_workers(grace_s: float) -> int:
+    with _lock:
+        pids = sorted(_workers)
+        _workers.clear()
+    alive = [pid for pid in pids if not _gone(pid)]
+    for pid in alive:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    waiting = list(alive)
+    while waiting and time.monotonic() < deadline:
+        waiting = [pid for pid in waiting if not _gone(pid)]
+        if waiting:
+            time.sleep(POLL_S)
+    for pid in waiting:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(alive)
 
 
 def live_children() -> list[subprocess.Popen]:
@@ -243,8 +347,10 @@ def removing_on_interrupt(*paths: Path) -> Iterator[None]:
 
 
 def stop_all(grace_s: float = TERM_GRACE_S) -> int:
-    """SIGTERM every live registered child's group, SIGKILL what remains after grace_s.
+    """SIGTERM every live registered child's group, SIGKILL what remains after grace_s; then
+    every registered worker (SIGTERM, WORKER_GRACE_S for its own children, SIGKILL).
     Returns how many were running."""
+    workers = _stop_workers(WORKER_GRACE_S)
     with _lock:
         procs = list(_children.values())
     alive = [p for p in procs if p.poll() is None]
@@ -262,7 +368,7 @@ def stop_all(grace_s: float = TERM_GRACE_S) -> int:
         except subprocess.TimeoutExpired:
             pass
         release(proc)
-    return len(alive)
+    return len(alive) + workers
 
 
 def run_cleanups() -> None:
@@ -289,6 +395,8 @@ def interrupted(signum: int) -> int:
     """Stop children, run cleanups, print the one line; returns the exit code (128 + signum)."""
     count = stop_all()
     run_cleanups()
+    if _silent_interrupt:   # a worker: its parent prints the one line
+        return 128 + signum
     noun = "child process" if count == 1 else "child processes"
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -304,6 +412,7 @@ def interrupted(signum: int) -> int:
 
 
 _handling = threading.Event()
+_silent_interrupt = False
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -344,9 +453,9 @@ class SignalHandling:
 
 
 def install_signal_handlers() -> SignalHandling:
-    """SIGTERM and SIGINT stop every registered child (TERM, then KILL after a grace),
+    """SIGTERM, SIGINT and SIGHUP stop every registered child (TERM, then KILL after a grace),
     run the registered cleanups, print `tlsfit: interrupted (SIGTERM); stopped N child
-    processes` to stderr and exit 143 (SIGTERM) / 130 (SIGINT).
+    processes` to stderr and exit 143 (SIGTERM) / 130 (SIGINT) / 129 (SIGHUP).
 
     Only from the main thread (elsewhere it installs nothing). Use as
     `with install_signal_handlers(): ...` to restore the old handlers afterwards.
@@ -355,6 +464,21 @@ def install_signal_handlers() -> SignalHandling:
     if threading.current_thread() is threading.main_thread():
         _handling.clear()
         _deferred.clear()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             previous[signum] = signal.signal(signum, _on_signal)
     return SignalHandling(previous)
+
+
+def start_worker(parent_pid: int) -> None:
+    """At the start of a worker process forked by tlsfit (tune's pool): it ends when tlsfit ends
+    (a parent-death SIGTERM, even after a SIGKILL of tlsfit), and on SIGTERM/SIGHUP it stops its
+    own children and exits without a word (its parent prints the one line). SIGINT is ignored:
+    a terminal's Ctrl-C reaches the whole group, and the parent stops its workers itself."""
+    global _silent_interrupt
+    reset_in_worker()
+    _silent_interrupt = True
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGHUP, _on_signal)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    set_parent_death_signal(signal.SIGTERM, parent_pid)

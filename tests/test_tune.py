@@ -137,7 +137,12 @@ def test_tune_psk_small_search(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads((out / "tune.json").read_text())
     rows = doc["candidates"]
-    assert len(rows) == 6  # size and two one-knob moves, each without and with LTO
+    single = [row for row in rows if len(row["knobs"]) <= 1]
+    assert len(single) == 6  # size and two one-knob moves, each without and with LTO
+    # then the combination step: the moves on the Pareto front tried together, none twice
+    combined = rows[6:]
+    assert all(len(row["knobs"]) >= 2 or row["lto"] for row in combined)
+    assert len({row["key"] for row in rows}) == len(rows)
     keys = {row["key"] for row in rows}
     assert {"size", "size+lto", "size+sha256_smaller=off", "size+lto+aes_fewer_tables=off"} <= keys
     for row in rows:

@@ -66,6 +66,13 @@ class Outcome:
                        seconds=float(d.get("seconds") or 0.0))
 
 
+def reason_kind(reason: str | None) -> str:
+    """A failure reason's first line with its figures blanked: candidates failing for the same
+    cause (the same words, other buffer sizes) are counted together and the cause said once."""
+    text = (reason or "").strip()
+    return re.sub(r"\d[\d,.]*", "#", text.splitlines()[0]) if text else ""
+
+
 @dataclass(frozen=True)
 class TuneBudget:
     rom: int | None = None                 # rom.total <= rom

@@ -13,7 +13,7 @@ from generator.model import Profile
 from generator.tuning import setting_value
 from core.write import write_if_changed
 from tune.front import choose, handshake_ms_high, pareto_keys, within_budget
-from tune.model import Outcome, TuneBudget
+from tune.model import Outcome, TuneBudget, reason_kind
 
 
 def tune_document(*, profile: Profile, target: str, cpu: str, mbedtls_version: str, tlsfit_version: str,
@@ -101,10 +101,15 @@ def tune_markdown(doc: dict) -> str:
                      f"{_fmt(r['rom']['mbedtls'])} | {_fmt(r['ram']['total'])} | {_fmt(r['handshake']['instructions'])} | "
                      f"{'yes' if r['within_budget'] else 'no'} |")
     others = [r for r in doc["candidates"] if r["status"] != "ok"]
-    if others:
+    if others:   # no figures (a failed run measured nothing that counts); one line per cause
         lines += ["", "Not proven:", ""]
-        lines += [f"- `{r['key']}`: {r['status']}: {(r['reason'] or '').splitlines()[0] if r['reason'] else ''}"
-                  for r in others]
+        causes: dict[tuple[str, str], list[dict]] = {}
+        for r in others:
+            causes.setdefault((r["status"], reason_kind(r["reason"])), []).append(r)
+        for (status, _), rows in causes.items():
+            first = (rows[0]["reason"] or "").strip().splitlines()
+            keys = ", ".join(f"`{r['key']}`" for r in rows[:3]) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+            lines.append(f"- {len(rows)} {status}: {first[0] if first else ''} ({keys})")
     lines += ["", f"Instructions are {doc['instructions_unit']}. Every candidate: tune.json.", ""]
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -17,13 +18,17 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from core.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
+from core.inputs import MIB, read_text
 from core.write import write_if_changed
-from measure import object_cache
-from pipeline.stages import MeasureRequest, Paths, ServerAddress, measure
+from measure import children, object_cache
+from measure.heap_fit import buffers_cannot_fit
+from pipeline.stages import MeasureRequest, Paths, ServerAddress, generate_for_board, measure
 from pipeline.tree import MbedtlsTree
-from tune.model import Candidate, Outcome
+from tune.model import Candidate, Outcome, reason_kind
+from tune.space import combinations
 
 CANDIDATES_DIR = "candidates"
+CANDIDATE_JSON_MAX_BYTES = MIB
 Progress = Callable[[str], None]
 
 
@@ -37,6 +42,7 @@ class SearchContext:
     server: ServerAddress | None = None
     server_impl: str = "openssl"
     timeout_s: float = 120.0
+    app: str | None = None                 # None: the profile's app, else the server's default
 
     def fingerprint(self) -> dict:
         """What a cached outcome must have been measured against to be reused."""
@@ -49,6 +55,7 @@ class SearchContext:
             "target": self.target,
             "server": str(self.server) if self.server else None,
             "server_impl": self.server_impl,
+            **({"app": self.app} if self.app is not None else {}),
         }
 
 
@@ -57,7 +64,7 @@ def evaluate(ctx: SearchContext, candidate: Candidate) -> Outcome:
     started = time.monotonic()
     request = MeasureRequest(profile=ctx.profile, tree=ctx.tree, paths=ctx.paths, target=ctx.target,
                              server=ctx.server, server_impl=ctx.server_impl, timeout_s=ctx.timeout_s,
-                             optimize=candidate.optimize, knobs=candidate.knobs, lto=candidate.lto)
+                             optimize=candidate.optimize, knobs=candidate.knobs, lto=candidate.lto, app=ctx.app)
     try:
         m = measure(request, ctx.tlsfit_version)
     except Infeasible as exc:          # does not exist (a knob that does not apply, a part it overflows)
@@ -75,6 +82,19 @@ def evaluate(ctx: SearchContext, candidate: Candidate) -> Outcome:
                    handshake_ok=ok, seconds=time.monotonic() - started)
 
 
+def precheck(ctx: SearchContext, candidate: Candidate) -> Outcome | None:
+    """The candidate's infeasible outcome when its shape cannot run on the board at all (its record
+    buffers alone exceed the heap arena: measure/heap_fit.py), known without building; else None."""
+    kb = ctx.tree.knowledge
+    try:
+        gen, board = generate_for_board(ctx.profile, kb, candidate.optimize, ctx.target, ctx.paths,
+                                        knobs=candidate.knobs, lto=candidate.lto)
+    except BadInput:
+        return None    # evaluate() records why it does not exist
+    why = buffers_cannot_fit(gen.profile, gen.resolved, kb, board)
+    return Outcome(candidate, "infeasible", reason=why) if why else None
+
+
 def _cache_file(out_dir: Path, candidate: Candidate) -> Path:
     return out_dir / CANDIDATES_DIR / f"{candidate.key}.json"
 
@@ -82,12 +102,12 @@ def _cache_file(out_dir: Path, candidate: Candidate) -> Path:
 def load_cached(out_dir: Path, candidate: Candidate, fingerprint: dict) -> Outcome | None:
     path = _cache_file(out_dir, candidate)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, "tune candidate", CANDIDATE_JSON_MAX_BYTES))
         if data.get("fingerprint") != fingerprint:
             return None
         return Outcome.from_dict(data["outcome"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (BadInput, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None   # not one of ours, or of another search: evaluated again
 
 
 def store(out_dir: Path, outcome: Outcome, fingerprint: dict) -> None:
@@ -98,40 +118,97 @@ def store(out_dir: Path, outcome: Outcome, fingerprint: dict) -> None:
 
 
 def run_search(ctx: SearchContext, candidates: Iterable[Candidate], out_dir: Path, jobs: int = 1,
-               progress: Progress = lambda _: None) -> list[Outcome]:
-    """Every candidate's outcome, from the cache where it is valid, in the order given."""
+               progress: Progress = lambda _: None, combine: bool = False) -> list[Outcome]:
+    """Every candidate's outcome, in the order given: from the cache where it is valid, infeasible
+    without a build where its shape cannot run on the board (the cause said once, with a count),
+    else evaluated. combine: then the combination step (tune/space.py combinations()), whose
+    outcomes follow."""
     fingerprint = ctx.fingerprint()
     todo: list[Candidate] = []
     done: dict[str, Outcome] = {}
     ordered = list(candidates)
+    shapes: dict[str, list[Outcome]] = {}
     for c in ordered:
+        cannot = precheck(ctx, c)
+        if cannot is not None:
+            done[c.key] = cannot
+            shapes.setdefault(reason_kind(cannot.reason), []).append(cannot)
+            continue
         cached = load_cached(out_dir, c, fingerprint)
         if cached is not None:
             done[c.key] = cached
         else:
             todo.append(c)
-    if done:
-        progress(f"{len(done)} of {len(ordered)} candidates from the cache in {out_dir / CANDIDATES_DIR}")
+    for same in shapes.values():
+        progress(f"{len(same)} of {len(ordered)} candidates not built: {same[0].reason}")
+    cached_count = len(done) - sum(len(v) for v in shapes.values())
+    if cached_count:
+        progress(f"{cached_count} of {len(ordered)} candidates from the cache in {out_dir / CANDIDATES_DIR}")
+    said: dict[str, str] = {}     # reason kind -> the first candidate that failed for it
 
     def finished(o: Outcome) -> None:
         done[o.candidate.key] = o
         store(out_dir, o, fingerprint)
-        figures = (f"ROM {o.rom_total:,} B, RAM {o.ram_total:,} B, {o.instructions or 0:,} instr"
-                   if o.rom_total is not None else (o.reason or "").splitlines()[0][:120] if o.reason else "")
-        progress(f"[{len(done)}/{len(ordered)}] {o.candidate.key}: {o.status} {figures}")
+        if o.status == "ok":
+            detail = f"ROM {o.rom_total:,} B, RAM {o.ram_total:,} B, {o.instructions or 0:,} instr" \
+                if o.rom_total is not None and o.ram_total is not None else ""
+        else:   # no figures: a failed run measured nothing that counts
+            kind = reason_kind(o.reason)
+            first = said.setdefault(kind, o.candidate.key)
+            detail = (f"(as {first})" if first != o.candidate.key
+                      else ((o.reason or "").strip().splitlines() or [""])[0][:160])
+        progress(f"[{len(done)}/{len(ordered)}] {o.candidate.key}: {o.status} {detail}".rstrip())
 
-    if jobs <= 1:
+    workers, note = worker_count(jobs, len(todo), os.cpu_count())
+    if note and todo:
+        progress(note)
+    if workers <= 1:
         for c in todo:
             finished(evaluate(ctx, c))
     elif todo:
-        pool = ProcessPoolExecutor(max_workers=jobs)
-        try:
-            futures = [pool.submit(evaluate, ctx, c) for c in todo]
-            for future in as_completed(futures):
-                finished(future.result())
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return [done[c.key] for c in ordered]
+        finished_all(ctx, todo, workers, finished)
+    outcomes = [done[c.key] for c in ordered]
+    extra = combinations(outcomes) if combine else ()
+    if extra:
+        progress(f"combination step: {len(extra)} candidates joining the moves on the Pareto front "
+                 f"({', '.join(c.key for c in extra)})")
+        outcomes += run_search(ctx, extra, out_dir, jobs, progress)
+    return outcomes
+
+
+def worker_count(jobs: int, candidates: int, cpus: int | None) -> tuple[int, str | None]:
+    """How many candidates to evaluate at once: -j, but never more than the cores (each
+    candidate's build and QEMU keep one busy) nor the candidates left; the note says why when
+    -j was lowered (None when it was not)."""
+    cores = max(1, cpus or 1)
+    n = max(1, min(jobs, cores, candidates))
+    if n >= jobs:
+        return n, None
+    why = [f"{cores} core{'s' if cores != 1 else ''}" if n == cores else None,
+           f"{candidates} candidate{'s' if candidates != 1 else ''} to evaluate" if n == candidates else None]
+    return n, f"-j {jobs} lowered to {n} ({' and '.join(w for w in why if w)})"
+
+
+def finished_all(ctx: SearchContext, todo: list[Candidate], workers: int,
+                 finished: Callable[[Outcome], None]) -> None:
+    """Evaluate `todo` in `workers` processes. Each worker ends with tlsfit: a signal to tlsfit
+    stops the workers (measure/children.py stop_all), each of which stops its own builds, QEMU
+    and servers; a SIGKILLed tlsfit makes the kernel SIGTERM them (parent-death signal)."""
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=children.start_worker,
+                               initargs=(os.getpid(),))
+    pids: list[int] = []
+    try:
+        futures = [pool.submit(evaluate, ctx, c) for c in todo]
+        # the pool forks its workers on the first submit (fork start method)
+        pids = list(getattr(pool, "_processes", None) or {})
+        for pid in pids:
+            children.register_worker(pid)
+        for future in as_completed(futures):
+            finished(future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for pid in pids:
+            children.release_worker(pid)
 
 
 def object_cache_zero(ctx: SearchContext) -> None:
@@ -157,14 +234,3 @@ def merge_object_cache(figures: Iterable[dict | None]) -> dict | None:
                                           tool=str(known[0].get("tool") or object_cache.TOOL))
     return stats.as_dict()
 
-
-def load_shard_outcomes(folder: Path) -> tuple[dict, list[Outcome]]:
-    """A finished shard's tune.json: (its header, its outcomes); BadInput when it is not one."""
-    path = folder / "tune.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data, [Outcome.from_dict(d) for d in data["candidates"]]
-    except OSError as exc:
-        raise BadInput(f"--merge {folder}: cannot read {path}: {exc.strerror}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"--merge {folder}: {path} is not a tlsfit tune.json ({exc})") from None

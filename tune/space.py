@@ -4,11 +4,13 @@ The search is a neighbourhood, not a full product (which grows as the product of
 values): at every optimize level its own build and each applicable knob moved alone to each of
 its other settings, each without and with LTO. When that is more than max_candidates, the
 levels' own builds come first, then the neighbourhood of the profile's own level, then the
-other levels' (each without LTO, then with it).
+other levels' (each without LTO, then with it). After them, combinations() tries the moves that
+made the Pareto front at each level together (e.g. balanced+lto+fixed_point=1).
 Candidates whose option sets (and LTO) coincide are tried once.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 from core.errors import Infeasible
@@ -16,7 +18,8 @@ from generator.knowledge import Knowledge
 from generator.model import OPTIMIZE_LEVELS, Profile
 from generator.resolve import resolve
 from generator.tuning import current_setting, knob_applies, knob_choices, with_knobs
-from tune.model import Candidate
+from tune.front import pareto_keys
+from tune.model import Candidate, Outcome
 
 
 @dataclass(frozen=True)
@@ -88,3 +91,34 @@ def shard(candidates: tuple[Candidate, ...], k: int, n: int) -> tuple[Candidate,
     """The K-th of N deterministic shares (K from 1): every N-th candidate in key order."""
     ordered = sorted(candidates, key=lambda c: c.key)
     return tuple(c for i, c in enumerate(ordered) if i % n == k - 1)
+
+
+def combinations(outcomes: list[Outcome], limit: int = 6) -> tuple[Candidate, ...]:
+    """The combination step after the one-knob neighbourhood: at each optimize level, the moves
+    on the Pareto front (LTO and each knob's best setting there) tried together, all of them
+    first, then pairs; at most `limit`, none already evaluated. Pure: shards and reruns agree."""
+    front = pareto_keys(outcomes)
+    tried = {o.candidate.key for o in outcomes}
+    out: list[Candidate] = []
+    levels = dict.fromkeys(o.candidate.optimize for o in outcomes)
+    for level in levels:
+        best: dict[str, tuple[tuple[int, int, int], str]] = {}
+        lto = False
+        for o in outcomes:
+            c = o.candidate
+            if c.optimize != level or c.key not in front or len(c.knobs) > 1:
+                continue
+            lto = lto or c.lto
+            for name, setting in c.knobs:
+                point = (o.rom_total or 0, o.ram_total or 0, o.instructions or 0)
+                if name not in best or point < best[name][0]:
+                    best[name] = (point, setting)
+        moves = sorted((name, setting) for name, (_, setting) in best.items())
+        wanted = [tuple(moves)] if len(moves) + lto >= 2 else []
+        wanted += [pair for pair in itertools.combinations(moves, 2) if len(moves) > 2]
+        wanted += [(m,) for m in moves] if lto else []
+        for knobs in wanted:
+            c = Candidate(level, tuple(knobs), lto)
+            if c.key not in tried and c not in out:
+                out.append(c)
+    return tuple(out[:limit])
