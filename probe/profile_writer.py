@@ -53,7 +53,7 @@ class Decisions:
     version: str
     suite: str
     group: str | None
-    groups: tuple[str, ...]               # group first; TLS 1.2 adds the EC certificate's curve
+    groups: tuple[str, ...]               # the key-exchange group(s) the server accepts
     handshake_sigalg: str | None
     sigalgs: tuple[str, ...]              # handshake first, then what the chain's certificates need
     mfl: int | None
@@ -85,8 +85,23 @@ def _label(c: Cost) -> str:
     return f"{c.source}: {c.why}"
 
 
-def decide(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs) -> Decisions:
-    """Cheapest version, suite, group and signature algorithms among those the server accepted."""
+PREFERENCES = ("security", "size")   # probe --prefer: forward secrecy first, or the smallest build
+
+
+def _forward_secret(kb: Knowledge, suite: str) -> bool:
+    """TLS 1.3 always; TLS 1.2 with an ephemeral (EC)DHE key exchange."""
+    s = kb.suites[suite]
+    if s.key_exchange == kb.no_key_exchange:
+        return True
+    return kb.key_exchanges[s.key_exchange].ephemeral in ("ecdhe", "ffdhe")
+
+
+def decide(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs,
+           prefer: str = "security") -> Decisions:
+    """Cheapest version, suite, group and signature algorithms among those the server accepted.
+
+    prefer "security": a forward-secret suite whenever the server accepts one, then the cheapest;
+    "size": the cheapest whatever it gives up (static RSA included), and the comment says what."""
     reasons: list[str] = []
     leaf_kind = kb.key_types[chain.leaf.key_type].kind if chain.leaf.key_type else None
     usable: dict[str, list[str]] = {}
@@ -113,24 +128,45 @@ def decide(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs) -> D
     version = min(usable, key=lambda v: costs.get("versions", v).cost)
     vc = costs.get("versions", version)
     reasons.append(f"version TLS {version}: cheapest accepted ({_label(vc)})")
-    suite = min(usable[version], key=lambda s: _suite_cost(kb, costs, s))
+    candidates = usable[version]
+    secret = [s for s in candidates if _forward_secret(kb, s)]
+    if prefer == "security" and secret:
+        candidates = secret
+    suite = min(candidates, key=lambda s: _suite_cost(kb, costs, s))
     s = kb.suites[suite]
     why = [_label(costs.get("ciphers", s.cipher))]
     if version == "1.2":
         why.insert(0, _label(costs.get("key_exchanges", s.key_exchange)))
-    reasons.append(f"suite {suite}: cheapest accepted ({'; '.join(why)})")
+    reasons.append(f"suite {suite}: cheapest accepted{' forward-secret' if prefer == 'security' and secret else ''} "
+                   f"({'; '.join(why)})")
+    cheaper = min(usable[version], key=lambda x: _suite_cost(kb, costs, x))
+    if cheaper != suite:
+        reasons.append(f"  trade-off: {cheaper} is also accepted and cheaper, but has no forward secrecy "
+                       "(a leaked server key decrypts every recorded session); probe --prefer size picks it")
+    elif not _forward_secret(kb, suite):
+        reasons.append("  gives up forward secrecy: a leaked server key decrypts every recorded session"
+                       + (" (the server accepts no forward-secret suite tlsfit can use)" if not secret else
+                          " (chosen with --prefer size)"))
 
     group = None
     needs_group = version == "1.3" or kb.key_exchanges[s.key_exchange].ephemeral == "ecdhe"
     if needs_group:
-        group = min(scan.groups[version], key=lambda g: costs.get("groups", g).cost)
-        reasons.append(f"group {group}: cheapest accepted ({_label(costs.get('groups', group))})")
+        accepted = scan.groups[version]
+        # A group on a curve the chain already links adds no curve code, and keeps a P-256-only
+        # build on the p256-m driver (the resolver's choice); another curve links a second one.
         chain_curves = {c.key_type for c in (chain.leaf, *chain.intermediates, chain.root)
                         if c.key_type in kb.groups}
-        if group not in chain_curves and chain_curves & set(scan.groups[version]):
-            same = sorted(chain_curves & set(scan.groups[version]))[0]
-            reasons.append(f"  trade-off: {same} is also accepted and the chain already needs that curve: "
-                           "choosing it saves the extra curve's ROM for more handshake work")
+        linked = [g for g in accepted if g in chain_curves]
+        group = min(linked or accepted, key=lambda g: costs.get("groups", g).cost)
+        if linked:
+            reasons.append(f"group {group}: accepted, and the chain's certificates already link its curve: no "
+                           "second curve's code (a P-256-only build stays on the p256-m driver)")
+            others = [g for g in accepted if g not in linked]
+            if others:
+                reasons.append(f"  trade-off: {', '.join(others)} also accepted; each links a second curve "
+                               "implementation beside the chain's (more ROM; and off p256-m, more handshake work)")
+        else:
+            reasons.append(f"group {group}: cheapest accepted ({_label(costs.get('groups', group))})")
 
     handshake = _handshake_sigalg(scan, chain, kb, costs, version, suite)
     if handshake:
@@ -157,9 +193,8 @@ def decide(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs) -> D
         reasons.append(f"max_fragment_length {mfl}: smallest value the server honours; input buffer {in_len} "
                        f"holds its largest handshake message ({scan.max_handshake_message} bytes, reassembled "
                        "in the input buffer)")
+    # The key exchange's group only: the resolver adds the certificates' curves where TLS 1.2 needs them.
     groups = (group,) if group else ()
-    if group and version == "1.2" and chain.leaf.key_type in kb.groups and chain.leaf.key_type != group:
-        groups += (chain.leaf.key_type,)
     return Decisions(version=version, suite=suite, group=group, groups=groups, handshake_sigalg=handshake,
                      sigalgs=tuple(sigalgs), mfl=mfl, buffers=buffers, reasons=tuple(reasons))
 
