@@ -59,9 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--shard", metavar="K/N",
                    help="measure only every N-th profile starting at the K-th (K from 1): one CI matrix job "
                         "each, merged afterwards by `tlsfit report`")
-    m.add_argument("--part", metavar="NAME",
-                   help="catalogue part (e.g. nrf52840, stm32l4, rp2040): used %% of its flash and RAM, "
-                        "headroom and a handshake time estimate in the reports")
+    m.add_argument("--part", metavar="NAME|FIELDS",
+                   help="a part: used %% of its flash and RAM, headroom and a handshake time estimate in the "
+                        "reports, measured on a build for the part's own architecture (a second build and run "
+                        "when it differs from the target's). A catalogue name or alias (e.g. nrf52840, "
+                        "nrf51822, stm32l4, rp2040; an unknown name lists them all), a name from --parts, or "
+                        "the fields: core=cortex-m4,mhz=100,flash=512K,ram=128K")
+    m.add_argument("--parts", type=Path, metavar="FILE",
+                   help="your own parts: a YAML file with 'parts:', a list of {name, core, mhz (or clock_hz), "
+                        "flash, ram[, aliases, source]}, looked up before the catalogue")
     m.add_argument("-q", "--quiet", action="store_true", help="no progress lines and no summary table")
     m.add_argument("--json", action="store_true", help="print report.json to stdout (a list with several profiles)")
     m.add_argument("--target", help="board folder under ports/, or 'host' (default: the profile's target)")
@@ -93,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
                         "profile's build: lto:, else off); the report's build.lto says which was measured")
     m.add_argument("--clock-mhz", type=positive_seconds, default=None, metavar="MHZ",
                    help="also estimate the handshake time at this clock from the instructions and the "
-                        "core's CPI range (an estimate, labelled as one)")
+                        "core's CPI range (an estimate, labelled as one); with --part, the part's clock")
 
     r = sub.add_parser("report", help="summary across many report.json files",
                        description="Write summary.md and summary.html comparing reports across profiles and targets.")
@@ -166,6 +172,7 @@ def _main(argv: list[str] | None) -> int:
                                server_impl=args.server_impl, output=args.output, timeout=args.timeout,
                                optimize=args.optimize, app=args.app, quiet=args.quiet, as_json=args.json,
                                shard=args.shard, part=args.part, lto=args.lto, clock_mhz=args.clock_mhz,
+                               parts_file=args.parts,
                                loss=args.loss)
         if args.command == "setup":
             from cli.setup_cmd import run_setup

@@ -21,10 +21,11 @@ from cli import EXIT_FAILED, EXIT_OK, InputError, VERSION
 from cli.gen_cmd import print_warnings
 from cli.paths import wants_colour, workspace
 from core.errors import TlsfitError
-from generator.parts import Part, find_part
+from dataclasses import replace
+from generator.parts import Part, find_part, load_user_parts
 from core.write import check_output_dir
 from pipeline import MeasureRequest, default_output_dir, measure, open_mbedtls, parse_server_address
-from reports.fit import budget_excess, with_part, with_time_estimate
+from reports.fit import budget_excess, part_core_build, with_part, with_time_estimate
 from measure.figures import DoesNotFit
 from reports.report import with_artifacts, write_does_not_fit_record, write_report_files
 
@@ -94,13 +95,14 @@ def run_measure(profile: Path | list[Path], target: str | None, server: str | No
                 output: Path | None, timeout: float, optimize: str | None = None,
                 app: str | None = None, quiet: bool = False, as_json: bool = False,
                 shard: str | None = None, part: str | None = None, lto: bool | None = None,
-                clock_mhz: float | None = None, loss: str | None = None) -> int:
+                clock_mhz: float | None = None, loss: str | None = None, parts_file: Path | None = None) -> int:
     from measure.dgram_proxy import parse_loss
     loss_plan = parse_loss(loss) if loss is not None else None  # bad input before any work
     profiles = [profile] if isinstance(profile, Path) else list(profile)
     picked = parse_shard(shard).pick(profiles) if shard is not None else profiles
     several = len(profiles) > 1 or shard is not None
-    chosen_part = find_part(part) if part is not None else None
+    user_parts = load_user_parts(parts_file) if parts_file is not None else ()
+    chosen_part = find_part(part, extra=user_parts) if part is not None else None
     address = parse_server_address(server) if server is not None else None  # bad input before any work
     ws = workspace()
     check_output_dir(ws.build, "build folder")  # caches and work files; then the reports' folder
@@ -121,7 +123,7 @@ def run_measure(profile: Path | list[Path], target: str | None, server: str | No
         try:
             code, report = _measure_one(path, ws, tree, target, address, server_impl, output, several,
                                         timeout, optimize, app, chosen_part, progress, quiet, table_stream, style,
-                                        lto=lto, clock_mhz=clock_mhz, loss=loss_plan)
+                                        lto=lto, clock_mhz=clock_mhz, loss=loss_plan, user_parts=user_parts)
         except TlsfitError as e:
             progress.finish("failed")
             if not several:
@@ -144,7 +146,7 @@ def _measure_one(path: Path, ws, tree, target, address, server_impl: str, output
                  timeout: float, optimize: str | None, app: str | None, part: Part | None,
                  progress: StageProgress, quiet: bool, table_stream: TextIO, style: Style,
                  lto: bool | None = None, clock_mhz: float | None = None,
-                 loss: "LossPlan | None" = None) -> tuple[int, dict]:
+                 loss: "LossPlan | None" = None, user_parts: tuple[Part, ...] = ()) -> tuple[int, dict]:
     request = MeasureRequest(profile=path, tree=tree, paths=ws.paths(), target=target, server=address,
                              server_impl=server_impl, timeout_s=timeout, optimize=optimize, app=app, lto=lto,
                              loss=loss)
@@ -163,15 +165,22 @@ def _measure_one(path: Path, ws, tree, target, address, server_impl: str, output
         raise
     print_warnings(path, m.generated)
     if part is None and m.generated.profile.part is not None:
-        part = find_part(m.generated.profile.part)  # checked when the profile was loaded
+        part = find_part(m.generated.profile.part, extra=user_parts)  # checked when the profile was loaded
+    on_part = None
+    if part is not None:  # the part's figures from a build for its own architecture (or refused)
+        mcpu = part_core_build(part, m.board.arch, m.board.cpu)
+        if mcpu is not None:
+            on_part = measure(replace(request, core=mcpu), VERSION, progress=progress).report
     if output is None or several:
         out_dir = default_output_dir(output if output is not None else ws.build, m, optimize, address)
     else:
         out_dir = output
     progress(f"writing report.json, report.md, report.html and the firmware to {out_dir}")
     artifacts = {"elf": m.firmware.elf, "map": m.firmware.map_file} if m.firmware is not None else {}
-    report = with_part(with_artifacts(m.report, artifacts.get("elf"), artifacts.get("map")), part)
-    report = with_time_estimate(report, clock_mhz)
+    clock_hz = int(clock_mhz * 1_000_000) if clock_mhz is not None else None
+    report = with_part(with_artifacts(m.report, artifacts.get("elf"), artifacts.get("map")), part, on_part, clock_hz)
+    if part is None:  # with a part, its entry holds the one estimate (at --clock-mhz if given)
+        report = with_time_estimate(report, clock_mhz)
     write_report_files(report, out_dir, m.generated.text, artifacts)
     progress.finish()
     if not quiet:
@@ -235,8 +244,10 @@ def print_summary(report: dict, out_dir: Path, stream: TextIO | None = None, sty
     if part:
         fit = (f"flash {part['rom_used_pct']:.1f} % used ({part['rom_headroom']:,} B free), "
                f"RAM {_pct(part['ram_used_pct'])} used ({_figure(part['ram_headroom'])} free)")
-        if part.get("handshake_ms_estimate") is not None:
-            fit += f"; handshake ~{part['handshake_ms_estimate']:,} ms at {part['clock_hz'] / 1e6:g} MHz (estimate)"
+        estimate = part.get("handshake_time_estimate")
+        if estimate is not None:
+            fit += (f"; handshake {estimate['low_ms']:,}-{estimate['high_ms']:,} ms at {part['clock_hz'] / 1e6:g} MHz "
+                    f"(estimate; measured on {part['measured_on']})")
         rows.append((f"part {part['name']}", fit if part["fits"] else style.bad("DOES NOT FIT: ") + fit))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

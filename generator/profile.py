@@ -59,9 +59,9 @@ from typing import Any
 import yaml
 
 from core.inputs import MIB, InputFileError, check_regular, excerpt, read_text
-from core.errors import BadInput
+from core.errors import BadInput, LocatedError
 from generator.knowledge import Knowledge
-from generator.parts import find_part
+from generator.parts import part_field
 from generator.tuning import normalise_setting
 from generator.model import (APPS, CLOCKS, OPTIMIZE_LEVELS, TRANSPORTS, App, Budget, Buffers, ChainShape,
                              ClientCertificate, Dtls, Profile, ProfileError, Psk, SuiteFacts)
@@ -423,12 +423,11 @@ def _tuning(r: _Reader, kb: Knowledge, node: yaml.Node, groups: tuple[str, ...],
 
 
 def _part(r: _Reader, node: yaml.Node) -> str:
-    """A part of the catalogue (generator/data/parts.yaml), by name or alias."""
-    name = r.string(node, "part")
+    """A catalogue part's name, or the part's fields as text find_part reads (generator/parts.py)."""
     try:
-        return find_part(name, where="'part'").name
-    except BadInput as exc:
-        raise r.fail(node, str(exc)) from None
+        return part_field(node, r.path)
+    except LocatedError as exc:
+        raise r.fail(exc.line, exc.message) from None
 
 
 def suite_facts(names: tuple[str, ...], kb: Knowledge) -> tuple[SuiteFacts, ...]:

@@ -13,6 +13,17 @@ one was written:
   source file, whose DW_AT_name is that file's path;
 - without LTO the unit holding the entry is already the source file's.
 
+Under LTO, gcc also inlines library functions into the application's own functions
+(a harness function calls an mbedTLS one and the body lands inside it). Those bytes sit
+inside a non-mbedTLS symbol; the debug info still marks them: a DW_TAG_inlined_subroutine
+whose DW_AT_abstract_origin is the library function, with the address ranges its code
+occupies. read_inlined_ranges() reports the outermost such ranges inside every function
+(an inline nested in another inline is part of the outer one's ranges).
+
+Merged strings (.rodata.str1.*) have no symbol and no DWARF entry. read_pointer_words()
+gives the aligned 32-bit words of every sized symbol's contents, so the aggregation can
+trace a string to the code or tables whose literal pools point at it.
+
 The aggregation (per module, mbedTLS or not) is measure/figures.py's.
 """
 from __future__ import annotations
@@ -62,6 +73,37 @@ def _origin_file(die: DIE) -> str | None:
     return None
 
 
+def _decl_file(die: DIE) -> str | None:
+    """The file (path as the compiler saw it) named by die's DW_AT_decl_file, following the
+    abstract origin; None when absent. A header's static inline function is declared in the
+    header although its unit is the .c file that included it."""
+    for _ in range(_MAX_HOPS):
+        attr = die.attributes.get("DW_AT_decl_file")
+        if attr is not None:
+            line_program = die.dwarfinfo.line_program_for_CU(die.cu)
+            if line_program is None:
+                return None
+            entries = line_program["file_entry"]
+            index = attr.value if die.cu.header.version >= 5 else attr.value - 1
+            if not 0 <= index < len(entries):
+                return None
+            entry = entries[index]
+            name = entry.name.decode("utf-8", "replace")
+            directories = line_program["include_directory"]
+            dir_index = entry.dir_index if die.cu.header.version >= 5 else entry.dir_index - 1
+            if not name.startswith("/") and 0 <= dir_index < len(directories):
+                name = directories[dir_index].decode("utf-8", "replace") + "/" + name
+            return name
+        ref = next((a for a in _REFERENCES if a in die.attributes), None)
+        if ref is None:
+            return None
+        try:
+            die = die.get_DIE_from_attribute(ref)
+        except Exception:  # noqa: BLE001 - a reference pyelftools cannot follow: file unknown
+            return None
+    return None
+
+
 def _address_of(die: DIE) -> int | None:
     if die.tag == "DW_TAG_subprogram":
         low = die.attributes.get("DW_AT_low_pc")
@@ -88,6 +130,147 @@ def _sources_by_address(dwarf) -> dict[int, str]:
             if source is not None:
                 found[address] = source
     return found
+
+
+@dataclass(frozen=True)
+class InlinedRange:
+    """Code of a function inlined into another function whose source file differs in kind."""
+    low: int                       # first byte (Thumb bit cleared)
+    high: int                      # one past the last byte
+    function: str                  # the inlined function's name, e.g. "mbedtls_ssl_handshake_step"
+    source: str | None             # its source file (the unit's; a header's inline: the header)
+    decl_file: str | None          # the file that declares it (a header for a static inline)
+    container: str | None          # source file of the out-of-line function it was inlined into
+
+
+def _die_ranges(die: DIE, dwarf) -> list[tuple[int, int]]:
+    """Address ranges [low, high) of a DIE: DW_AT_low_pc/high_pc or DW_AT_ranges."""
+    attrs = die.attributes
+    low = attrs.get("DW_AT_low_pc")
+    high = attrs.get("DW_AT_high_pc")
+    if low is not None and high is not None:
+        start = int(low.value)
+        end = start + int(high.value) if high.form != "DW_FORM_addr" else int(high.value)
+        return [(start & ~1, end & ~1)] if end > start else []
+    ranges = attrs.get("DW_AT_ranges")
+    if ranges is None or dwarf.range_lists() is None:
+        return []
+    top = die.cu.get_top_DIE()
+    base_attr = top.attributes.get("DW_AT_low_pc")
+    base = int(base_attr.value) if base_attr is not None else 0
+    out: list[tuple[int, int]] = []
+    for entry in dwarf.range_lists().get_range_list_at_offset(ranges.value, cu=die.cu):
+        if hasattr(entry, "base_address"):
+            base = entry.base_address
+            continue
+        start, end = entry.begin_offset, entry.end_offset
+        if not entry.is_absolute:
+            start, end = start + base, end + base
+        if end > start:
+            out.append((start & ~1, end & ~1))
+    return out
+
+
+def _function_name(die: DIE) -> str:
+    for _ in range(_MAX_HOPS):
+        name = die.attributes.get("DW_AT_name")
+        if name is not None:
+            return name.value.decode("utf-8", "replace")
+        ref = next((a for a in _REFERENCES if a in die.attributes), None)
+        if ref is None:
+            return "?"
+        try:
+            die = die.get_DIE_from_attribute(ref)
+        except Exception:  # noqa: BLE001
+            return "?"
+    return "?"
+
+
+def _inlined_in(die: DIE, dwarf, container: str | None, is_ours, out: list[InlinedRange]) -> None:
+    for child in die.iter_children():
+        if child.tag == "DW_TAG_inlined_subroutine":
+            try:
+                origin = child.get_DIE_from_attribute("DW_AT_abstract_origin")
+            except Exception:  # noqa: BLE001 - no origin pyelftools can follow: not attributable
+                origin = None
+            source = _origin_file(origin) if origin is not None else None
+            declared = _decl_file(origin) if origin is not None else None
+            if is_ours(source, declared) != is_ours(container, None):
+                for low, high in _die_ranges(child, dwarf):
+                    out.append(InlinedRange(low=low, high=high, function=_function_name(origin or child),
+                                            source=source, decl_file=declared, container=container))
+                continue  # outermost only: what is nested inside is part of these ranges
+            _inlined_in(child, dwarf, container, is_ours, out)
+        elif child.tag in ("DW_TAG_lexical_block", "DW_TAG_try_block", "DW_TAG_catch_block"):
+            _inlined_in(child, dwarf, container, is_ours, out)
+
+
+def read_inlined_ranges(elf: Path, is_ours) -> list[InlinedRange]:
+    """The outermost inlined-subroutine ranges whose side differs from their container's:
+    is_ours(source, decl_file) says whether a function belongs to the library (mbedTLS)
+    (container side: is_ours(container_source, None)). Library code inlined into application
+    functions, and application code inlined into library functions, each once."""
+    try:
+        with elf.open("rb") as stream:
+            image = ELFFile(stream)
+            if not image.has_dwarf_info():
+                return []
+            dwarf = image.get_dwarf_info()
+            out: list[InlinedRange] = []
+            for cu in dwarf.iter_CUs():
+                for die in cu.get_top_DIE().iter_children():
+                    if die.tag != "DW_TAG_subprogram" or "DW_AT_low_pc" not in die.attributes and \
+                            "DW_AT_ranges" not in die.attributes:
+                        continue
+                    _inlined_in(die, dwarf, _origin_file(die), is_ours, out)
+    except OSError as exc:
+        raise MeasureError(f"{elf}: cannot read ELF: {exc}") from exc
+    return out
+
+
+@dataclass(frozen=True)
+class PointerWord:
+    """An aligned 32-bit word inside a sized symbol's contents (a literal pool entry, a table slot)."""
+    address: int                   # where the word lies
+    value: int                     # what it holds (maybe an address)
+
+
+def read_pointer_words(elf: Path, symbols: list[SymbolSource], low: int, high: int) -> list[PointerWord]:
+    """Every 4-byte-aligned word inside the sized symbols whose value lies in [low, high):
+    the references merged strings can be traced by (a string literal's address sits in the
+    literal pool of the function that uses it, or in a table of pointers)."""
+    out: list[PointerWord] = []
+    try:
+        with elf.open("rb") as stream:
+            image = ELFFile(stream)
+            for section in image.iter_sections():
+                if section["sh_type"] == "SHT_NOBITS" or not section["sh_flags"] & 2 or not section["sh_size"]:
+                    continue
+                start, data = section["sh_addr"], section.data()
+                end = start + len(data)
+                for sym in symbols:
+                    if not start <= sym.address < end:
+                        continue
+                    first = (sym.address + 3) & ~3
+                    for address in range(first, min(sym.address + sym.size, end) - 3, 4):
+                        value = int.from_bytes(data[address - start:address - start + 4], "little")
+                        if low <= value < high:
+                            out.append(PointerWord(address=address, value=value))
+    except OSError as exc:
+        raise MeasureError(f"{elf}: cannot read ELF: {exc}") from exc
+    return out
+
+
+def read_section_bytes(elf: Path, name: str) -> tuple[int, bytes] | None:
+    """(address, contents) of an allocated section, None when absent or NOBITS."""
+    try:
+        with elf.open("rb") as stream:
+            section = ELFFile(stream).get_section_by_name(name)
+            if section is None or section["sh_type"] == "SHT_NOBITS":
+                return None
+            return section["sh_addr"], section.data()
+    except OSError as exc:
+        raise MeasureError(f"{elf}: cannot read ELF: {exc}") from exc
 
 
 def read_symbol_sources(elf: Path) -> list[SymbolSource]:

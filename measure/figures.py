@@ -15,9 +15,12 @@ landed in.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
+import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 from elftools.elf.constants import SH_FLAGS
@@ -25,7 +28,8 @@ from elftools.elf.elffile import ELFFile
 
 from core.errors import Infeasible
 from measure.boards import Board
-from measure.dwarf_sources import SymbolSource, read_symbol_sources
+from measure.dwarf_sources import (InlinedRange, PointerWord, SymbolSource, read_inlined_ranges,
+                                   read_pointer_words, read_section_bytes, read_symbol_sources)
 from measure.model import Footprint, MeasureError
 
 # mbedTLS 3.6's library Makefile/CMake produce these three archives.
@@ -262,6 +266,146 @@ def attribute_by_source(
             RamAttribution(mbedtls=ram_mbedtls, harness=ram_static_total - ram_mbedtls))
 
 
+@dataclass(frozen=True)
+class LtoDetail:
+    """How a link-time optimised image's ROM was split (the report's rom.lto)."""
+    inlined_mbedtls: int           # mbedTLS code inlined into other functions: counted as mbedTLS
+    inlined_other: int             # other code inlined into mbedTLS functions: not counted as mbedTLS
+    strings_mbedtls: int           # merged strings only mbedTLS code or tables point at: counted
+    strings_other: int             # merged strings only other code points at
+    unattributed: int              # ROM bytes in no symbol and no traced string: strings both sides
+                                   # (or a function holding inlined mbedTLS code) point at, padding
+
+    def as_report(self) -> dict:
+        return {"method": LTO_METHOD, **dataclasses.asdict(self)}
+
+
+LTO_METHOD = ("DWARF: each sized symbol by its source file; the outermost DW_TAG_inlined_subroutine ranges "
+              "move inlined code to the side of the function it came from; merged strings (no symbol) are "
+              "traced through the aligned pointer words (literal pools, tables) of the symbols that point "
+              "at them and counted for mbedTLS when only mbedTLS points at them")
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def uncovered(section_low: int, section_high: int, symbols: list[SymbolSource]) -> list[tuple[int, int]]:
+    """Ranges of [section_low, section_high) no sized symbol covers."""
+    gaps, cursor = [], section_low
+    for low, high in _merge([(s.address, s.address + s.size) for s in symbols
+                             if section_low <= s.address < section_high]):
+        if low > cursor:
+            gaps.append((cursor, low))
+        cursor = max(cursor, high)
+    if cursor < section_high:
+        gaps.append((cursor, section_high))
+    return gaps
+
+
+def string_runs(base: int, data: bytes, gap: tuple[int, int]) -> list[tuple[int, int]]:
+    """NUL-terminated runs [low, high) (the NUL included) that tile a gap of a section's contents."""
+    runs, low = [], gap[0]
+    for address in range(gap[0], gap[1]):
+        if data[address - base] == 0:
+            runs.append((low, address + 1))
+            low = address + 1
+    if low < gap[1]:
+        runs.append((low, gap[1]))
+    return runs
+
+
+def attribute_lto(
+    symbols: list[SymbolSource],
+    inlined: list[InlinedRange],
+    rom_sections: set[str],
+    is_ours: Callable[[str | None, str | None], bool],
+    strings: list[tuple[str, int, bytes, list[tuple[int, int]]]],
+    pointers: list[PointerWord],
+) -> tuple[dict[str, int], LtoDetail]:
+    """ROM per mbedTLS module of an LTO image (aggregate step).
+
+    symbols: sized symbols with their source; inlined: outermost inlined ranges whose side
+    differs from their container's; strings: (section, address, contents, gaps no symbol
+    covers) of read-only ROM sections; pointers: aligned words whose value lies in a gap.
+    A symbol counts for the module of its source file; inlined library code moves from its
+    container to the module it came from (and inlined application code out of the library);
+    a NUL-terminated run in a gap counts for mbedTLS when every word pointing into it lies in
+    an mbedTLS symbol that holds no inlined code of the other side."""
+    per_module: dict[str, int] = defaultdict(int)
+    rom_symbols = sorted((s for s in symbols if s.section in rom_sections), key=lambda s: s.address)
+    for sym in rom_symbols:
+        if is_ours(sym.source, None):
+            per_module[module_of(sym.source)] += sym.size
+    starts = [s.address for s in rom_symbols]
+
+    def container_of(address: int) -> SymbolSource | None:
+        index = bisect.bisect_right(starts, address) - 1
+        if index >= 0 and address < rom_symbols[index].address + rom_symbols[index].size:
+            return rom_symbols[index]
+        return None
+
+    inlined_in: set[int] = set()            # symbols holding inlined code of the other side
+    moved_in = moved_out = 0
+    for item in sorted(inlined, key=lambda r: r.low):
+        holder = container_of(item.low)
+        if holder is None:
+            continue
+        inlined_in.add(holder.address)
+        size = min(item.high, holder.address + holder.size) - item.low
+        if size <= 0:
+            continue
+        if is_ours(item.source, item.decl_file) and not is_ours(holder.source, None):
+            origin = item.source if is_ours(item.source, None) else item.decl_file
+            per_module[module_of(origin)] += size
+            moved_in += size
+        elif is_ours(holder.source, None) and not is_ours(item.source, item.decl_file):
+            per_module[module_of(holder.source)] -= size
+            moved_out += size
+
+    # merged strings: who points into each NUL-terminated run
+    referrers: dict[int, list[SymbolSource | None]] = defaultdict(list)
+    run_starts: list[int] = []
+    run_ends: list[int] = []
+    for _section, base, data, gaps in strings:
+        for gap in gaps:
+            for low, high in string_runs(base, data, gap):
+                run_starts.append(low)
+                run_ends.append(high)
+    order = sorted(range(len(run_starts)), key=lambda i: run_starts[i])
+    run_starts = [run_starts[i] for i in order]
+    run_ends = [run_ends[i] for i in order]
+    for word in pointers:
+        index = bisect.bisect_right(run_starts, word.value) - 1
+        if index >= 0 and word.value < run_ends[index]:
+            referrers[index].append(container_of(word.address))
+    strings_ours = strings_other = 0
+    traced = 0
+    for index, who in referrers.items():
+        size = run_ends[index] - run_starts[index]
+        clear = [w for w in who if w is not None and w.address not in inlined_in]
+        if len(clear) != len(who):
+            continue                         # pointed at from code whose side is mixed: unattributed
+        sides = {is_ours(w.source, None) for w in clear}
+        if sides == {True}:
+            per_module[min(module_of(w.source) for w in clear)] += size
+            strings_ours += size
+        elif sides == {False}:
+            strings_other += size
+        traced += size
+    gap_bytes = sum(high - low for _s, _b, _d, gaps in strings for low, high in gaps)
+    modules = {name: size for name, size in sorted(per_module.items()) if size > 0}
+    detail = LtoDetail(inlined_mbedtls=moved_in, inlined_other=moved_out, strings_mbedtls=strings_ours,
+                       strings_other=strings_other, unattributed=gap_bytes - strings_ours - strings_other)
+    return modules, detail
+
+
 def rom_total(sections: list[ElfSection]) -> int:
     return sum(s.size for s in sections if s.is_rom)
 
@@ -299,11 +443,14 @@ def read_footprint(
     reserved = {heap_section, stack_section}
     ram_names = {s.name for s in sections if s.is_ram and s.name not in reserved}
     static = ram_static(sections, reserved)
+    lto_detail: LtoDetail | None = None
     if attribution == "dwarf":
         if mbedtls_dir is None:
             raise MeasureError("DWARF attribution needs the mbedTLS source directory")
-        rom_split, ram_split = attribute_by_source(read_symbol_sources(elf), rom_names, ram_names, static,
-                                                   mbedtls_dir)
+        symbols = read_symbol_sources(elf)
+        _, ram_split = attribute_by_source(symbols, rom_names, ram_names, static, mbedtls_dir)
+        modules, lto_detail = read_lto_attribution(elf, sections, symbols, mbedtls_dir)
+        rom_split = RomAttribution(modules=modules, rom_mbedtls=sum(modules.values()))
     elif attribution == "map":
         records = parse_map(map_text)
         rom_split = attribute_rom(records, rom_names, archives)
@@ -320,7 +467,37 @@ def read_footprint(
         ram_static_mbedtls=ram_split.mbedtls,
         ram_static_harness=ram_split.harness,
         attribution=attribution,
+        lto=lto_detail.as_report() if lto_detail is not None else None,
     )
+
+
+def in_tree(directory: Path) -> Callable[[str | None, str | None], bool]:
+    """is_ours(source, decl_file) for attribute_lto: either file lies under directory."""
+    root = str(directory.resolve()) + "/"
+    return lambda source, declared: bool(source and source.startswith(root)) or bool(
+        declared and declared.startswith(root))
+
+
+def read_lto_attribution(elf: Path, sections: list[ElfSection], symbols: list[SymbolSource],
+                         mbedtls_dir: Path) -> tuple[dict[str, int], LtoDetail]:
+    """Parse what attribute_lto needs from an LTO image (built with -g) and aggregate it."""
+    is_ours = in_tree(mbedtls_dir)
+    rom_names = {s.name for s in sections if s.is_rom}
+    strings: list[tuple[str, int, bytes, list[tuple[int, int]]]] = []
+    for section in sections:
+        if not section.is_rom or section.is_ram or not section.size:
+            continue
+        found = read_section_bytes(elf, section.name)
+        if found is None:
+            continue
+        base, data = found
+        gaps = uncovered(base, base + len(data), symbols)
+        if gaps:
+            strings.append((section.name, base, data, gaps))
+    low = min((base for _, base, _, _ in strings), default=0)
+    high = max((base + len(data) for _, base, data, _ in strings), default=0)
+    pointers = read_pointer_words(elf, symbols, low, high) if strings else []
+    return attribute_lto(symbols, read_inlined_ranges(elf, is_ours), rom_names, is_ours, strings, pointers)
 
 
 # ---------------------------------------------------------------- link overflow

@@ -94,6 +94,7 @@ class Footprint:
                                            # for it (ports/common/app_contexts.c)
     ram_static_harness: int | None = None  # measurement bookkeeping, board, libc, padding
     attribution: str = "map"       # how modules were found: "map" (archive members) | "dwarf" (symbols' sources)
+    lto: dict | None = None        # "dwarf": the method and the bytes inlined, traced and left unattributed
 
 
 @dataclass(frozen=True)

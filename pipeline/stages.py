@@ -20,6 +20,7 @@ from typing import Callable
 from core.errors import BadInput
 from generator.knowledge import Knowledge
 from generator.model import App, Profile, ResolvedConfig
+from generator.parts import core_facts
 from generator.profile import load_profile
 from generator.render import config_sha256, render_config
 from generator.resolve import resolve
@@ -103,6 +104,8 @@ class MeasureRequest:
     loss: LossPlan | None = None           # transport: udp: datagrams the relay drops/duplicates/reorders
     lto: bool | None = None                # None: the profile's build.lto
     knobs: tuple[tuple[str, str], ...] = ()  # tuning knobs over the profile's tuning: (generator/tuning.py)
+    core: str | None = None                # build for this core (-mcpu) on the target board: a part's own
+                                           # architecture (reports/fit.part_core_build)
 
 
 @dataclass(frozen=True)
@@ -268,12 +271,26 @@ def run(fw: Firmware, board: Board, profile: Profile, pki: TestPki | None, serve
     return RunOutcome(r, wire, info, error, dtls)
 
 
+def board_for_core(board: Board, mcpu: str) -> Board:
+    """The board running code built for another core of the architectures it executes (Armv6-M
+    code on an Armv7-M board): its -mcpu replaced, its name saying so (own build cache)."""
+    facts = core_facts(mcpu)
+    if facts is None or board.is_host:
+        raise BadInput(f"cannot build for {mcpu} on {board.name}")
+    flags = tuple(f for f in board.cflags if not f.startswith("-mcpu="))
+    return replace(board, name=f"{board.name}-as-{facts.mcpu}", cpu=facts.mcpu, arch=facts.arch,
+                   cflags=(f"-mcpu={facts.mcpu}",) + flags)
+
+
 def generate_for_board(profile_path: Path, kb: Knowledge, optimize: str | None, target: str | None,
-                       paths: Paths, knobs: tuple[tuple[str, str], ...] = (), lto: bool | None = None) -> tuple[GeneratedConfig, Board]:
+                       paths: Paths, knobs: tuple[tuple[str, str], ...] = (), lto: bool | None = None,
+                       core: str | None = None) -> tuple[GeneratedConfig, Board]:
     """The config for the board that runs it (the profile's target unless `target` is given):
-    the board's CPU architecture decides the arch-conditioned tuning."""
+    the board's CPU architecture decides the arch-conditioned tuning (core: built for that core)."""
     profile = load(profile_path, kb, optimize, knobs, lto)
     board = load_board(target or profile.target, paths.ports)
+    if core is not None:
+        board = board_for_core(board, core)
     return configure(profile, kb, board.arch), board
 
 
@@ -281,7 +298,7 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     """Generate, validate, build, run one handshake and return the report (nothing written)."""
     kb = request.tree.knowledge
     gen, board = generate_for_board(request.profile, kb, request.optimize, request.target, request.paths,
-                                    knobs=request.knobs, lto=request.lto)
+                                    knobs=request.knobs, lto=request.lto, core=request.core)
     if request.server is not None and gen.profile.transport != "udp":
         # an unreachable server fails in seconds, before any build (UDP has no connection to try)
         check_server_reachable(request.server.host, request.server.port)

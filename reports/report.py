@@ -121,6 +121,7 @@ def _rom(footprint: Footprint) -> dict:
         # how modules were found: "map" (the linker map's archive members) or "dwarf" (each
         # symbol's source file from the debug info: under LTO the map names no member)
         "attribution": footprint.attribution,
+        **({"lto": footprint.lto} if footprint.lto is not None else {}),
     }
 
 
