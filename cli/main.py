@@ -142,6 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--packages", action="store_true",
                    help="also check (and as root install) the Debian packages tlsfit needs")
 
+    from cli.size_cmd import add_size_parser
+    add_size_parser(sub)
     from cli.comment_cmd import add_comment_parser
     add_comment_parser(sub)
     return p
@@ -186,6 +188,10 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "probe":
             from cli.probe_cmd import run_probe
             return run_probe(args.address, sni=args.sni, ca=args.ca, alpn=args.alpn, output=args.output)
+        if args.command == "size":
+            from cli.paths import workspace
+            from cli.size_cmd import run_size_args
+            return run_size_args(args, workspace().build)
         from cli import report_cmds
         if args.command == "report":
             return report_cmds.run_report(args.reports, args.output)

@@ -422,7 +422,7 @@ def _size_of(sections: list[ElfSection], name: str) -> int:
 
 def read_footprint(
     elf: Path,
-    map_file: Path,
+    map_file: Path | None,
     heap_section: str = ".heap_arena",
     stack_section: str = ".stack",
     archives: tuple[str, ...] = MBEDTLS_ARCHIVES,
@@ -435,10 +435,14 @@ def read_footprint(
     images, built with -g): each symbol's source file from the debug info, mbedTLS's being those
     under mbedtls_dir."""
     sections = read_elf_sections(elf)
-    try:
-        map_text = map_file.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise MeasureError(f"{map_file}: cannot read map file: {exc}") from exc
+    map_text = ""
+    if attribution == "map" or map_file is not None:
+        if map_file is None:
+            raise MeasureError("map attribution needs the linker map file")
+        try:
+            map_text = map_file.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise MeasureError(f"{map_file}: cannot read map file: {exc}") from exc
     rom_names = {s.name for s in sections if s.is_rom}
     reserved = {heap_section, stack_section}
     ram_names = {s.name for s in sections if s.is_ram and s.name not in reserved}
@@ -451,10 +455,12 @@ def read_footprint(
         _, ram_split = attribute_by_source(symbols, rom_names, ram_names, static, mbedtls_dir)
         modules, lto_detail = read_lto_attribution(elf, sections, symbols, mbedtls_dir)
         rom_split = RomAttribution(modules=modules, rom_mbedtls=sum(modules.values()))
+        by_symbol = symbols_by_source(symbols, rom_names, mbedtls_dir)
     elif attribution == "map":
         records = parse_map(map_text)
         rom_split = attribute_rom(records, rom_names, archives)
         ram_split = attribute_ram_static(records, ram_names, static, archives)
+        by_symbol = symbols_by_input_section(records, rom_names, archives)
     else:
         raise MeasureError(f"unknown ROM attribution method {attribution!r}")
     return Footprint(
@@ -468,7 +474,34 @@ def read_footprint(
         ram_static_harness=ram_split.harness,
         attribution=attribution,
         lto=lto_detail.as_report() if lto_detail is not None else None,
+        symbols=by_symbol,
     )
+
+
+_SECTION_PREFIX = re.compile(r"^\.(?:text|rodata|data|bss)(?:\.str1\.\d+)?\.")
+
+
+def symbols_by_input_section(records: list[MapInput], rom_sections: set[str],
+                             archives: tuple[str, ...] = MBEDTLS_ARCHIVES) -> dict[str, int]:
+    """ROM bytes per "module.o:symbol" from the map: with -ffunction-sections each function and
+    constant is its own input section (.text.NAME, .rodata.NAME); the rest keep the section name."""
+    out: dict[str, int] = defaultdict(int)
+    for record, size in zip(records, placed_sizes(records)):
+        if record.archive in archives and record.output_section in rom_sections and size:
+            name = _SECTION_PREFIX.sub("", record.input_section) or record.input_section
+            out[f"{record.member}:{name}"] += size
+    return dict(sorted(out.items()))
+
+
+def symbols_by_source(symbols: list[SymbolSource], rom_sections: set[str], mbedtls_dir: Path) -> dict[str, int]:
+    """ROM bytes per "module.o:symbol" of the sized symbols whose source lies in the mbedTLS tree
+    (DWARF; under LTO, code inlined into other functions is counted in rom.lto, not here)."""
+    root = str(mbedtls_dir.resolve()) + "/"
+    out: dict[str, int] = defaultdict(int)
+    for sym in symbols:
+        if sym.source is not None and sym.source.startswith(root) and sym.section in rom_sections:
+            out[f"{module_of(sym.source)}:{sym.name}"] += sym.size
+    return dict(sorted(out.items()))
 
 
 def in_tree(directory: Path) -> Callable[[str | None, str | None], bool]:

@@ -95,6 +95,7 @@ class Footprint:
     ram_static_harness: int | None = None  # measurement bookkeeping, board, libc, padding
     attribution: str = "map"       # how modules were found: "map" (archive members) | "dwarf" (symbols' sources)
     lto: dict | None = None        # "dwarf": the method and the bytes inlined, traced and left unattributed
+    symbols: dict[str, int] = field(default_factory=dict)  # "ecp.o:mbedtls_ecp_mul" -> ROM bytes (mbedTLS's)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ class Diff:
     removed: tuple[str, ...]       # modules only in old
     options_added: tuple[str, ...] | None = None    # config options only in new; None: a report lists none
     options_removed: tuple[str, ...] | None = None  # config options only in old
+    symbols: tuple[Change, ...] | None = None       # "module.o:symbol" that changed; None: a report has none
+    versions: tuple[str, str] = ("", "")            # mbedTLS version of each report
+
+
+SYMBOLS_SHOWN = 40                 # symbol rows in the text diff: the biggest growths and shrinks
 
 
 def change(name: str, old: int | None, new: int | None) -> Change:
@@ -46,6 +51,13 @@ def diff_reports(old: dict, new: dict) -> Diff:
     modules = [change(name, old_modules.get(name, 0), new_modules.get(name, 0))
                for name in sorted(set(old_modules) | set(new_modules))]
     modules.sort(key=lambda c: (-(c.delta or 0), c.name))
+    old_symbols, new_symbols = old.get("rom", {}).get("symbols"), new.get("rom", {}).get("symbols")
+    symbols = None
+    if isinstance(old_symbols, dict) and isinstance(new_symbols, dict) and (old_symbols or new_symbols):
+        symbols = [change(name, old_symbols.get(name, 0), new_symbols.get(name, 0))
+                   for name in sorted(set(old_symbols) | set(new_symbols))
+                   if old_symbols.get(name, 0) != new_symbols.get(name, 0)]
+        symbols.sort(key=lambda c: (-(c.delta or 0), c.name))
     old_options, new_options = report_options(old), report_options(new)
     both = old_options is not None and new_options is not None
     return Diff(
@@ -58,6 +70,8 @@ def diff_reports(old: dict, new: dict) -> Diff:
         removed=tuple(sorted(set(old_modules) - set(new_modules))),
         options_added=tuple(sorted(set(new_options) - set(old_options))) if both else None,
         options_removed=tuple(sorted(set(old_options) - set(new_options))) if both else None,
+        symbols=tuple(symbols) if symbols is not None else None,
+        versions=(str(old.get("mbedtls_version", "")), str(new.get("mbedtls_version", ""))),
     )
 
 
@@ -75,7 +89,10 @@ def _row(c: Change) -> tuple[str, ...]:
 
 def format_diff(diff: Diff) -> str:
     title = diff.new_key if diff.old_key == diff.new_key else f"{diff.old_key} -> {diff.new_key}"
-    lines = [f"tlsfit diff: {title}" + ("" if diff.config_changed else " (same config)"), ""]
+    lines = [f"tlsfit diff: {title}" + ("" if diff.config_changed else " (same config)")]
+    if diff.versions[0] != diff.versions[1]:
+        lines.append(f"mbedTLS {diff.versions[0] or '?'} -> {diff.versions[1] or '?'}")
+    lines.append("")
     lines += _table(("metric", "old", "new", "delta", "%"), [_row(c) for c in diff.metrics])
     changed = [c for c in diff.modules if c.delta]
     lines.append("")
@@ -87,6 +104,12 @@ def format_diff(diff: Diff) -> str:
         lines.append("added modules: " + ", ".join(diff.added))
     if diff.removed:
         lines.append("removed modules: " + ", ".join(diff.removed))
+    if diff.symbols:
+        lines += ["", f"symbols that changed ({len(diff.symbols)}, biggest growth first"
+                  + (f"; {SYMBOLS_SHOWN} shown" if len(diff.symbols) > SYMBOLS_SHOWN else "") + "):"]
+        shown = diff.symbols if len(diff.symbols) <= SYMBOLS_SHOWN else \
+            diff.symbols[:SYMBOLS_SHOWN // 2] + diff.symbols[-SYMBOLS_SHOWN // 2:]
+        lines += _table(("symbol", "old", "new", "delta", "%"), [_row(c) for c in shown])
     lines.append("")
     if diff.options_added is None or diff.options_removed is None:
         lines.append("config options: not listed in both reports")

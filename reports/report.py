@@ -70,6 +70,28 @@ def build_report(
     }
 
 
+def build_image_report(*, tlsfit_version: str, name: str, target: str, machine: str, mbedtls_version: str,
+                       footprint: Footprint, elf: str, map_file: str | None, mbedtls_dir: str | None) -> dict:
+    """report.json of an image tlsfit did not build (`tlsfit size`): ROM and static RAM, nothing run.
+
+    "kind": "image"; the peaks and the handshake are null (diff and gate compare what is there)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tlsfit_version": tlsfit_version,
+        "kind": "image",
+        "profile": name,
+        "target": target,
+        "cpu": machine,
+        "mbedtls_version": mbedtls_version,
+        "rom": _rom(footprint),
+        "ram": {"static": footprint.ram_static, "static_mbedtls": footprint.ram_static_mbedtls,
+                "static_harness": footprint.ram_static_harness, "heap_peak": None, "stack_peak": None,
+                "total": None, "heap_arena": footprint.heap_arena, "stack_reserved": footprint.stack_reserved},
+        "handshake": None,
+        "image": {"elf": elf, "map": map_file, "attribution": footprint.attribution, "mbedtls_dir": mbedtls_dir},
+    }
+
+
 def _identity(tlsfit_version: str, profile_name: str, target: str, cpu: str, mbedtls_version: str,
               config_sha256: str, optimize: str) -> dict:
     """What every report.json says of the build it describes, measured or not."""
@@ -118,6 +140,8 @@ def _rom(footprint: Footprint) -> dict:
         "mbedtls": footprint.rom_mbedtls,
         "other": footprint.rom_total - footprint.rom_mbedtls,  # harness, startup, libc
         "modules": modules,
+        # per function/constant ("module.o:symbol"): what `tlsfit diff` shows below the modules
+        "symbols": dict(footprint.symbols),
         # how modules were found: "map" (the linker map's archive members) or "dwarf" (each
         # symbol's source file from the debug info: under LTO the map names no member)
         "attribution": footprint.attribution,

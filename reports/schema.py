@@ -56,6 +56,8 @@ REPORT_SCHEMA_VERSION = 1
 BASELINE_SCHEMA_VERSION = 1
 MAX_JSON_BYTES = 16 * MIB
 NULLABLE_BASELINE_METRICS = frozenset({"handshake.instructions"})   # not counted on some targets
+# an image's entry (tlsfit size): nothing ran, so only ROM and static RAM are figures
+IMAGE_NULLABLE_METRICS = frozenset({"ram.heap_peak", "ram.stack_peak", "ram.total", "handshake.instructions"})
 _NAME = re.compile(r"^[a-z0-9-]{1,64}$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -149,7 +151,12 @@ def validate_report(data: Any, where: str) -> dict:
     for key, value in rom.items():
         if key not in ("total", "mbedtls", "modules") and isinstance(value, (int, float)):
             c.count(value, ("rom", key), nullable=True)
+    if "symbols" in rom:
+        for symbol, size in c.obj(rom["symbols"], ("rom", "symbols")).items():
+            c.count(size, ("rom", "symbols", symbol), nullable=False)
 
+    if report.get("kind") == "image":
+        return _validate_image(c, report)
     hs = c.obj(c.get(report, "handshake", ()), ("handshake",))
     ok = c.get(hs, "ok", ("handshake",))
     c.boolean(ok, ("handshake", "ok"))
@@ -186,6 +193,18 @@ def validate_report(data: Any, where: str) -> dict:
         for key in ("rom", "ram"):
             if key in budget:
                 c.count(budget[key], ("budget", key), nullable=True, positive=True)
+    return report
+
+
+def _validate_image(c: _Checker, report: dict) -> dict:
+    """A `tlsfit size` report: an image's ROM and static RAM; nothing ran (handshake and peaks null)."""
+    if c.get(report, "handshake", ()) is not None:
+        raise c.fail(("handshake",), "expected null in an image report (tlsfit size runs nothing)")
+    ram = c.obj(c.get(report, "ram", ()), ("ram",))
+    c.count(c.get(ram, "static", ("ram",)), ("ram", "static"), nullable=False)
+    for key, value in ram.items():
+        if key != "static":
+            c.count(value, ("ram", key), nullable=True)
     return report
 
 
@@ -231,9 +250,10 @@ def validate_baseline(data: Any, where: str) -> dict[str, dict]:
             raise c.fail(("entries", key), "an entry is named '<profile>@<target>', with '-<level>' after the "
                                            "target for a level other than size and '@<host>:<port>' for a real server")
         c.obj(entry, ("entries", key))
+        nullable = IMAGE_NULLABLE_METRICS if entry.get("kind") == "image" else NULLABLE_BASELINE_METRICS
         for metric in METRICS:
             c.count(c.get(entry, metric.name, ("entries", key)), ("entries", key, metric.name),
-                    nullable=metric.name in NULLABLE_BASELINE_METRICS)
+                    nullable=metric.name in nullable)
         if "modules" in entry:
             for module, size in c.obj(entry["modules"], ("entries", key, "modules")).items():
                 c.count(size, ("entries", key, "modules", module), nullable=False)
