@@ -1,7 +1,7 @@
 """Whether a config's record buffers can fit the board's heap arena at all, known before building.
 
 mbedTLS allocates its input and output record buffers from the heap when the handshake starts,
-each at least the content length the config sets (MBEDTLS_SSL_IN/OUT_CONTENT_LEN, roles
+each at least the content length the config sets (the knowledge base's roles
 in_content_len / out_content_len) plus record overhead; the harness's heap is the board's arena
 (TLSFIT_HEAP_ARENA_SIZE, a board fact). When the two content lengths alone exceed the arena, no
 handshake can succeed: the shape is infeasible, whatever the knobs that leave the buffers alone.
