@@ -27,7 +27,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import ScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from core.inputs import InputFileError, read_text
@@ -40,12 +40,22 @@ PATH_KEYS = ("trust.ca_files", "tls.client_certificate.cert", "tls.client_certif
 _WIDTH = 4096   # never re-wrap a long line
 
 
+def _represent_none(representer: Any, _: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
 def _yaml(mapping_indent: int = 2, sequence_indent: int = 4, offset: int = 2) -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.width = _WIDTH
     y.indent(mapping=mapping_indent, sequence=sequence_indent, offset=offset)
+    y.representer.add_representer(type(None), _represent_none)   # `key: null`, never a bare `key:`
     return y
+
+
+def quoted(text: str) -> str:
+    """A string written in double quotes (e.g. TLS versions: ["1.2"])."""
+    return DoubleQuotedScalarString(text)
 
 
 def _split(dotted: str) -> list[str]:

@@ -25,6 +25,7 @@ def test_every_shipped_profile_round_trips_byte_for_byte(path: Path) -> None:
 @pytest.mark.parametrize("text", [
     "# top\nname: a  # eol\ntls:\n  ciphersuites:\n  - TLS_A\n  - TLS_B   # second\n",     # dashes at the key's column
     "name: 'a'\ntls:\n    versions:\n        - \"1.2\"\n",                                 # four-space indents
+    "name: a\ntls:\n  max_fragment_length: null   # none honoured\n",
     "name: a\n\n\n# spaced out\nserver: {host: a.example, port: 1}\n\n# the end\n",
 ])
 def test_other_layouts_round_trip(text: str) -> None:
