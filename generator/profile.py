@@ -1,5 +1,8 @@
 """Load and validate a tlsfit YAML profile into a Profile.
 
+The file is read through core/located_yaml.py against the schema tables below;
+generator/profile_doc.py is the file as written (for tools that write profiles).
+
 Every error is a ProfileError(path, line, message) whose message says what is
 wrong and how to fix it; `line` is the line of the offending key or value
 (YAML node marks are kept for that).
@@ -11,7 +14,9 @@ Keys (DESIGN.md contract, plus tlsfit additions marked +):
     app+ (none | echo | mqtt | http, or {protocol, client_id, path}; default: echo with the
           reference server, none with --server),
     optimize+ (size | balanced | speed; default size),
-    verify+ (required | none; default required), allow_insecure+ (bool; needed by verify: none),
+    verify+ (required | none; default required), allow_insecure+ (bool; needed by verify: none, a NULL
+          suite, a signature algorithm on SHA-1 or MD5, a PSK under 16 bytes or of one repeated byte;
+          each then named in the generated header's opening comment),
     server: host (required), port (default 443)
     tls: versions (required), ciphersuites (required), groups, signature_algorithms,
          max_fragment_length, buffers {in, out}, sni, alpn, resumption,
@@ -27,7 +32,8 @@ Bounds (every string that reaches C, a certificate, a file name or a command lin
     the file itself: a regular UTF-8 file of at most 1 MiB (core/inputs.py);
     name and target: [a-z0-9-]+, at most 64 characters (they name files and folders);
     description: one line of at most 400 printable characters;
-    server.host: an RFC 1123 host name (at most 253 characters, labels of at most 63)
+    server.host: an RFC 1123 host name (at most 253 characters, labels of at most 63; no space or
+                 control character, a trailing line break included)
                  or an IPv4/IPv6 literal;
     tls.psk.identity: printable ASCII, at most the knowledge base's limits.psk_identity_max
                  and within the output record buffer;
@@ -53,7 +59,6 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -95,7 +100,7 @@ def host_problem(host: str) -> str | None:
     if len(host) > MAX_HOST_LEN:
         return f"it is {len(host)} characters; a host name is at most {MAX_HOST_LEN}"
     if not printable_ascii(host) or " " in host:
-        return "it holds a space, a line break or another control or non-ASCII character; remove it"
+        return "it is not a host name: it holds a space, a line break or another control or non-ASCII character"
     try:
         ipaddress.ip_address(host)
         return None
