@@ -111,7 +111,7 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
                         chosen_profile=str(out_dir / profile_name) if write_profile else None,
                         object_cache=object_cache)
     doc["fingerprint"] = ctx.fingerprint()   # what a --merge of this folder checks (tune/shards.py)
-    text = (chosen_profile_text(prof, kb, chosen, f"tlsfit tune -o {out_dir}") if write_profile and chosen
+    text = (chosen_profile_text(prof, kb, chosen, f"tlsfit tune -o {out_dir}", out_dir) if write_profile and chosen
             else None)
     write_outputs(out_dir, doc, text, profile_name if text else None, test_pki_dir(prof))
     if not quiet:

@@ -9,15 +9,18 @@ say where each link comes from.
 """
 from __future__ import annotations
 
+import copyreg
 import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from core.errors import BadInput, TlsfitBug
+from core.inputs import read_text
+from core.located_yaml import Field, Reader, compose, construct, line_of
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _DATA_NAME = re.compile(r"^mbedtls-(\d+)\.(\d+)\.yaml$")
@@ -63,6 +66,7 @@ class Hash:
     macro: str
     label: str
     option: str
+    insecure: str | None = None    # why a signature made with it can be forged (needs allow_insecure)
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class Tuning:
     when: tuple[str, ...]
     when_any: tuple[str, ...]
     unless: tuple[str, ...]
-    levels: dict[str, str | None]   # optimize level -> value (None: plain #define)
+    levels: Mapping[str, str | None]   # optimize level -> value (None: plain #define)
     reason: str
     line: int
     only_ciphers: tuple[str, ...] = ()  # non-empty: every suite's cipher must be one of these
@@ -139,7 +143,7 @@ class Knob:
     kind: str
     option: str | None
     values: tuple[str, ...]
-    choices: dict[str, str]
+    choices: Mapping[str, str]
     when: tuple[str, ...]
     reason: str
     line: int
@@ -165,13 +169,13 @@ class DriverBuild:
     curves: tuple[str, ...]         # every group offered and every EC key must be one of these
     rsa: bool                       # False: no RSA key anywhere in the trust or client key
     any_cipher: tuple[str, ...]     # some suite must use one of these ciphers (empty: no condition)
-    replace: dict[str, tuple[str, ...]]   # legacy option -> what is seeded instead
+    replace: Mapping[str, tuple[str, ...]]   # legacy option -> what is seeded instead
     add: tuple[tuple[str, str | None], ...]  # (option, value) added with the build
-    psa_wants: dict[str, tuple[str, ...]]  # legacy option present -> PSA_WANT_* it needs
+    psa_wants: Mapping[str, tuple[str, ...]]  # legacy option present -> PSA_WANT_* it needs
     reason: str
     line: int
     # CPU architecture -> the levels that do not choose it there (the driver knob still can)
-    unless_arch: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    unless_arch: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True)
@@ -192,33 +196,35 @@ class BufferPolicy:
 
 @dataclass(frozen=True)
 class Knowledge:
+    """One knowledge-base file as read-only tables: every mapping is a MappingProxyType and every
+    list a tuple, so the one cached instance (load_knowledge) cannot be changed by a caller."""
     source: Path
     mbedtls_version: str
-    suites: dict[str, Suite]
-    key_exchanges: dict[str, KeyExchange]
-    tls13_modes: dict[str, str]
-    ciphers: dict[str, Cipher]
-    hashes: dict[str, Hash]
-    groups: dict[str, Group]
-    signature_algorithms: dict[str, SigAlg]
-    unsupported_signature_algorithms: dict[str, str]
-    key_types: dict[str, KeyType]
-    options: dict[str, OptionRule]
-    never: dict[str, str]
+    suites: Mapping[str, Suite]
+    key_exchanges: Mapping[str, KeyExchange]
+    tls13_modes: Mapping[str, str]
+    ciphers: Mapping[str, Cipher]
+    hashes: Mapping[str, Hash]
+    groups: Mapping[str, Group]
+    signature_algorithms: Mapping[str, SigAlg]
+    unsupported_signature_algorithms: Mapping[str, str]
+    key_types: Mapping[str, KeyType]
+    options: Mapping[str, OptionRule]
+    never: Mapping[str, str]
     tuning: tuple[Tuning, ...]
     buffers: BufferPolicy
     random_generators: tuple[RandomChoice, ...] = ()
-    group_offer: dict[str, str] = field(default_factory=dict)  # optimize level -> "one" | "all"
+    group_offer: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # optimize level -> "one" | "all"
     # versions whose supported_groups must also list the certificates' curves (TLS 1.2)
     certificate_curves_offered: tuple[str, ...] = ()
     driver_builds: tuple[DriverBuild, ...] = ()
-    roles: dict[str, Role] = field(default_factory=dict)
+    roles: Mapping[str, Role] = field(default_factory=lambda: _EMPTY)
     no_key_exchange: str = ""
     null_cipher: str = ""
     external_only: frozenset[str] = frozenset()
     check_headers: tuple[tuple[str, str], ...] = ()   # (option, header the check includes with it)
-    limits: dict[str, int] = field(default_factory=dict)  # mbedTLS's fixed limits a profile must respect
-    knobs: dict[str, Knob] = field(default_factory=dict)  # tuning knobs (profile `tuning:`, tlsfit tune)
+    limits: Mapping[str, int] = field(default_factory=lambda: _EMPTY)  # mbedTLS's fixed limits a profile must respect
+    knobs: Mapping[str, Knob] = field(default_factory=lambda: _EMPTY)  # tuning knobs (profile `tuning:`, tlsfit tune)
 
     def limit(self, name: str) -> int:
         """A fixed mbedTLS limit (`limits:` in the data), e.g. "max_intermediate_ca"."""
@@ -243,17 +249,40 @@ class Knowledge:
         return f"{self.source.name}:{rule.line}" if rule else f"{self.source.name}: (no rule)"
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records each mapping's line as key '__line__'."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        mapping = super().construct_mapping(node, deep=deep)
-        mapping["__line__"] = node.start_mark.line + 1
-        return mapping
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def _strip(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != "__line__"}
+def read_only(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """A read-only view of a copy of `mapping` (what unpickling a knowledge-base table rebuilds)."""
+    return MappingProxyType(dict(mapping))
+
+
+def _pickle_mapping_proxy(proxy: MappingProxyType) -> tuple[Any, ...]:  # type: ignore[type-arg]
+    return (read_only, (dict(proxy),))
+
+
+# A knowledge base travels to tune's worker processes by pickle (and bench copies variants of it):
+# a read-only mapping pickles and copies as a read-only view of a copy of its dict.
+copyreg.pickle(MappingProxyType, _pickle_mapping_proxy)
+
+# The knowledge base's schema table (core/located_yaml.py): its top-level tables, most of them
+# required. A missing or misspelt table is a tlsfit bug reported at FILE:LINE.
+_SCHEMA: dict[str, Field] = {
+    "mbedtls_version": Field("str", True), "roles": Field("map", True), "no_key_exchange": Field("str", True),
+    "null_cipher": Field("str", True), "external_only": Field("list"), "check_headers": Field("any"),
+    "key_exchanges": Field("map", True), "tls13_modes": Field("map", True), "ciphers": Field("map", True),
+    "hashes": Field("map", True), "groups": Field("map", True), "signature_algorithms": Field("map", True),
+    "unsupported_signature_algorithms": Field("map", True), "key_types": Field("map", True),
+    "options": Field("any", True), "limits": Field("map"), "never": Field("map", True),
+    "tuning": Field("any", True), "knobs": Field("map"), "random_generators": Field("any"),
+    "group_offer": Field("map"), "certificate_curves_offered": Field("list"), "driver_builds": Field("any"), "buffers": Field("map", True),
+    "ciphersuites": Field("any", True),
+}
+
+
+def _kb_error(path: Any, line: int | None, message: str) -> KnowledgeError:
+    where = f"{Path(path).name}:{line}" if line is not None else Path(path).name
+    return KnowledgeError(f"{where}: {message}")
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -300,103 +329,117 @@ def load_knowledge(path: Path) -> Knowledge:
     return _load_cached(path.resolve())
 
 
+MAX_KNOWLEDGE_BYTES = 4 << 20
+
+
 @functools.cache
 def _load_cached(path: Path) -> Knowledge:
-    raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    text = read_text(path, "knowledge base", MAX_KNOWLEDGE_BYTES)
+    root = compose(text, path, _kb_error, "knowledge base")
+    if root is None:
+        raise _kb_error(path, 1, "the knowledge base is empty")
+    Reader(path, _kb_error).mapping(root, "", _SCHEMA, required=True)   # every table there, none unknown or twice
+    raw = construct(root, path, _kb_error)
+    try:
+        kb = _tables(raw, path)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _kb_error(path, None, f"a table entry is malformed ({type(exc).__name__}: {exc})") from None
+    _check(kb)
+    return kb
+
+
+def _tables(raw: Mapping[str, Any], path: Path) -> Knowledge:
+    """The constructed data (LineDict/LineList, core/located_yaml.py) as read-only typed tables."""
     suites = {}
     for entry in raw["ciphersuites"]:
-        e = _strip(entry)
+        e = entry
         suites[e["name"]] = Suite(name=e["name"], macro=e["macro"], id=int(e["id"]),
                                   key_exchange=e["key_exchange"], cipher=e["cipher"], mac=e["mac"],
                                   short_tag=bool(e["short_tag"]), versions=_tuple(e["versions"]))
-    options = {}
+    options: dict[str, OptionRule] = {}
     for entry in raw["options"]:
         name = entry["name"]
         if name in options:
-            raise KnowledgeError(f"{path.name}:{entry['__line__']}: option {name} defined twice "
-                                 f"(first at line {options[name].line})")
+            raise _kb_error(path, line_of(entry), f"option {name} defined twice (first at line {options[name].line})")
         options[name] = OptionRule(name=name, requires=_tuple(entry.get("requires")),
                                    requires_any=tuple(_tuple(g) for g in entry.get("requires_any") or ()),
                                    conflicts=_tuple(entry.get("conflicts")),
-                                   reason=entry["reason"], line=entry["__line__"],
+                                   reason=entry["reason"], line=line_of(entry),
                                    value=None if entry.get("value") is None else str(entry["value"]))
     tuning = tuple(Tuning(name=t["name"], when=_tuple(t.get("when")), when_any=_tuple(t.get("when_any")),
-                          unless=_tuple(t.get("unless")), levels=_strip(t["levels"]),
-                          reason=t["reason"], line=t["__line__"], only_ciphers=_tuple(t.get("only_ciphers")),
+                          unless=_tuple(t.get("unless")), levels=read_only(t["levels"]),
+                          reason=t["reason"], line=line_of(t), only_ciphers=_tuple(t.get("only_ciphers")),
                           arch=_tuple(t.get("arch")), unless_arch=_tuple(t.get("unless_arch")))
                    for t in raw["tuning"])
     driver_builds = tuple(
         DriverBuild(name=d["name"], levels=_tuple(d["levels"]), versions=_tuple(d["versions"]),
                     curves=_tuple(d["curves"]), rsa=bool(d["rsa"]), any_cipher=_tuple(d.get("any_cipher")),
-                    replace={k: _tuple(v) for k, v in _strip(d["replace"]).items()},
+                    replace=read_only({k: _tuple(v) for k, v in d["replace"].items()}),
                     add=tuple((a["name"], None if a.get("value") is None else str(a["value"])) for a in d["add"]),
-                    psa_wants={k: _tuple(v) for k, v in _strip(d["psa_wants"]).items()},
-                    reason=d["reason"], line=d["__line__"],
-                    unless_arch={k: _tuple(v) for k, v in _strip(d.get("unless_arch") or {}).items()})
+                    psa_wants=read_only({k: _tuple(v) for k, v in d["psa_wants"].items()}),
+                    reason=d["reason"], line=line_of(d),
+                    unless_arch=read_only({k: _tuple(v) for k, v in (d.get("unless_arch") or {}).items()}))
         for d in raw.get("driver_builds") or ())
     random_generators = tuple(RandomChoice(option=r["option"], when=_tuple(r.get("when")),
-                                           levels=_tuple(r["levels"]), reason=r["reason"], line=r["__line__"])
+                                           levels=_tuple(r["levels"]), reason=r["reason"], line=line_of(r))
                               for r in raw.get("random_generators") or ())
-    kb = Knowledge(
+    return Knowledge(
         source=path,
         mbedtls_version=str(raw["mbedtls_version"]),
-        suites=suites,
-        key_exchanges={k: KeyExchange(macro=k, **_strip(v)) for k, v in _strip(raw["key_exchanges"]).items()},
-        tls13_modes=_strip(raw["tls13_modes"]),
-        ciphers={k: Cipher(macro=k, label=v["label"], options=_tuple(v["options"]), block=v["block"],
-                           mode=v["mode"]) for k, v in _strip(raw["ciphers"]).items()},
-        hashes={k: Hash(macro=k, **_strip(v)) for k, v in _strip(raw["hashes"]).items()},
-        groups={k: Group(name=k, id=v["id"], kind=v["kind"], option=v["option"], bytes=v["bytes"],
-                         nist=v["nist"], versions=_tuple(v["versions"]))
-                for k, v in _strip(raw["groups"]).items()},
-        signature_algorithms={k: SigAlg(name=k, id=v["id"], key=v["key"], curve=v["curve"], hash=v["hash"],
-                                        options=_tuple(v["options"]), handshake=_tuple(v["handshake"]))
-                              for k, v in _strip(raw["signature_algorithms"]).items()},
-        unsupported_signature_algorithms=_strip(raw["unsupported_signature_algorithms"]),
-        key_types={k: KeyType(name=k, **_strip(v)) for k, v in _strip(raw["key_types"]).items()},
-        options=options,
-        never=_strip(raw["never"]),
+        suites=read_only(suites),
+        key_exchanges=read_only({k: KeyExchange(macro=k, **v) for k, v in raw["key_exchanges"].items()}),
+        tls13_modes=read_only(raw["tls13_modes"]),
+        ciphers=read_only({k: Cipher(macro=k, label=v["label"], options=_tuple(v["options"]), block=v["block"],
+                                   mode=v["mode"]) for k, v in raw["ciphers"].items()}),
+        hashes=read_only({k: Hash(macro=k, **v) for k, v in raw["hashes"].items()}),
+        groups=read_only({k: Group(name=k, id=v["id"], kind=v["kind"], option=v["option"], bytes=v["bytes"],
+                                 nist=v["nist"], versions=_tuple(v["versions"]))
+                        for k, v in raw["groups"].items()}),
+        signature_algorithms=read_only({k: SigAlg(name=k, id=v["id"], key=v["key"], curve=v["curve"], hash=v["hash"],
+                                                options=_tuple(v["options"]), handshake=_tuple(v["handshake"]))
+                                      for k, v in raw["signature_algorithms"].items()}),
+        unsupported_signature_algorithms=read_only(raw["unsupported_signature_algorithms"]),
+        key_types=read_only({k: KeyType(name=k, **v) for k, v in raw["key_types"].items()}),
+        options=read_only(options),
+        never=read_only(raw["never"]),
         tuning=tuning,
-        buffers=BufferPolicy(**_strip(raw["buffers"])),
+        buffers=BufferPolicy(**raw["buffers"]),
         random_generators=random_generators,
-        group_offer=_strip(raw.get("group_offer") or {}),
+        group_offer=read_only(raw.get("group_offer") or {}),
         certificate_curves_offered=_tuple(raw.get("certificate_curves_offered") or ()),
         driver_builds=driver_builds,
-        roles={k: Role(option=v["option"], reason=v["reason"]) for k, v in _strip(raw["roles"]).items()},
+        roles=read_only({k: Role(option=v["option"], reason=v["reason"]) for k, v in raw["roles"].items()}),
         no_key_exchange=str(raw["no_key_exchange"]),
         null_cipher=str(raw["null_cipher"]),
         external_only=frozenset(raw.get("external_only") or ()),
         check_headers=tuple((c["option"], c["header"]) for c in raw.get("check_headers") or ()),
-        limits={k: int(v) for k, v in _strip(raw.get("limits") or {}).items()},
+        limits=read_only({k: int(v) for k, v in (raw.get("limits") or {}).items()}),
         knobs=_knobs(raw.get("knobs") or {}, path),
     )
-    _check(kb)
-    return kb
 
 
-def _knob_values(kind: str, entry: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, str]]:
+def _knob_values(kind: str, entry: Mapping[str, Any]) -> tuple[tuple[str, ...], Mapping[str, str]]:
     if kind == "flag":
-        return ("off", "on"), {}
+        return ("off", "on"), _EMPTY
     if kind == "random":
-        choices = {str(k): str(v) for k, v in _strip(entry["choices"]).items()}
-        return tuple(choices), choices
+        choices = {str(k): str(v) for k, v in entry["choices"].items()}
+        return tuple(choices), read_only(choices)
     if kind == "group":
-        return (), {}
-    return tuple(str(v) for v in entry["values"]), {}
+        return (), _EMPTY
+    return tuple(str(v) for v in entry["values"]), _EMPTY
 
 
-def _knobs(raw: dict[str, Any], path: Path) -> dict[str, Knob]:
+def _knobs(raw: Mapping[str, Any], path: Path) -> Mapping[str, Knob]:
     out = {}
-    for name, entry in _strip(raw).items():
+    for name, entry in raw.items():
         kind = entry.get("kind")
         if kind not in KNOB_KINDS:
-            raise KnowledgeError(f"{path.name}:{entry['__line__']}: knob {name}: kind {kind!r} is not one of "
-                                 f"{', '.join(KNOB_KINDS)}")
+            raise _kb_error(path, line_of(entry), f"knob {name}: kind {kind!r} is not one of {', '.join(KNOB_KINDS)}")
         values, choices = _knob_values(kind, entry)
         out[name] = Knob(name=name, kind=kind, option=entry.get("option"), values=values, choices=choices,
-                         when=_tuple(entry.get("when")), reason=entry["reason"], line=entry["__line__"],
+                         when=_tuple(entry.get("when")), reason=entry["reason"], line=line_of(entry),
                          when_any=_tuple(entry.get("when_any")))
-    return out
+    return read_only(out)
 
 
 def _check(kb: Knowledge) -> None:

@@ -118,6 +118,9 @@ class Profile:
     tuning: tuple[tuple[str, str], ...] = ()  # tuning: knob -> setting (knowledge base knobs:), sorted
     transport: str = "tcp"         # "tcp" (TLS) | "udp" (DTLS 1.2)
     dtls: Dtls | None = None       # set exactly when transport is "udp"
+    # what allow_insecure: true lets through (verify: none, a NULL suite, a SHA-1 signature, a weak PSK)
+    insecure: tuple[str, ...] = ()
+    target_where: str | None = None  # "FILE:LINE" of the profile's target: key (None: the default target)
 
     @property
     def uses_certificates(self) -> bool:

@@ -1,5 +1,8 @@
 """Load and validate a tlsfit YAML profile into a Profile.
 
+The file is read through core/located_yaml.py against the schema tables below;
+generator/profile_doc.py is the file as written (for tools that write profiles).
+
 Every error is a ProfileError(path, line, message) whose message says what is
 wrong and how to fix it; `line` is the line of the offending key or value
 (YAML node marks are kept for that).
@@ -11,7 +14,9 @@ Keys (DESIGN.md contract, plus tlsfit additions marked +):
     app+ (none | echo | mqtt | http, or {protocol, client_id, path}; default: echo with the
           reference server, none with --server),
     optimize+ (size | balanced | speed; default size),
-    verify+ (required | none; default required), allow_insecure+ (bool; needed by verify: none),
+    verify+ (required | none; default required), allow_insecure+ (bool; needed by verify: none, a NULL
+          suite, a signature algorithm on SHA-1 or MD5, a PSK under 16 bytes or of one repeated byte;
+          each then named in the generated header's opening comment),
     server: host (required), port (default 443)
     tls: versions (required), ciphersuites (required), groups, signature_algorithms,
          max_fragment_length, buffers {in, out}, sni, alpn, resumption,
@@ -27,7 +32,8 @@ Bounds (every string that reaches C, a certificate, a file name or a command lin
     the file itself: a regular UTF-8 file of at most 1 MiB (core/inputs.py);
     name and target: [a-z0-9-]+, at most 64 characters (they name files and folders);
     description: one line of at most 400 printable characters;
-    server.host: an RFC 1123 host name (at most 253 characters, labels of at most 63)
+    server.host: an RFC 1123 host name (at most 253 characters, labels of at most 63; no space or
+                 control character, a trailing line break included)
                  or an IPv4/IPv6 literal;
     tls.psk.identity: printable ASCII, at most the knowledge base's limits.psk_identity_max
                  and within the output record buffer;
@@ -47,19 +53,18 @@ Defaults decided here:
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import ipaddress
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from core.inputs import MIB, InputFileError, check_regular, excerpt, read_text
-from core.errors import BadInput, LocatedError
+from core.located_yaml import Entries, Field, Reader, compose, line_of, suggest
+from core.errors import LocatedError
 from generator.knowledge import Knowledge
 from generator.parts import part_field
 from generator.tuning import normalise_setting
@@ -80,7 +85,9 @@ MAX_STRING_LEN = 255             # any other single string value
 MAX_PATH_LEN = 4096
 MAX_HOST_LEN = 253               # RFC 1123 / RFC 1035 text form
 MAX_LIST_LEN = 64                # entries of any list (alpn, ca_files, ...)
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+# fullmatch only: `$` would also match before a trailing line break ("host\n")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+MIN_PSK_BYTES = 16               # below this a PSK is guessed offline from one recorded handshake
 
 
 def printable_ascii(text: str) -> bool:
@@ -92,6 +99,8 @@ def host_problem(host: str) -> str | None:
     """Why `host` is not an RFC 1123 host name or an IP literal, or None when it is one."""
     if len(host) > MAX_HOST_LEN:
         return f"it is {len(host)} characters; a host name is at most {MAX_HOST_LEN}"
+    if not printable_ascii(host) or " " in host:
+        return "it is not a host name: it holds a space, a line break or another control or non-ASCII character"
     try:
         ipaddress.ip_address(host)
         return None
@@ -99,7 +108,7 @@ def host_problem(host: str) -> str | None:
         pass
     labels = host.split(".")
     for label in labels:
-        if not _HOST_LABEL.match(label):
+        if not _HOST_LABEL.fullmatch(label):
             if len(label) > 63:
                 return f"a label is {len(label)} characters; each dot-separated label is at most 63"
             return ("it is not a host name (RFC 1123: letters, digits and '-', dot-separated labels "
@@ -109,174 +118,72 @@ def host_problem(host: str) -> str | None:
     return None
 
 
-# Keys allowed in each mapping; a dict value means a nested mapping.
-_SCHEMA: dict[str, Any] = {
-    "name": None, "description": None, "target": None, "optimize": None,
-    "verify": None, "allow_insecure": None, "clock": None,
-    "app": {"protocol": None, "client_id": None, "path": None}, "part": None, "transport": None,
-    "server": {"host": None, "port": None},
-    "tls": {"versions": None, "ciphersuites": None, "groups": None, "signature_algorithms": None,
-            "max_fragment_length": None, "buffers": {"in": None, "out": None}, "sni": None,
-            "alpn": None, "resumption": None,
-            "client_certificate": {"key": None, "cert": None, "key_file": None},
-            "psk": {"identity": None, "key": None},
-            "connection_id": None, "retransmit": {"min_ms": None, "max_ms": None}, "mtu": None},
-    "trust": {"ca_files": None, "chain": {"root": None, "intermediates": None, "leaf": None},
-              "format": None},
-    "budget": {"rom": None, "ram": None},
-    "build": {"lto": None},
-    "tuning": None,                # keys: the knowledge base's knobs (checked in _tuning)
+# The profile's schema tables (core/located_yaml.py): keys allowed in each mapping, with
+# the required ones and, where the whole check is a kind, the kind.
+_BUFFERS = {"in": Field("int", True, "in: 16384", lo=MIN_CONTENT_LEN, hi=MAX_CONTENT_LEN),
+            "out": Field("int", True, "out: 4096", lo=MIN_CONTENT_LEN, hi=MAX_CONTENT_LEN)}
+_CLIENT_CERTIFICATE = {"key": Field("str", True, "key: secp256r1"), "cert": Field(), "key_file": Field()}
+_PSK = {"identity": Field("str", True, "identity: device-1"),
+        "key": Field("any", True, "key: 00112233445566778899aabbccddeeff")}
+_RETRANSMIT = {"min_ms": Field("int", lo=1, hi=600_000), "max_ms": Field("int", lo=1, hi=600_000)}
+_TLS = {"versions": Field("list", True, "versions: ['1.2']"),
+        "ciphersuites": Field("list", True, "ciphersuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]"),
+        "groups": Field("list"), "signature_algorithms": Field("list"), "max_fragment_length": Field(),
+        "buffers": Field("map", fields=_BUFFERS), "sni": Field("bool"), "alpn": Field("list"),
+        "resumption": Field("choice", choices=("none", "tickets")),
+        "client_certificate": Field("map", fields=_CLIENT_CERTIFICATE), "psk": Field("map", fields=_PSK),
+        "connection_id": Field("bool"), "retransmit": Field("map", fields=_RETRANSMIT), "mtu": Field("int")}
+_CHAIN = {"root": Field("str", True, "root: rsa2048"), "intermediates": Field("list"),
+          "leaf": Field("str", True, "leaf: rsa2048")}
+_TRUST = {"ca_files": Field("list"), "chain": Field("map", fields=_CHAIN),
+          "format": Field("choice", choices=("der", "pem"))}
+_APP = {"protocol": Field("choice", True, "protocol: mqtt", choices=APPS), "client_id": Field("str"),
+        "path": Field("str")}
+_SERVER = {"host": Field("str", True, "host: example.com"), "port": Field("int", lo=1, hi=65535)}
+_SCHEMA: dict[str, Field] = {
+    "name": Field("str", True, "name: my-server"), "description": Field("str"), "target": Field("str"),
+    "optimize": Field("choice", choices=OPTIMIZE_LEVELS), "verify": Field("choice", choices=("required", "none")),
+    "allow_insecure": Field("bool"), "clock": Field("choice", choices=CLOCKS),
+    "app": Field("any"),           # a protocol name, or a mapping of _APP
+    "part": Field("str"), "transport": Field("choice", choices=TRANSPORTS),
+    "server": Field("map", True, "server: {host: example.com, port: 443}", fields=_SERVER),
+    "tls": Field("map", True, "tls: {versions: ['1.2'], ciphersuites: [...]}", fields=_TLS),
+    "trust": Field("map", fields=_TRUST),
+    "budget": Field("map", fields={"rom": Field(), "ram": Field()}),
+    "build": Field("map", fields={"lto": Field("bool")}),
+    "tuning": Field("map"),        # keys: the knowledge base's knobs (checked in _tuning)
 }
+_TOP_HINT = (" (keys are words like 'name' or 'server'); is this a tlsfit profile (name:, server:, tls: ...)?")
 
 
 def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
+    return line_of(node)
 
 
-def _suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-class _Reader:
-    """Typed access to composed YAML nodes; every failure is a ProfileError with a line."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, node_or_line: yaml.Node | int | None, message: str) -> ProfileError:
-        line = _line(node_or_line) if isinstance(node_or_line, yaml.Node) else node_or_line
-        return ProfileError(self.path, line, message)
-
-    def mapping(self, node: yaml.Node, where: str, schema: dict[str, Any]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"'{where}' must be a mapping (key: value lines); got {_kind(node)}")
-        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,40}", key):
-                # not a key of any tlsfit mapping: do not echo it (the file may not be a profile at all)
-                what = "the top level" if where == "<top>" else f"'{where}'"
-                raise self.fail(key_node, f"this line holds no key tlsfit knows at {what} (keys are words like "
-                                "'name' or 'server')"
-                                + ("; is this a tlsfit profile (name:, server:, tls: ...)?" if where == "<top>"
-                                   else f"; allowed here: {', '.join(schema)}"))
-            dotted = f"{where}.{key}" if where != "<top>" else key
-            if key not in schema:
-                raise self.fail(key_node, f"unknown key '{dotted}'{_suggest(key, schema)}"
-                                + ("" if _suggest(key, schema) else f"; allowed here: {', '.join(schema)}"))
-            if key in out:
-                raise self.fail(key_node, f"key '{dotted}' appears twice; keep one")
-            out[key] = (key_node, value_node)
-        return out
-
-    def scalar(self, node: yaml.Node, where: str) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, f"'{where}' must be a single value; got {_kind(node)}")
-        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
-
-    def string(self, node: yaml.Node, where: str, max_len: int = MAX_STRING_LEN) -> str:
-        value = self.scalar(node, where)
-        if not isinstance(value, str) or not value:
-            raise self.fail(node, f"'{where}' must be a non-empty string; got {excerpt(value)}")
-        if len(value) > max_len:
-            raise self.fail(node, f"'{where}' is {len(value):,} characters; at most {max_len} are allowed")
-        return value
-
-    def ascii_string(self, node: yaml.Node, where: str, max_len: int = MAX_STRING_LEN) -> str:
-        value = self.string(node, where, max_len)
-        if not printable_ascii(value):
-            raise self.fail(node, f"'{where}' must be printable ASCII (no control characters, line breaks "
-                            "or non-ASCII letters); got " + excerpt(value))
-        return value
-
-    def boolean(self, node: yaml.Node, where: str) -> bool:
-        value = self.scalar(node, where)
-        if not isinstance(value, bool):
-            raise self.fail(node, f"'{where}' must be true or false; got {excerpt(value)}")
-        return value
-
-    def integer(self, node: yaml.Node, where: str, lo: int, hi: int) -> int:
-        value = self.scalar(node, where)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.fail(node, f"'{where}' must be an integer; got {excerpt(value)}")
-        if not lo <= value <= hi:
-            raise self.fail(node, f"'{where}' is {value}; it must be between {lo} and {hi}")
-        return value
-
-    def choice(self, node: yaml.Node, where: str, choices: tuple[str, ...]) -> str:
-        value = self.scalar(node, where)
-        if not isinstance(value, str) or value not in choices:
-            raise self.fail(node, f"'{where}' is {excerpt(value)}; use one of: {', '.join(choices)}"
-                            + (_suggest(value, choices) if isinstance(value, str) else ""))
-        return value
-
-    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, f"'{where}' must be a list (e.g. [a, b]); got {_kind(node)}")
-        if len(node.value) > MAX_LIST_LEN:
-            raise self.fail(node, f"'{where}' has {len(node.value)} entries; at most {MAX_LIST_LEN} are allowed")
-        return list(node.value)
-
-    def names(self, node: yaml.Node, where: str, known: Any, what: str,
-              unsupported: dict[str, str] | None = None) -> list[tuple[str, yaml.Node]]:
-        out: list[tuple[str, yaml.Node]] = []
-        for item in self.sequence(node, where):
-            name = self.string(item, where)
-            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-                raise self.fail(item, f"{what} {excerpt(name)} in '{where}' is not a {what} name")
-            if unsupported and name in unsupported:
-                raise self.fail(item, f"{what} '{name}' is not supported: {unsupported[name]}; remove it")
-            if name not in known:
-                raise self.fail(item, f"unknown {what} '{name}' in '{where}'{_suggest(name, known)}")
-            if name in (n for n, _ in out):
-                raise self.fail(item, f"{what} '{name}' listed twice in '{where}'; keep one")
-            out.append((name, item))
-        return out
-
-
-def _kind(node: yaml.Node) -> str:
-    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(
-        type(node), excerpt(str(getattr(node, "value", ""))))
+def _reader(path: Path) -> Reader:
+    return Reader(path, ProfileError, top_hint=_TOP_HINT, max_list=MAX_LIST_LEN, max_string=MAX_STRING_LEN)
 
 
 def load_profile(path: Path, knowledge: Knowledge) -> Profile:
     """Load, validate and normalise the profile at `path` (errors name `path` as given)."""
     kb = knowledge
-    r = _Reader(path)
+    r = _reader(path)
     try:
         text = read_text(path, "profile", MAX_PROFILE_BYTES)
     except InputFileError as exc:
         raise ProfileError(exc.path, exc.line, exc.message) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:
-        raise ProfileError(path, None, "nested too deeply to be a profile") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ProfileError(path, mark.line + 1 if mark else None,
-                           f"not valid YAML: {problem}; check indentation and quoting") from exc
+    root = compose(text, path, ProfileError, "profile")
     if root is None:
         raise ProfileError(path, 1, "profile is empty; start with 'name: my-server'")
     if not isinstance(root, yaml.MappingNode):
         raise ProfileError(path, _line(root), "this is not a tlsfit profile (a YAML mapping of name:, server:, "
                            "tls: ...)")
-    top = r.mapping(root, "<top>", _SCHEMA)
+    top = r.mapping(root, "", _SCHEMA)
     return _build(r, kb, path, root, top)
 
 
-def _require(r: _Reader, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str, where: str,
-             parent: yaml.Node, example: str) -> yaml.Node:
-    if key not in m:
-        dotted = f"{where}.{key}" if where else key
-        raise r.fail(parent, f"missing required key '{dotted}'; add e.g. '{example}'")
-    return m[key][1]
-
-
-def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
-           top: dict[str, tuple[yaml.Node, yaml.Node]]) -> Profile:
-    name_node = _require(r, top, "name", "", root, "name: my-server")
+def _build(r: Reader, kb: Knowledge, path: Path, root: yaml.Node, top: Entries) -> Profile:
+    name_node = r.node(top, "name", "", _SCHEMA)
     name = r.string(name_node, "name", MAX_NAME_LEN)
     if not NAME_PATTERN.match(name):
         raise r.fail(name_node, f"name '{name}' must match [a-z0-9-]+ (lower-case letters, digits, '-'); "
@@ -284,28 +191,25 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
     description = _description(r, top["description"][1]) if "description" in top else ""
     target = r.string(top["target"][1], "target", MAX_NAME_LEN) if "target" in top else "mps2-an386"
     if not NAME_PATTERN.match(target):
-        raise r.fail(top["target"][1], f"target '{target}' must match [a-z0-9-]+ (a board folder name)")
-    optimize = r.choice(top["optimize"][1], "optimize", OPTIMIZE_LEVELS) if "optimize" in top else "size"
-    verify = r.choice(top["verify"][1], "verify", ("required", "none")) if "verify" in top else "required"
-    allow_insecure = r.boolean(top["allow_insecure"][1], "allow_insecure") if "allow_insecure" in top else False
-    clock = r.choice(top["clock"][1], "clock", CLOCKS) if "clock" in top else "none"
+        raise r.fail(top["target"][1], f"target {excerpt(target)} must match [a-z0-9-]+ (a board folder name)")
+    target_where = f"{path}:{_line(top['target'][1])}" if "target" in top else None
+    optimize = r.get(top, "optimize", "", _SCHEMA, "size")
+    verify = r.get(top, "verify", "", _SCHEMA, "required")
+    allow_insecure = r.get(top, "allow_insecure", "", _SCHEMA, False)
+    clock = r.get(top, "clock", "", _SCHEMA, "none")
     part = _part(r, top["part"][1]) if "part" in top else None
-    build = r.mapping(top["build"][1], "build", _SCHEMA["build"]) if "build" in top else {}
-    lto = r.boolean(build["lto"][1], "build.lto") if "lto" in build else False
+    build = r.get(top, "build", "", _SCHEMA, {})
+    lto = r.get(build, "lto", "build", _SCHEMA["build"].fields or {}, False)
     app = _app(r, top["app"][1]) if "app" in top else None
 
-    server_node = _require(r, top, "server", "", root, "server: {host: example.com, port: 443}")
-    server = r.mapping(server_node, "server", _SCHEMA["server"])
-    host = _host(r, kb, _require(r, server, "host", "server", top["server"][0], "host: example.com"))
-    port = r.integer(server["port"][1], "server.port", 1, 65535) if "port" in server else 443
+    server = r.get(top, "server", "", _SCHEMA)
+    host = _host(r, kb, r.node(server, "host", "server", _SERVER))
+    port = r.get(server, "port", "server", _SERVER, 443)
 
-    tls_node = _require(r, top, "tls", "", root, "tls: {versions: ['1.2'], ciphersuites: [...]}")
-    tls = r.mapping(tls_node, "tls", _SCHEMA["tls"])
-    tls_key = top["tls"][0]
-    versions_node = _require(r, tls, "versions", "tls", tls_key, "versions: ['1.2']")
+    tls = r.get(top, "tls", "", _SCHEMA)
+    versions_node = r.node(tls, "versions", "tls", _TLS)
     versions = _versions(r, versions_node)
-    suites_node = _require(r, tls, "ciphersuites", "tls", tls_key,
-                           "ciphersuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]")
+    suites_node = r.node(tls, "ciphersuites", "tls", _TLS)
     suites = r.names(suites_node, "tls.ciphersuites", kb.suites, "ciphersuite")
     if not suites:
         raise r.fail(suites_node, "'tls.ciphersuites' is empty; list at least one IANA ciphersuite name")
@@ -322,27 +226,20 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
         mfl = int(value)
     buffers = None
     if "buffers" in tls:
-        b = r.mapping(tls["buffers"][1], "tls.buffers", _SCHEMA["tls"]["buffers"])
-        bkey = tls["buffers"][0]
-        buffers = Buffers(
-            in_len=r.integer(_require(r, b, "in", "tls.buffers", bkey, "in: 16384"), "tls.buffers.in",
-                             MIN_CONTENT_LEN, MAX_CONTENT_LEN),
-            out_len=r.integer(_require(r, b, "out", "tls.buffers", bkey, "out: 4096"), "tls.buffers.out",
-                              MIN_CONTENT_LEN, MAX_CONTENT_LEN))
-    alpn: list[str] = []
-    if "alpn" in tls:
-        for item in r.sequence(tls["alpn"][1], "tls.alpn"):
-            proto = r.ascii_string(item, "tls.alpn", 255)
-            alpn.append(proto)
-    resumption = r.choice(tls["resumption"][1], "tls.resumption", ("none", "tickets")) if "resumption" in tls else "none"
+        b = r.get(tls, "buffers", "tls", _TLS)
+        buffers = Buffers(in_len=r.get(b, "in", "tls.buffers", _BUFFERS),
+                          out_len=r.get(b, "out", "tls.buffers", _BUFFERS))
+    alpn = [r.ascii_string(item, "tls.alpn", 255) for item in r.sequence(tls["alpn"][1], "tls.alpn")] \
+        if "alpn" in tls else []
+    resumption = r.get(tls, "resumption", "tls", _TLS, "none")
     client_cert = _client_certificate(r, kb, path, tls) if "client_certificate" in tls else None
     psk = _psk(r, kb, tls, mfl, buffers) if "psk" in tls else None
 
-    trust = r.mapping(top["trust"][1], "trust", _SCHEMA["trust"]) if "trust" in top else {}
+    trust = r.get(top, "trust", "", _SCHEMA, {})
     ca_files = _ca_files(r, path, trust["ca_files"][1]) if "ca_files" in trust else []
-    trust_format = r.choice(trust["format"][1], "trust.format", ("der", "pem")) if "format" in trust else "der"
+    trust_format = r.get(trust, "format", "trust", _TRUST, "der")
     chain_node = trust["chain"][1] if "chain" in trust else None
-    chain = _chain(r, kb, chain_node) if chain_node is not None else None
+    chain = _chain(r, kb, trust["chain"]) if chain_node is not None else None
     budget = _budget(r, top["budget"][1]) if "budget" in top else None
 
     ctx = _Semantics(r=r, kb=kb, top=top, tls=tls, trust=trust, versions=versions, versions_node=versions_node,
@@ -350,12 +247,14 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
                      verify=verify, allow_insecure=allow_insecure)
     chain = ctx.check(chain, chain_node)
     ctx.check_fragments(mfl, buffers)
-    transport = r.choice(top["transport"][1], "transport", TRANSPORTS) if "transport" in top else "tcp"
+    insecure = _insecure_choices(r, top, verify, allow_insecure, suites, sigalgs, psk, kb,
+                                 tls["psk"] if "psk" in tls else None)
+    transport = r.get(top, "transport", "", _SCHEMA, "tcp")
     dtls = _dtls(r, top, tls, transport, versions, versions_node)
     if app is not None and app.protocol == "coap" and transport != "udp":
         raise r.fail(top["app"][1], "app: coap is CoAP over DTLS; add 'transport: udp' or choose another app")
     cert_used = ctx.certificate_kinds() != set()
-    sni = r.boolean(tls["sni"][1], "tls.sni") if "sni" in tls else cert_used
+    sni = r.get(tls, "sni", "tls", _TLS, cert_used)
 
     return Profile(
         path=path.resolve(), name=name, description=description, host=host, port=port,
@@ -366,7 +265,8 @@ def _build(r: _Reader, kb: Knowledge, path: Path, root: yaml.Node,
         target=target, budget=budget, optimize=optimize, trust_format=trust_format,
         ca_key_types=tuple(ca_key_type(p) for p, _ in ca_files), clock=clock, app=app,
         suites=suite_facts(tuple(n for n, _ in suites), kb), part=part, transport=transport, dtls=dtls,
-        lto=lto, tuning=_tuning(r, kb, top["tuning"][1], tuple(n for n, _ in groups), mfl) if "tuning" in top else ())
+        lto=lto, tuning=_tuning(r, kb, top["tuning"][1], tuple(n for n, _ in groups), mfl) if "tuning" in top else (),
+        insecure=insecure, target_where=target_where)
 
 
 DTLS_VERSIONS = ("1.2",)          # mbedTLS 3.6 speaks DTLS 1.2 only
@@ -375,7 +275,7 @@ MAX_RETRANSMIT_MS = 600_000
 _DTLS_KEYS = ("connection_id", "retransmit", "mtu")
 
 
-def _dtls(r: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]], tls: dict[str, tuple[yaml.Node, yaml.Node]],
+def _dtls(r: Reader, top: Entries, tls: Entries,
           transport: str, versions: tuple[str, ...], versions_node: yaml.Node) -> Dtls | None:
     """The DTLS settings of a transport: udp profile; None (and no DTLS key allowed) for tcp."""
     if transport != "udp":
@@ -392,7 +292,7 @@ def _dtls(r: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]], tls: dict[str
     lo, hi = 1000, 60000
     if "retransmit" in tls:
         key_node, node = tls["retransmit"]
-        m = r.mapping(node, "tls.retransmit", _SCHEMA["tls"]["retransmit"])
+        m = r.mapping(node, "tls.retransmit", _RETRANSMIT, key_node)
         if "min_ms" in m:
             lo = r.integer(m["min_ms"][1], "tls.retransmit.min_ms", 1, MAX_RETRANSMIT_MS)
         if "max_ms" in m:
@@ -404,10 +304,10 @@ def _dtls(r: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]], tls: dict[str
     return Dtls(connection_id=cid, retransmit_min_ms=lo, retransmit_max_ms=hi, mtu=mtu)
 
 
-def _tuning(r: _Reader, kb: Knowledge, node: yaml.Node, groups: tuple[str, ...],
+def _tuning(r: Reader, kb: Knowledge, node: yaml.Node, groups: tuple[str, ...],
             max_fragment_length: int | None) -> tuple[tuple[str, str], ...]:
     """`tuning:` knob -> setting over the optimize level's choices (knowledge base knobs:)."""
-    m = r.mapping(node, "tuning", {name: None for name in kb.knobs})
+    m = r.mapping(node, "tuning", {name: Field() for name in kb.knobs})
     out = []
     for key, (_, value_node) in m.items():
         if kb.knobs[key].kind == "fragment" and max_fragment_length is None:
@@ -422,7 +322,7 @@ def _tuning(r: _Reader, kb: Knowledge, node: yaml.Node, groups: tuple[str, ...],
     return tuple(sorted(out))
 
 
-def _part(r: _Reader, node: yaml.Node) -> str:
+def _part(r: Reader, node: yaml.Node) -> str:
     """A catalogue part's name, or the part's fields as text find_part reads (generator/parts.py)."""
     try:
         return part_field(node, r.path)
@@ -441,13 +341,11 @@ def suite_facts(names: tuple[str, ...], kb: Knowledge) -> tuple[SuiteFacts, ...]
     return tuple(out)
 
 
-def _app(r: _Reader, node: yaml.Node) -> App:
+def _app(r: Reader, node: yaml.Node) -> App:
     if isinstance(node, yaml.ScalarNode):
         return App(protocol=r.choice(node, "app", APPS))
-    m = r.mapping(node, "app", _SCHEMA["app"])
-    if "protocol" not in m:
-        raise r.fail(node, "missing required key 'app.protocol'; add e.g. 'protocol: mqtt'")
-    protocol = r.choice(m["protocol"][1], "app.protocol", APPS)
+    m = r.mapping(node, "app", _APP)
+    protocol = r.get(m, "protocol", "app", _APP)
     client_id = r.string(m["client_id"][1], "app.client_id") if "client_id" in m else ""
     if len(client_id.encode()) > 23 or not printable_ascii(client_id):
         raise r.fail(m["client_id"][1], "'app.client_id' must be 1 to 23 printable characters (MQTT 3.1.1)")
@@ -458,7 +356,7 @@ def _app(r: _Reader, node: yaml.Node) -> App:
     return App(protocol=protocol, client_id=client_id, path=path)
 
 
-def _versions(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
+def _versions(r: Reader, node: yaml.Node) -> tuple[str, ...]:
     seen: list[str] = []
     for item in r.sequence(node, "tls.versions"):
         value = r.scalar(item, "tls.versions")
@@ -472,7 +370,7 @@ def _versions(r: _Reader, node: yaml.Node) -> tuple[str, ...]:
     return tuple(v for v in VERSIONS if v in seen)
 
 
-def _description(r: _Reader, node: yaml.Node) -> str:
+def _description(r: Reader, node: yaml.Node) -> str:
     value = r.string(node, "description", MAX_DESCRIPTION_LEN)
     if not value.isprintable():
         raise r.fail(node, f"'description' must be one line of at most {MAX_DESCRIPTION_LEN} printable "
@@ -480,7 +378,7 @@ def _description(r: _Reader, node: yaml.Node) -> str:
     return value
 
 
-def _host(r: _Reader, kb: Knowledge, node: yaml.Node) -> str:
+def _host(r: Reader, kb: Knowledge, node: yaml.Node) -> str:
     host = r.string(node, "server.host", min(MAX_HOST_LEN, kb.limit("max_host_name_len")))
     problem = host_problem(host)
     if problem is not None:
@@ -488,11 +386,11 @@ def _host(r: _Reader, kb: Knowledge, node: yaml.Node) -> str:
     return host
 
 
-def _psk(r: _Reader, kb: Knowledge, tls: dict[str, tuple[yaml.Node, yaml.Node]], mfl: int | None,
+def _psk(r: Reader, kb: Knowledge, tls: Entries, mfl: int | None,
          buffers: Buffers | None) -> Psk:
     key_node, node = tls["psk"]
-    m = r.mapping(node, "tls.psk", _SCHEMA["tls"]["psk"])
-    id_node = _require(r, m, "identity", "tls.psk", key_node, "identity: device-1")
+    m = r.mapping(node, "tls.psk", _PSK, key_node)
+    id_node = r.node(m, "identity", "tls.psk", _PSK)
     # mbedTLS refuses an identity longer than its output record buffer (and than 2 length bytes)
     out_len = buffers.out_len if buffers is not None else (mfl or kb.buffers.out_default)
     limit = min(kb.limit("psk_identity_max"), out_len - kb.buffers.handshake_overhead)
@@ -501,7 +399,7 @@ def _psk(r: _Reader, kb: Knowledge, tls: dict[str, tuple[yaml.Node, yaml.Node]],
         raise r.fail(id_node, f"'tls.psk.identity' is {len(value):,} characters; mbedTLS sends at most {limit} "
                      f"here (its limit, and the {out_len}-byte output record buffer); shorten it")
     identity = r.ascii_string(id_node, "tls.psk.identity", limit)
-    hex_node = _require(r, m, "key", "tls.psk", key_node, "key: 00112233445566778899aabbccddeeff")
+    hex_node = r.node(m, "key", "tls.psk", _PSK)
     r.scalar(hex_node, "tls.psk.key")
     text = hex_node.value
     if len(text) > 128:
@@ -515,15 +413,52 @@ def _psk(r: _Reader, kb: Knowledge, tls: dict[str, tuple[yaml.Node, yaml.Node]],
     return Psk(identity=identity, key=key)
 
 
-def _client_certificate(r: _Reader, kb: Knowledge, path: Path,
-                        tls: dict[str, tuple[yaml.Node, yaml.Node]]) -> ClientCertificate:
+def _insecure_choices(r: Reader, top: Entries, verify: str, allow_insecure: bool,
+                      suites: list[tuple[str, yaml.Node]], sigalgs: list[tuple[str, yaml.Node]],
+                      psk: Psk | None, kb: Knowledge, psk_entry: tuple[yaml.Node, yaml.Node] | None
+                      ) -> tuple[str, ...]:
+    """What the profile chooses that an attacker can break: each refused unless allow_insecure: true,
+    and then named (the generated header's opening comment lists them)."""
+    found: list[tuple[yaml.Node, str, str]] = []   # (node, what it is, how to fix)
+    if verify == "none":
+        found.append((top["verify"][1], "verify: none: the server certificate is not verified", ""))
+    for name, node in suites:
+        if kb.suites[name].cipher == kb.null_cipher:
+            found.append((node, f"{name}: NULL cipher, the traffic is not encrypted", ""))
+    for name, node in sigalgs:
+        alg = kb.signature_algorithms[name]
+        why = kb.hashes[alg.hash].insecure
+        if why:
+            instead = next((n for n, a in kb.signature_algorithms.items()
+                            if a.key == alg.key and not kb.hashes[a.hash].insecure), None)
+            found.append((node, f"signature algorithm {name}: {why}",
+                          f"use {instead} instead" if instead else "remove it"))
+    if psk is not None and psk_entry is not None:
+        hex_node = r.mapping(psk_entry[1], "tls.psk", _PSK, psk_entry[0])["key"][1]
+        if len(psk.key) < MIN_PSK_BYTES:
+            found.append((hex_node, f"tls.psk.key is {len(psk.key)} byte{'s' if len(psk.key) != 1 else ''}: "
+                          "a key this short is guessed offline from one recorded handshake",
+                          f"use a random key of at least {MIN_PSK_BYTES} bytes"))
+        elif len(set(psk.key)) == 1:
+            found.append((hex_node, f"tls.psk.key is one byte (0x{psk.key[0]:02x}) repeated: anyone can guess it",
+                          "use a random key"))
+    if not allow_insecure:
+        # verify: none and NULL suites keep their own refusals (_Semantics.check)
+        for node, what, fix in found:
+            if fix:
+                raise r.fail(node, f"{what}; {fix}, or add 'allow_insecure: true' if that is really intended")
+    return tuple(what for _, what, _ in found)
+
+
+def _client_certificate(r: Reader, kb: Knowledge, path: Path,
+                        tls: Entries) -> ClientCertificate:
     key_node, node = tls["client_certificate"]
-    m = r.mapping(node, "tls.client_certificate", _SCHEMA["tls"]["client_certificate"])
-    kt_node = _require(r, m, "key", "tls.client_certificate", key_node, "key: secp256r1")
+    m = r.mapping(node, "tls.client_certificate", _CLIENT_CERTIFICATE, key_node)
+    kt_node = r.node(m, "key", "tls.client_certificate", _CLIENT_CERTIFICATE)
     key_type = r.string(kt_node, "tls.client_certificate.key")
     if key_type not in kb.key_types:
         raise r.fail(kt_node, f"unknown key type {excerpt(key_type)} in 'tls.client_certificate.key'"
-                     f"{_suggest(key_type, kb.key_types) or '; use one of: ' + ', '.join(kb.key_types)}")
+                     f"{suggest(key_type, kb.key_types) or '; use one of: ' + ', '.join(kb.key_types)}")
     cert_file = key_file = None
     if "cert" in m:
         cert_file = _existing_file(r, path, m["cert"][1], "tls.client_certificate.cert")
@@ -536,7 +471,7 @@ def _client_certificate(r: _Reader, kb: Knowledge, path: Path,
     return ClientCertificate(key=key_type, cert_file=cert_file, key_file=key_file)
 
 
-def _existing_file(r: _Reader, path: Path, node: yaml.Node, where: str) -> Path:
+def _existing_file(r: Reader, path: Path, node: yaml.Node, where: str) -> Path:
     rel = r.string(node, where, MAX_PATH_LEN)
     if "\0" in rel:
         raise r.fail(node, f"'{where}' holds a NUL character; give a file name")
@@ -558,7 +493,7 @@ def _existing_file(r: _Reader, path: Path, node: yaml.Node, where: str) -> Path:
         raise r.fail(node, f"'{where}' entry {excerpt(rel)}: cannot resolve the path ({exc})") from None
 
 
-def _ca_files(r: _Reader, path: Path, node: yaml.Node) -> list[tuple[Path, yaml.Node]]:
+def _ca_files(r: Reader, path: Path, node: yaml.Node) -> list[tuple[Path, yaml.Node]]:
     out = []
     for item in r.sequence(node, "trust.ca_files"):
         file = _existing_file(r, path, item, "trust.ca_files")
@@ -567,7 +502,7 @@ def _ca_files(r: _Reader, path: Path, node: yaml.Node) -> list[tuple[Path, yaml.
     return out
 
 
-def _check_x509(r: _Reader, node: yaml.Node, file: Path) -> None:
+def _check_x509(r: Reader, node: yaml.Node, file: Path) -> None:
     if ca_key_type(file) is None and not _x509_parses(file):
         raise r.fail(node, f"{excerpt(node.value)} is not an X.509 certificate (PEM or DER) that openssl can read; "
                      "export the CA certificate itself, not a key or a bundle index")
@@ -608,18 +543,19 @@ def _ca_key_type_cached(file: Path, _mtime: int, _size: int) -> str | None:
     return None
 
 
-def _chain(r: _Reader, kb: Knowledge, node: yaml.Node) -> ChainShape:
-    m = r.mapping(node, "trust.chain", _SCHEMA["trust"]["chain"])
+def _chain(r: Reader, kb: Knowledge, entry: tuple[yaml.Node, yaml.Node]) -> ChainShape:
+    key_node, node = entry
+    m = r.mapping(node, "trust.chain", _CHAIN, key_node)
 
     def key_type(n: yaml.Node, where: str) -> str:
         value = r.string(n, where)
         if value not in kb.key_types:
             raise r.fail(n, f"unknown key type {excerpt(value)} in '{where}'"
-                         f"{_suggest(value, kb.key_types) or '; use one of: ' + ', '.join(kb.key_types)}")
+                         f"{suggest(value, kb.key_types) or '; use one of: ' + ', '.join(kb.key_types)}")
         return value
 
-    root = key_type(_require(r, m, "root", "trust.chain", node, "root: rsa2048"), "trust.chain.root")
-    leaf = key_type(_require(r, m, "leaf", "trust.chain", node, "leaf: rsa2048"), "trust.chain.leaf")
+    root = key_type(r.node(m, "root", "trust.chain", _CHAIN), "trust.chain.root")
+    leaf = key_type(r.node(m, "leaf", "trust.chain", _CHAIN), "trust.chain.leaf")
     inter_nodes = r.sequence(m["intermediates"][1], "trust.chain.intermediates") if "intermediates" in m else []
     most = kb.limit("max_intermediate_ca")
     if len(inter_nodes) > most:
@@ -629,8 +565,8 @@ def _chain(r: _Reader, kb: Knowledge, node: yaml.Node) -> ChainShape:
     return ChainShape(root=root, intermediates=inter, leaf=leaf)
 
 
-def _budget(r: _Reader, node: yaml.Node) -> Budget:
-    m = r.mapping(node, "budget", _SCHEMA["budget"])
+def _budget(r: Reader, node: yaml.Node) -> Budget:
+    m = r.mapping(node, "budget", _SCHEMA["budget"].fields)
 
     def limit(key: str) -> int | None:
         if key not in m or r.scalar(m[key][1], f"budget.{key}") is None:
@@ -642,11 +578,11 @@ def _budget(r: _Reader, node: yaml.Node) -> Budget:
 @dataclass
 class _Semantics:
     """Cross-field refusals: each raises at the line of the key that is wrong."""
-    r: _Reader
+    r: Reader
     kb: Knowledge
-    top: dict[str, tuple[yaml.Node, yaml.Node]]
-    tls: dict[str, tuple[yaml.Node, yaml.Node]]
-    trust: dict[str, tuple[yaml.Node, yaml.Node]]
+    top: Entries
+    tls: Entries
+    trust: Entries
     versions: tuple[str, ...]
     versions_node: yaml.Node
     suites: list[tuple[str, yaml.Node]]
@@ -765,7 +701,7 @@ class _Semantics:
     def _check_leaf(self, chain: ChainShape, kinds: set[str], chain_node: yaml.Node | None) -> None:
         leaf_kind = self.kb.key_types[chain.leaf].kind
         if "any" not in kinds and leaf_kind not in kinds:
-            node = self.r.mapping(chain_node, "trust.chain", _SCHEMA["trust"]["chain"])["leaf"][1]
+            node = self.r.mapping(chain_node, "trust.chain", _CHAIN)["leaf"][1]
             raise self.r.fail(node, f"trust.chain.leaf is {chain.leaf} ({leaf_kind.upper()}) but the ciphersuites "
                               f"need a server certificate with an {' or '.join(sorted(k.upper() for k in kinds))} key; "
                               "change the leaf key type or the ciphersuites")

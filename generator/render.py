@@ -60,6 +60,7 @@ def render_config(resolved: ResolvedConfig, profile: Profile, kb: Knowledge) -> 
         mbedtls_version=kb.mbedtls_version,
         option_count=len(options),
         warnings=list(resolved.warnings),
+        insecure=list(profile.insecure),
         never=sorted(kb.never.items()),
         optimize=profile.optimize,
         lto=profile.lto,

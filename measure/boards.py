@@ -10,26 +10,30 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import yaml
 
 from core.errors import BadInput
+from core.inputs import InputFileError, excerpt, read_text
+from core.located_yaml import Field, Reader, compose
 
 BOARD_FILE = "board.yaml"
 
-# key -> (required, kind); kind: "str" | "bool" | "list" | "limits" | "qemu" | "path?" | "hz"
-_SCHEMA: dict[str, tuple[bool, str]] = {
-    "name": (True, "str"), "cpu": (True, "str"), "arch": (False, "str"), "clock_hz": (False, "hz"),
-    "is_host": (False, "bool"), "datagram": (False, "bool"),
-    "cc": (True, "str"), "ar": (False, "str"),
-    "cflags": (False, "list"), "ldflags": (False, "list"),
-    "linker_script": (False, "path?"), "include_dirs": (False, "list"), "sources": (True, "list"),
-    "limits": (False, "limits"), "qemu": (False, "qemu"),
+# board.yaml's schema table (core/located_yaml.py)
+_LIMITS = {"flash": Field(), "ram": Field()}
+_QEMU = {"argv": Field("list", True, "argv: [qemu-system-arm, ..., -kernel, '{elf}', ..., 'tcp:127.0.0.1:{port}']")}
+_SCHEMA: dict[str, Field] = {
+    "name": Field("str", True, "name: my-board"), "cpu": Field("str", True, "cpu: cortex-m4"),
+    "arch": Field("str"), "clock_hz": Field(),
+    "is_host": Field("bool"), "datagram": Field("bool"),
+    "cc": Field("str", True, "cc: arm-none-eabi-gcc"), "ar": Field("str"),
+    "cflags": Field("list"), "ldflags": Field("list"),
+    "linker_script": Field(), "include_dirs": Field("list"), "sources": Field("list", True, "sources: [board.c]"),
+    "limits": Field("map", fields=_LIMITS), "qemu": Field("map", fields=_QEMU),
 }
-_LIMIT_KEYS = ("flash", "ram")
+_TOP_HINT = " (keys are words like 'name' or 'cpu'); is this a board.yaml (name:, cpu:, cc:, sources: ...)?"
 # CPU architectures the knowledge base's `arch:` conditions may name
 ARCHES = ("armv6-m", "armv7-m", "armv7e-m", "armv8-m.main", "rv32imac", "x86-64")
+MAX_BOARD_BYTES = 64 * 1024
 
 
 class BoardError(BadInput):
@@ -57,60 +61,30 @@ class Board:
     datagram: bool = False         # the port provides the datagram transport (DTLS, transport: udp)
 
 
-def _fail(path: Path, node: yaml.Node | None, message: str) -> BoardError:
-    where = f"{path}:{node.start_mark.line + 1}" if node is not None else str(path)
+def _error(path: object, line: int | None, message: str) -> BoardError:
+    where = f"{path}:{line}" if line is not None else str(path)
     return BoardError(f"{where}: error: {message}")
 
 
-def _scalar(path: Path, node: yaml.Node, key: str) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        raise _fail(path, node, f"'{key}' must be a single value")
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
-
-
-def _string_list(path: Path, node: yaml.Node, key: str) -> tuple[str, ...]:
-    if not isinstance(node, yaml.SequenceNode):
-        raise _fail(path, node, f"'{key}' must be a list, e.g. [a, b]")
-    out = []
-    for item in node.value:
-        value = _scalar(path, item, key)
-        if not isinstance(value, str) or not value:
-            raise _fail(path, item, f"'{key}' entries must be non-empty strings; got {value!r}")
-        out.append(value)
-    return tuple(out)
-
-
-def _mapping(path: Path, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        raise _fail(path, node, f"'{where}' must be a mapping (key: value)")
-    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-    for key_node, value_node in node.value:
-        key = key_node.value
-        if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
-            raise _fail(path, key_node, f"unknown key '{key}' in {where}; {hint}")
-        if key in out:
-            raise _fail(path, key_node, f"key '{key}' appears twice; keep one")
-        out[key] = (key_node, value_node)
-    return out
-
-
-def _limit(path: Path, node: yaml.Node, key: str) -> int | None:
-    value = _scalar(path, node, f"limits.{key}")
+def _limit(r: Reader, node: yaml.Node, key: str) -> int | None:
+    value = r.scalar(node, f"limits.{key}")
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise _fail(path, node, f"'limits.{key}' must be a positive number of bytes or null; got {value!r}")
+        raise r.fail(node, f"'limits.{key}' must be a positive number of bytes or null; got {excerpt(value)}")
     return value
 
 
-def load_board(name: str, ports_dir: Path) -> Board:
-    """Read and validate ports/<name>/board.yaml; BoardError (exit 2) when absent or wrong."""
+def load_board(name: str, ports_dir: Path, where: str | None = None) -> Board:
+    """Read and validate ports/<name>/board.yaml; BoardError (exit 2) when absent or wrong.
+
+    where: "FILE:LINE" of the profile's target: key that named the board, so an unknown
+    target is reported there (None: the name came from the command line)."""
+    at = f"{where}: error: " if where else ""
     if not re.fullmatch(r"[a-z0-9-]{1,64}", name):
         # a target names a folder under ports/: never a path ("../..") or anything else
         shown = "".join(c if " " <= c <= "~" else "?" for c in name)[:64]
-        raise BoardError(f"target {shown!r} is not a board name ([a-z0-9-]+, at most 64 characters); "
+        raise BoardError(f"{at}target {shown!r} is not a board name ([a-z0-9-]+, at most 64 characters); "
                          f"boards: {', '.join(list_boards(ports_dir)) or 'none'}")
     board_dir = ports_dir / name
     path = board_dir / BOARD_FILE
@@ -118,78 +92,65 @@ def load_board(name: str, ports_dir: Path) -> Board:
         known = ", ".join(list_boards(ports_dir)) or "none"
         close = difflib.get_close_matches(name, list_boards(ports_dir), n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise BoardError(f"unknown target '{name}'{hint} (boards: {known}; 'host' runs on Linux)")
+        raise BoardError(f"{at}unknown target '{name}'{hint} (boards: {known}; 'host' runs on Linux)")
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise BoardError(f"{where}: error: cannot read board facts: {exc}") from exc
+        text = read_text(path, "board.yaml", MAX_BOARD_BYTES)
+    except InputFileError as exc:
+        raise BoardError(str(exc)) from None
+    root = compose(text, path, _error, "board.yaml")
     if root is None:
         raise BoardError(f"{path}:1: error: board.yaml is empty; start with 'name: {name}'")
-    m = _mapping(path, root, "board.yaml", tuple(_SCHEMA))
-    for key, (required, _) in _SCHEMA.items():
-        if required and key not in m:
-            raise _fail(path, root, f"missing required key '{key}'")
+    r = Reader(path, _error, top_hint=_TOP_HINT)
+    m = r.mapping(root, "", _SCHEMA, required=True)
 
-    def text(key: str, default: str = "") -> str:
-        if key not in m:
-            return default
-        value = _scalar(path, m[key][1], key)
-        if not isinstance(value, str) or not value:
-            raise _fail(path, m[key][1], f"'{key}' must be a non-empty string; got {value!r}")
-        return value
+    def text_of(key: str, default: str = "") -> str:
+        return r.get(m, key, "", _SCHEMA, default)
 
     def strings(key: str) -> tuple[str, ...]:
-        return _string_list(path, m[key][1], key) if key in m else ()
+        return r.get(m, key, "", _SCHEMA, ())
 
     def flag(key: str) -> bool:
-        value = _scalar(path, m[key][1], key) if key in m else False
-        if not isinstance(value, bool):
-            raise _fail(path, m[key][1], f"'{key}' must be true or false")
-        return value
+        return r.get(m, key, "", _SCHEMA, False)
 
-    if text("name") != name:
-        raise _fail(path, m["name"][1], f"name is '{text('name')}' but the folder is '{name}'; make them equal")
+    if text_of("name") != name:
+        raise r.fail(m["name"][1], f"name is '{text_of('name')}' but the folder is '{name}'; make them equal")
     is_host = flag("is_host")
     script = None
-    if "linker_script" in m and _scalar(path, m["linker_script"][1], "linker_script") is not None:
-        script = (board_dir / text("linker_script")).resolve()
+    if "linker_script" in m and not r.is_null(m["linker_script"][1]):
+        script = (board_dir / r.string(m["linker_script"][1], "linker_script")).resolve()
         if not script.is_file():
-            raise _fail(path, m["linker_script"][1], f"linker script {script} not found")
+            raise r.fail(m["linker_script"][1], f"linker script {script} not found")
     sources = tuple((board_dir / s).resolve() for s in strings("sources"))
     for src, node in zip(sources, m["sources"][1].value):
         if not src.is_file():
-            raise _fail(path, node, f"source {src} not found")
+            raise r.fail(node, f"source {src} not found")
     limits: dict[str, int | None] = {"flash": None, "ram": None}
     if "limits" in m:
-        lm = _mapping(path, m["limits"][1], "limits", _LIMIT_KEYS)
-        limits.update({k: _limit(path, v, k) for k, (_, v) in lm.items()})
+        lm = r.get(m, "limits", "", _SCHEMA)
+        limits.update({k: _limit(r, v, k) for k, (_, v) in lm.items()})
     qemu_argv: tuple[str, ...] = ()
     if "qemu" in m:
-        qm = _mapping(path, m["qemu"][1], "qemu", ("argv",))
-        if "argv" not in qm:
-            raise _fail(path, m["qemu"][1], "missing 'qemu.argv' (the QEMU command line with {elf} and {port})")
-        qemu_argv = _string_list(path, qm["argv"][1], "qemu.argv")
+        qm = r.get(m, "qemu", "", _SCHEMA)
+        qemu_argv = r.get(qm, "argv", "qemu", _QEMU)
         joined = " ".join(qemu_argv)
         if "{elf}" not in joined or "{port}" not in joined:
-            raise _fail(path, qm["argv"][1], "'qemu.argv' must contain {elf} and {port}")
-    arch = text("arch") if "arch" in m else None
+            raise r.fail(qm["argv"][1], "'qemu.argv' must contain {elf} and {port}")
+    arch = text_of("arch") if "arch" in m else None
     if arch is not None and arch not in ARCHES:
         close = difflib.get_close_matches(arch, ARCHES, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(ARCHES)}"
-        raise _fail(path, m["arch"][1], f"unknown arch '{arch}'; {hint}")
+        raise r.fail(m["arch"][1], f"unknown arch '{arch}'; {hint}")
     clock_hz = None
     if "clock_hz" in m:
-        clock_hz = _scalar(path, m["clock_hz"][1], "clock_hz")
+        clock_hz = r.scalar(m["clock_hz"][1], "clock_hz")
         if not isinstance(clock_hz, int) or isinstance(clock_hz, bool) or clock_hz <= 0:
-            raise _fail(path, m["clock_hz"][1], f"'clock_hz' must be a positive number of Hz; got {clock_hz!r}")
+            raise r.fail(m["clock_hz"][1], f"'clock_hz' must be a positive number of Hz; got {excerpt(clock_hz)}")
     datagram = flag("datagram")
     if not is_host and not qemu_argv:
-        raise _fail(path, root, "a board that is not the host needs 'qemu: {argv: [...]}' to run")
+        raise r.fail(root, "a board that is not the host needs 'qemu: {argv: [...]}' to run")
     return Board(
-        name=name, cpu=text("cpu"), cflags=strings("cflags"), ldflags=strings("ldflags"),
-        cc=text("cc"), ar=text("ar", "ar"), dir=board_dir.resolve(), sources=sources,
+        name=name, cpu=text_of("cpu"), cflags=strings("cflags"), ldflags=strings("ldflags"),
+        cc=text_of("cc"), ar=text_of("ar", "ar"), dir=board_dir.resolve(), sources=sources,
         include_dirs=tuple((board_dir / d).resolve() for d in strings("include_dirs")),
         linker_script=script, qemu_argv=qemu_argv,
         flash_limit=limits["flash"], ram_limit=limits["ram"], is_host=is_host,

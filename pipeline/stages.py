@@ -165,7 +165,7 @@ def validate(gen: GeneratedConfig, board: Board, tree: MbedtlsTree, work: Path) 
 
 
 def board_for(gen: GeneratedConfig, target: str | None, paths: Paths) -> Board:
-    return load_board(target or gen.profile.target, paths.ports)
+    return load_board(target or gen.profile.target, paths.ports, None if target else gen.profile.target_where)
 
 
 def test_pki_dir(profile: Profile) -> Path:
@@ -288,7 +288,7 @@ def generate_for_board(profile_path: Path, kb: Knowledge, optimize: str | None, 
     """The config for the board that runs it (the profile's target unless `target` is given):
     the board's CPU architecture decides the arch-conditioned tuning (core: built for that core)."""
     profile = load(profile_path, kb, optimize, knobs, lto)
-    board = load_board(target or profile.target, paths.ports)
+    board = load_board(target or profile.target, paths.ports, None if target else profile.target_where)
     if core is not None:
         board = board_for_core(board, core)
     return configure(profile, kb, board.arch), board

@@ -3,7 +3,7 @@
 `load_costs` reads probe/costs.yaml (cost hints, each marked measured or
 estimate); `decide` picks one version, suite, group and the signature
 algorithms the chain and handshake need; `render_profile` returns the YAML
-text. Pure functions: nothing here runs a client or writes a file.
+text, written through generator/profile_doc.py (the one profile writer). Pure functions: nothing here runs a client or writes a file.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from generator.knowledge import Knowledge
+from generator.profile_doc import ProfileDoc, quoted
 from probe import ProbeError
 from probe.chain import ChainInfo, certificate_sigalg
 from probe.scan import ScanResult
@@ -224,11 +225,6 @@ def _handshake_sigalg(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: 
     return min(fits, key=lambda n: costs.get("signature_algorithms", n).cost)
 
 
-def _q(value: str) -> str:
-    """A YAML scalar, quoted when needed."""
-    return yaml.safe_dump(value, default_style=None, width=1000).strip().removesuffix("\n...").strip()
-
-
 def _wrap(text: str, prefix: str = "# ", width: int = 100) -> list[str]:
     words, lines, line = text.split(), [], ""
     for w in words:
@@ -287,44 +283,42 @@ def render_profile(scan: ScanResult, chain: ChainInfo, d: Decisions, kb: Knowled
     for r in d.reasons:
         out += _wrap(r, "#   " if not r.startswith("  ") else "#       ")
 
-    out += [
-        f"name: {name}",
-        f"description: {_q(f'Probed {t.address} ({today.isoformat()}): TLS {d.version} {d.suite}')}",
-        "server:",
-        f"  host: {_q(server_host)}",
-        f"  port: {t.port}",
-        "tls:",
-        f"  versions: [\"{d.version}\"]",
-        f"  ciphersuites: [{d.suite}]",
-    ]
+    doc = ProfileDoc.new("\n".join(out))
+    doc.set("name", name)
+    doc.set("description", f"Probed {t.address} ({today.isoformat()}): TLS {d.version} {d.suite}")
+    doc.set("server", {"host": server_host, "port": t.port})
+    doc.set_flow("server", False)
+    doc.set("tls.versions", [quoted(d.version)])
+    doc.set_flow("tls", False)
+    doc.set("tls.ciphersuites", [d.suite])
     if d.group:
-        out.append(f"  groups: [{', '.join(d.groups)}]"
-                   + ("   # the certificate's curve too: TLS 1.2 servers require it in supported_groups"
-                      if len(d.groups) > 1 else ""))
+        doc.set("tls.groups", list(d.groups),
+                comment=("the certificate's curve too: TLS 1.2 servers require it in supported_groups"
+                         if len(d.groups) > 1 else None))
     if d.sigalgs:
-        out.append(f"  signature_algorithms: [{', '.join(d.sigalgs)}]")
+        doc.set("tls.signature_algorithms", list(d.sigalgs))
     if d.version == "1.2":
-        out.append(f"  max_fragment_length: {d.mfl if d.mfl else 'null'}"
-                   + ("" if d.mfl else "   # the server honours none: buffers derived (16384 in)"))
+        doc.set("tls.max_fragment_length", d.mfl if d.mfl else None,
+                comment=None if d.mfl else "the server honours none: buffers derived (16384 in)")
     if d.buffers:
-        out.append(f"  buffers: {{in: {d.buffers[0]}, out: {d.buffers[1]}}}")
-    out.append(f"  sni: {'true' if t.sni else 'false'}")
+        doc.set("tls.buffers", {"in": d.buffers[0], "out": d.buffers[1]})
+    doc.set("tls.sni", bool(t.sni))
     if scan.alpn_selected:
-        out.append(f"  alpn: [{_q(scan.alpn_selected)}]")
-    out.append("  resumption: none" + ("   # the server issues tickets: 'tickets' resumes at some ROM cost"
-                                       if scan.tickets else ""))
-    inter = ", ".join(c.key_type or "" for c in chain.intermediates)
-    out += [
-        "trust:",
-        f"  ca_files: [{_q(root_file)}]",
-        f"  chain: {{root: {chain.root.key_type}, intermediates: [{inter}], leaf: {chain.leaf.key_type}}}",
-        f"target: {target}",
-    ]
+        doc.set("tls.alpn", [scan.alpn_selected])
+    doc.set("tls.resumption", "none",
+            comment="the server issues tickets: 'tickets' resumes at some ROM cost" if scan.tickets else None)
+    doc.set("trust.ca_files", [root_file])
+    doc.set_flow("trust", False)
+    doc.set("trust.chain", {"root": chain.root.key_type,
+                            "intermediates": [c.key_type or "" for c in chain.intermediates],
+                            "leaf": chain.leaf.key_type})
+    doc.set_flow("trust.chain")
+    doc.set("target", target)
     for c in (chain.leaf, *chain.intermediates, chain.root):
         if c.key_type is None:
             raise ProbeError(f"certificate '{c.common_name}' has a {c.key_label} key, which tlsfit's mbedTLS 3.6 "
                              f"knowledge base does not cover (known: {', '.join(kb.key_types)})")
-    return "\n".join(out) + "\n"
+    return doc.dump()
 
 
 def profile_data(text: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import yaml
 
 from core.errors import BadInput
 from core.inputs import InputFileError, excerpt, read_text
+from core.located_yaml import Field, Reader, compose
 from reports.metrics import BY_NAME, METRIC_NAMES
 
 MAX_LIMITS_BYTES = 64 * 1024
@@ -124,72 +125,56 @@ def apply_overrides(limits: Limits, flags: list[str]) -> Limits:
     return limits
 
 
-def limits_from_data(data: object, where: str) -> Limits:
-    """From the parsed YAML: {"limits": {"bytes": "+0", "handshake.instructions": "1%", ...}}."""
-    if data is None:
-        return default_limits()
-    if not isinstance(data, dict) or not isinstance(data.get("limits", {}), dict):
-        raise LimitsError(f"{where}: expected a mapping with a 'limits' mapping of METRIC: LIMIT")
-    unknown = set(data) - {"schema_version", "limits", "entries"}
-    if unknown:
-        raise LimitsError(f"{where}: unknown keys {excerpt(sorted(map(str, unknown)), 80)}; allowed: "
-                          "schema_version, limits, entries")
-    if data.get("schema_version", 1) != 1 or isinstance(data.get("schema_version"), bool):
-        raise LimitsError(f"{where}: schema_version {excerpt(data.get('schema_version'))}; this tlsfit reads 1")
-    limits = default_limits()
-    entries = data.get("limits") or {}
-    # "bytes" first so a specific metric given in the same file overrides it.
-    for metric in sorted(entries, key=lambda m: (str(m) != "bytes", str(m))):
-        value = entries[metric]
-        if not isinstance(metric, str) or isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise LimitsError(f"{where}: limits.{excerpt(metric)}: expected a limit such as +512 or 1%, "
-                              f"got {excerpt(value)}")
-        name, limit = parse_limit(f"{metric}={value}", where)
-        limits = with_override(limits, name, limit)
-    per_entry: dict[str, dict[str, Limit]] = {}
-    raw_entries = data.get("entries") or {}
-    if not isinstance(raw_entries, dict):
-        raise LimitsError(f"{where}: 'entries' must map a baseline entry (profile@target) to METRIC: LIMIT")
-    for entry, metrics in raw_entries.items():
-        if not isinstance(entry, str) or not isinstance(metrics, dict) or not metrics:
-            raise LimitsError(f"{where}: entries.{excerpt(entry)}: expected a mapping of METRIC: LIMIT")
-        for metric, value in metrics.items():
-            if not isinstance(metric, str) or isinstance(value, bool) or not isinstance(value, (str, int)) \
-                    or metric == "bytes":
-                raise LimitsError(f"{where}: entries.{excerpt(entry)}.{excerpt(metric)}: expected one metric "
-                                  "and a limit such as +16 or 1%")
-            name, limit = parse_limit(f"{metric}={value}", f"{where}: entries.{entry}")
-            per_entry.setdefault(entry, {})[name] = limit
-    return replace(limits, per_entry=per_entry)
+# The limits file's schema table (core/located_yaml.py); `limits:` and `entries:` have free keys
+# (metric names, baseline entries), each checked here.
+_SCHEMA = {"schema_version": Field("int"), "limits": Field("map"), "entries": Field("map")}
+_TOP_HINT = " (keys are schema_version, limits and entries); is this a tlsfit limits file?"
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+def _error(path: object, line: int | None, message: str) -> LimitsError:
+    where = f"{path}:{line}" if line is not None else str(path)
+    return LimitsError(f"{where}: error: {message}")
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise LimitsError(f"{self.name}:{key_node.start_mark.line + 1}: error: limit {excerpt(key)} "
-                                  "appears twice; keep one")
-            seen.add(key) if isinstance(key, (str, int, float, bool)) else None
-        return super().construct_mapping(node, deep=deep)
+
+def _limit_text(r: Reader, node: yaml.Node, where: str) -> str:
+    value = r.scalar(node, where)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise r.fail(node, f"{where}: expected a limit such as +512 or 1%, got {excerpt(value)}")
+    return str(value)
 
 
 def load_limits(path: Path) -> Limits:
+    """ci/limits.yaml (or the --limits file) as Limits; LimitsError (exit 2) at FILE:LINE when wrong."""
     try:
         text = read_text(path, "limits file", MAX_LIMITS_BYTES)
     except InputFileError as exc:
         raise LimitsError(str(exc).replace(": error: ", ": ", 1)) from None
-    loader = _UniqueKeyLoader(text)
-    loader.name = str(path)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise LimitsError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or 'syntax error'}") from None
-    finally:
-        loader.dispose()
-    return limits_from_data(data, str(path))
+    root = compose(text, path, _error, "limits file")
+    if root is None:
+        return default_limits()
+    r = Reader(path, _error, top_hint=_TOP_HINT)
+    top = r.mapping(root, "", _SCHEMA)
+    version = r.get(top, "schema_version", "", _SCHEMA, 1)
+    if version != 1:
+        raise r.fail(top["schema_version"][1], f"schema_version {version}; this tlsfit reads 1")
+    limits = default_limits()
+    entries = r.get(top, "limits", "", _SCHEMA, {})
+    # "bytes" first so a specific metric given in the same file overrides it.
+    for metric in sorted(entries, key=lambda m: (m != "bytes", m)):
+        key_node, node = entries[metric]
+        at = f"{path}:{key_node.start_mark.line + 1}: error"
+        name, limit = parse_limit(f"{metric}={_limit_text(r, node, f'limits.{metric}')}", at)
+        limits = with_override(limits, name, limit)
+    per_entry: dict[str, dict[str, Limit]] = {}
+    for entry, (key_node, node) in r.get(top, "entries", "", _SCHEMA, {}).items():
+        metrics = r.mapping(node, f"entries.{entry}", None, key_node)
+        if not metrics:
+            raise r.fail(key_node, f"entries.{entry}: expected a mapping of METRIC: LIMIT")
+        for metric, (metric_node, value_node) in metrics.items():
+            if metric == "bytes":
+                raise r.fail(metric_node, f"entries.{entry}.bytes: expected one metric and a limit "
+                             "such as +16 or 1%")
+            at = f"{path}:{metric_node.start_mark.line + 1}: error: entries.{entry}"
+            name, limit = parse_limit(f"{metric}={_limit_text(r, value_node, f'entries.{entry}.{metric}')}", at)
+            per_entry.setdefault(entry, {})[name] = limit
+    return replace(limits, per_entry=per_entry)

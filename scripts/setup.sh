@@ -38,6 +38,8 @@ PACKAGES=(
   "python3:/usr/bin/python3"
   "python3-jinja2:/usr/lib/python3/dist-packages/jinja2"
   "python3-yaml:/usr/lib/python3/dist-packages/yaml"
+  # profiles written by probe and tune keep comments and layout (generator/profile_doc.py)
+  "python3-ruamel.yaml:/usr/lib/python3/dist-packages/ruamel/yaml"
   "python3-pytest:/usr/lib/python3/dist-packages/pytest"
   "python3-pyelftools:/usr/lib/python3/dist-packages/elftools"
   "python3-hypothesis:/usr/lib/python3/dist-packages/hypothesis"

@@ -127,3 +127,45 @@ def test_knowledge_is_chosen_by_minor_version() -> None:
     assert knowledge_for("3.6.0") is knowledge_for("3.6.6")
     with pytest.raises(UnsupportedMbedtls, match=r"mbedTLS 4.0.0: this tlsfit knows 3.6.x"):
         knowledge_for("4.0.0")
+
+
+def test_the_cached_knowledge_base_cannot_be_changed() -> None:
+    """One instance is shared by every caller (functools.cache): its tables are read-only all the way."""
+    kb = knowledge_for("3.6.6")
+    suite = next(iter(kb.suites))
+    mutations = [
+        lambda: kb.suites.__setitem__("x", kb.suites[suite]),
+        lambda: kb.suites.pop(suite),
+        lambda: kb.options.clear(),
+        lambda: kb.never.__setitem__("MBEDTLS_X", "why"),
+        lambda: kb.limits.__setitem__("max_intermediate_ca", 99),
+        lambda: kb.knobs["drbg"].choices.__setitem__("x", "y"),
+        lambda: kb.tuning[0].levels.__setitem__("size", "1"),
+        lambda: kb.driver_builds[0].replace.__setitem__("x", ()),
+        lambda: kb.roles.update({}),
+        lambda: kb.suites[suite].versions.append("1.0"),
+        lambda: setattr(kb, "null_cipher", "x"),
+        lambda: setattr(kb.suites[suite], "cipher", "x"),
+    ]
+    for mutate in mutations:
+        with pytest.raises((TypeError, AttributeError)):
+            mutate()
+    assert knowledge_for("3.6.6") is kb and suite in kb.suites
+
+
+def test_the_knowledge_base_pickles_for_worker_processes() -> None:
+    import pickle
+    kb = knowledge_for("3.6.6")
+    copy = pickle.loads(pickle.dumps(kb))
+    assert copy == kb and copy is not kb
+    with pytest.raises(TypeError):
+        copy.options["x"] = copy.options[next(iter(copy.options))]  # type: ignore[index]
+
+
+def test_a_misspelt_table_is_named_with_its_line(tmp_path: Path) -> None:
+    text = knowledge_for("3.6.6").source.read_text()
+    path = tmp_path / "mbedtls-3.6.yaml"
+    path.write_text(text.replace("\nnever:", "\nnevr:"))
+    line = text[:text.index("\nnever:") + 1].count("\n") + 1
+    with pytest.raises(KnowledgeError, match=rf"mbedtls-3.6.yaml:{line}: unknown key 'nevr'; did you mean 'never'\?"):
+        load_knowledge(path)

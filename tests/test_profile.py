@@ -1,6 +1,7 @@
 """Profile loading: exact `path:LINE: error:` strings, one fixture per case, and the shipped profiles."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,28 @@ CASES = {
                                "'allow_insecure: true' if that is really intended, or remove 'verify: none'",
     "null-cipher": "6: error: TLS_ECDHE_ECDSA_WITH_NULL_SHA does not encrypt (NULL cipher): anyone on the path "
                    "reads the traffic; choose an AEAD suite, or add 'allow_insecure: true' if that is really intended",
+    # issue 23 item 8: weak inputs need an opt-in, control characters never pass
+    "host-newline": "3: error: 'server.host' 'broker.example.com\\n' is not valid: it is not a host name: it holds "
+                    "a space, a line break or another control or non-ASCII character",
+    "host-control": "2: error: 'server.host' 'a.exa\\tmple' is not valid: it is not a host name: it holds "
+                    "a space, a line break or another control or non-ASCII character",
+    "sha1-ecdsa": "10: error: signature algorithm ecdsa_sha1: SHA-1 signatures can be forged by chosen-prefix "
+                  "collision (Leurent and Peyrin, 2020); use ecdsa_secp256r1_sha256 instead, or add "
+                  "'allow_insecure: true' if that is really intended",
+    "sha1-rsa": "8: error: signature algorithm rsa_pkcs1_sha1: SHA-1 signatures can be forged by chosen-prefix "
+                "collision (Leurent and Peyrin, 2020); use rsa_pkcs1_sha256 instead, or add "
+                "'allow_insecure: true' if that is really intended",
+    "psk-short": "8: error: tls.psk.key is 1 byte: a key this short is guessed offline from one recorded handshake; "
+                 "use a random key of at least 16 bytes, or add 'allow_insecure: true' if that is really intended",
+    "psk-constant": "6: error: tls.psk.key is one byte (0x00) repeated: anyone can guess it; use a random key, "
+                    "or add 'allow_insecure: true' if that is really intended",
+    "target-not-a-name": "3: error: target 'MPS2_AN386' must match [a-z0-9-]+ (a board folder name)",
 }
+# Cases refused by `tlsfit gen` (exit 2) at the same FILE:LINE as load_profile: the issue 23 item 8 ones,
+# and a target no board folder has (load_profile cannot know the boards: gen names the profile's line).
+GEN_CASES = {**{case: CASES[case] for case in ("host-newline", "host-control", "sha1-ecdsa", "sha1-rsa",
+                                                "psk-short", "psk-constant", "target-not-a-name")},
+             "../targets/unknown-target": "8: error: unknown target 'mps2-an999'; did you mean 'mps2-an505'?"}
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +157,42 @@ def test_verify_none_with_allow_insecure_loads(tmp_path: Path) -> None:
         "  signature_algorithms: [rsa_pkcs1_sha256]\n")
     p = load_profile(tmp_path / "p.yaml", KB)
     assert p.verify == "none" and p.chain is not None and p.chain.leaf == "rsa2048"
+
+
+@pytest.mark.parametrize("case", sorted(GEN_CASES))
+def test_gen_refuses_at_file_and_line(case: str, tmp_path: Path) -> None:
+    path = FIX / f"{case}.yaml"
+    proc = subprocess.run([str(ROOT / "tlsfit"), "gen", "--no-validate", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[0].startswith(f"{path}:{GEN_CASES[case]}"), proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+INSECURE_BUT_ALLOWED = {
+    "sha1-ecdsa": "signature algorithm ecdsa_sha1: SHA-1 signatures can be forged by chosen-prefix collision",
+    "sha1-rsa": "signature algorithm rsa_pkcs1_sha1: SHA-1",
+    "psk-short": "tls.psk.key is 1 byte",
+    "psk-constant": "tls.psk.key is one byte (0x00) repeated",
+}
+
+
+@pytest.mark.parametrize("case", sorted(INSECURE_BUT_ALLOWED))
+def test_allow_insecure_lets_it_through_and_the_header_names_it(case: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{case}.yaml"
+    path.write_text("allow_insecure: true\n" + (ROOT / FIX / f"{case}.yaml").read_text())
+    profile = load_profile(path, KB)
+    assert any(w.startswith(INSECURE_BUT_ALLOWED[case]) for w in profile.insecure), profile.insecure
+    proc = subprocess.run([str(ROOT / "tlsfit"), "gen", "--no-validate", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    header = (tmp_path / "out" / "mbedtls_config.h").read_text()
+    opening = header[:header.index("*/")]
+    assert "INSECURE: the profile's allow_insecure: true lets these through:" in opening
+    assert f" *   - {INSECURE_BUT_ALLOWED[case]}" in opening
+
+
+def test_secure_profiles_name_nothing_insecure() -> None:
+    for path in SHIPPED:
+        assert load_profile(path, KB).insecure == (), path

@@ -205,7 +205,7 @@ def test_driver_knob_that_does_not_fit_is_infeasible() -> None:
 def test_cbc_suite_gets_encrypt_then_mac_and_no_decrypt_stays_off(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
         "name: x\nserver: {host: a.example}\ntls:\n  versions: ['1.2']\n"
-        "  ciphersuites: [TLS_PSK_WITH_AES_128_CBC_SHA256]\n  psk: {identity: a, key: '0011'}\n")
+        "  ciphersuites: [TLS_PSK_WITH_AES_128_CBC_SHA256]\n  psk: {identity: a, key: '00112233445566778899aabbccddeeff'}\n")
     rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB)
     assert rc.has("MBEDTLS_SSL_ENCRYPT_THEN_MAC") and rc.has("MBEDTLS_CIPHER_MODE_CBC")
     assert not rc.has("MBEDTLS_BLOCK_CIPHER_NO_DECRYPT")

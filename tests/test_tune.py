@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -243,3 +244,40 @@ def test_tune_ecdhe_default_search(tmp_path: Path) -> None:
     # the fastest work is on the front, up to the 0.5 % of run-to-run noise the front ignores
     least = fastest["handshake"]["instructions"]
     assert any(row["pareto"] for row in ok if row["handshake"]["instructions"] <= least * 1.005)
+
+
+def test_chosen_profile_keeps_the_users_comments_and_relative_paths(tmp_path: Path) -> None:
+    """Issue 21: tune's chosen profile is the user's own file with the chosen knobs patched in; it can be
+    committed as it is, and `tlsfit gen` accepts it where tune writes it (another folder)."""
+    from tune.output import chosen_profile_text
+    src = tmp_path / "mine"
+    (src / "certs").mkdir(parents=True)
+    (src / "certs" / "root.pem").write_bytes((ROOT / "profiles" / "certs" / "AmazonRootCA1.pem").read_bytes())
+    original = ("# my broker: keep this note\n"
+                + (ROOT / "profiles" / "aws-iot-core.yaml").read_text()
+                .replace("ca_files: [certs/AmazonRootCA1.pem]", "ca_files: [certs/root.pem]  # the broker's root")
+                .replace("target: mps2-an386\n", "target: mps2-an386\noptimize: size   # my choice\n"))
+    (src / "aws.yaml").write_text(original)
+    profile = load_profile(src / "aws.yaml", KB)
+    chosen = Outcome(candidate=Candidate(optimize="speed", knobs=(("ecp_window", "4"),), lto=True), status="ok",
+                     rom_total=70_000, ram_total=30_000, instructions=90_000_000, handshake_ok=True)
+    out = tmp_path / "tune-out"
+    text = chosen_profile_text(profile, KB, chosen, f"tlsfit tune -o {out}", out)
+    assert text.startswith("# Written by tlsfit tune from aws.yaml: candidate ")
+    for line in original.splitlines():
+        if line.lstrip().startswith("#"):
+            assert line in text, line                        # every comment line of the user's file
+    assert re.search(r"\n  ca_files: \[\.\./mine/certs/root\.pem\] +# the broker's root\n", text)  # relative, from out/
+    assert re.search(r"\noptimize: speed +# my choice\n", text)
+    assert "build: {lto: true}\n" in text and "tuning: {ecp_window: 4}\n" in text
+    out.mkdir()
+    (out / "aws.yaml").write_text(text)
+    tuned = load_profile(out / "aws.yaml", KB)
+    assert tuned.ca_files == ((src / "certs" / "root.pem").resolve(),)
+    assert (tuned.optimize, tuned.lto, tuned.tuning) == ("speed", True, (("ecp_window", "4"),))
+    gen = tlsfit("gen", str(out / "aws.yaml"), "--no-validate", "-o", str(tmp_path / "gen"))
+    assert gen.returncode == 0, gen.stderr
+    # tuning the tuned file again: still one "Written by" head, nothing else lost
+    again = chosen_profile_text(tuned, KB, chosen, "again", out)
+    assert again.count("# Written by tlsfit tune") == 1 and "# my broker: keep this note\n" in again
+    assert "ca_files: [../mine/certs/root.pem]" in again

@@ -6,10 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-import yaml
-
 from generator.knowledge import Knowledge
 from generator.model import Profile
+from generator.profile_doc import ProfileDoc
 from generator.tuning import setting_value
 from core.write import write_if_changed
 from tune.front import choose, handshake_ms_high, pareto_keys, within_budget
@@ -174,30 +173,35 @@ tr.front{{background:#e8f5e9}}</style></head><body>
 """
 
 
-def chosen_profile_text(profile: Profile, kb: Knowledge, outcome: Outcome, tune_dir_note: str) -> str:
-    """The profile's YAML with the chosen optimize level, tuning: and build:, file paths made
-    absolute (the written profile lives elsewhere). Comments of the original are not kept."""
-    raw = yaml.safe_load(profile.path.read_text(encoding="utf-8"))
-    base = profile.path.parent
-    trust = raw.get("trust") or {}
-    if "ca_files" in trust:
-        trust["ca_files"] = [str((base / f).resolve()) for f in trust["ca_files"]]
-    cc = (raw.get("tls") or {}).get("client_certificate") or {}
-    for key in ("cert", "key_file"):
-        if key in cc and cc[key]:
-            cc[key] = str((base / cc[key]).resolve())
+TUNE_HEAD = "# Written by tlsfit tune from "
+
+
+def chosen_profile_text(profile: Profile, kb: Knowledge, outcome: Outcome, tune_dir_note: str,
+                        dest_dir: Path | None = None) -> str:
+    """The user's profile file with the chosen optimize level, build.lto and tuning: patched in;
+    every other line, comment and relative path as the user wrote it (generator/profile_doc.py).
+
+    dest_dir: the folder the text will be written to; relative file paths (trust.ca_files, the
+    client certificate) are rewritten to stay relative and name the same files from there.
+    None: written beside the original profile."""
+    doc = ProfileDoc.load(profile.path)
     c = outcome.candidate
-    raw["optimize"] = c.optimize
-    raw["build"] = {"lto": c.lto}
+    doc.set("optimize", c.optimize)
+    doc.set("build.lto", c.lto)
     tuning = {**dict(profile.tuning), **dict(c.knobs)}
     if tuning:
-        raw["tuning"] = {k: setting_value(kb.knobs[k], v) for k, v in sorted(tuning.items())}
+        doc.set("tuning", {k: setting_value(kb.knobs[k], v) for k, v in sorted(tuning.items())})
     else:
-        raw.pop("tuning", None)
-    head = (f"# Written by tlsfit tune from {profile.path.name}: candidate {c.key}\n"
+        doc.delete("tuning")
+    if dest_dir is not None:
+        doc.relocate(dest_dir)
+    head = (f"{TUNE_HEAD}{profile.path.name}: candidate {c.key}\n"
             f"# (ROM total {outcome.rom_total:,} B, RAM total {outcome.ram_total:,} B, "
             f"{outcome.instructions:,} handshake instructions; {tune_dir_note}).\n")
-    return head + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
+    lines = doc.dump().splitlines(keepends=True)
+    if lines and lines[0].startswith(TUNE_HEAD):       # a tuned profile tuned again: one head only
+        lines = lines[2:] if len(lines) > 1 and lines[1].startswith("# (ROM total") else lines[1:]
+    return head + "".join(lines)
 
 
 def write_outputs(out_dir: Path, doc: dict, profile_text: str | None, profile_name: str | None,
