@@ -293,8 +293,8 @@ def render_profile(scan: ScanResult, chain: ChainInfo, d: Decisions, kb: Knowled
     doc.set("tls.ciphersuites", [d.suite])
     if d.group:
         doc.set("tls.groups", list(d.groups),
-                comment=("the certificate's curve too: TLS 1.2 servers require it in supported_groups"
-                         if len(d.groups) > 1 else None))
+                comment=("key exchange only: tlsfit also offers the certificates' curves where TLS 1.2 "
+                         "needs them" if d.version == "1.2" else None))
     if d.sigalgs:
         doc.set("tls.signature_algorithms", list(d.sigalgs))
     if d.version == "1.2":
