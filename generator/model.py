@@ -120,7 +120,8 @@ class Profile:
     dtls: Dtls | None = None       # set exactly when transport is "udp"
     # what allow_insecure: true lets through (verify: none, a NULL suite, a SHA-1 signature, a weak PSK)
     insecure: tuple[str, ...] = ()
-    target_where: str | None = None  # "FILE:LINE" of the profile's target: key (None: the default target)
+    target_where: str | None = None
+    offer_groups: tuple[str, ...] = ()       # tls.offer_groups: the exact supported_groups (empty: tlsfit's rule)  # "FILE:LINE" of the profile's target: key (None: the default target)
 
     @property
     def uses_certificates(self) -> bool:

@@ -128,7 +128,8 @@ _PSK = {"identity": Field("str", True, "identity: device-1"),
 _RETRANSMIT = {"min_ms": Field("int", lo=1, hi=600_000), "max_ms": Field("int", lo=1, hi=600_000)}
 _TLS = {"versions": Field("list", True, "versions: ['1.2']"),
         "ciphersuites": Field("list", True, "ciphersuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]"),
-        "groups": Field("list"), "signature_algorithms": Field("list"), "max_fragment_length": Field(),
+        "groups": Field("list"), "offer_groups": Field("list"), "signature_algorithms": Field("list"),
+        "max_fragment_length": Field(),
         "buffers": Field("map", fields=_BUFFERS), "sni": Field("bool"), "alpn": Field("list"),
         "resumption": Field("choice", choices=("none", "tickets")),
         "client_certificate": Field("map", fields=_CLIENT_CERTIFICATE), "psk": Field("map", fields=_PSK),
@@ -214,6 +215,7 @@ def _build(r: Reader, kb: Knowledge, path: Path, root: yaml.Node, top: Entries) 
     if not suites:
         raise r.fail(suites_node, "'tls.ciphersuites' is empty; list at least one IANA ciphersuite name")
     groups = r.names(tls["groups"][1], "tls.groups", kb.groups, "group") if "groups" in tls else []
+    offer_groups = _offer_groups(r, kb, tls["offer_groups"][1], groups) if "offer_groups" in tls else ()
     sigalgs = (r.names(tls["signature_algorithms"][1], "tls.signature_algorithms", kb.signature_algorithms,
                        "signature algorithm", kb.unsupported_signature_algorithms)
                if "signature_algorithms" in tls else [])
@@ -266,7 +268,7 @@ def _build(r: Reader, kb: Knowledge, path: Path, root: yaml.Node, top: Entries) 
         ca_key_types=tuple(ca_key_type(p) for p, _ in ca_files), clock=clock, app=app,
         suites=suite_facts(tuple(n for n, _ in suites), kb), part=part, transport=transport, dtls=dtls,
         lto=lto, tuning=_tuning(r, kb, top["tuning"][1], tuple(n for n, _ in groups), mfl) if "tuning" in top else (),
-        insecure=insecure, target_where=target_where)
+        insecure=insecure, target_where=target_where, offer_groups=offer_groups)
 
 
 DTLS_VERSIONS = ("1.2",)          # mbedTLS 3.6 speaks DTLS 1.2 only
@@ -302,6 +304,22 @@ def _dtls(r: Reader, top: Entries, tls: Entries,
                          "from min_ms up to max_ms")
     mtu = r.integer(tls["mtu"][1], "tls.mtu", MIN_MTU, MAX_CONTENT_LEN) if "mtu" in tls else None
     return Dtls(connection_id=cid, retransmit_min_ms=lo, retransmit_max_ms=hi, mtu=mtu)
+
+
+def _offer_groups(r: Reader, kb: Knowledge, node: yaml.Node, groups: list[tuple[str, yaml.Node]]) -> tuple[str, ...]:
+    """tls.offer_groups: the ClientHello's supported_groups exactly, in order, instead of tlsfit's rule
+    (the key-exchange group, then the certificates' curves TLS 1.2 needs). It must keep at least one
+    group the server accepts for its key exchange."""
+    offered = r.names(node, "tls.offer_groups", kb.groups, "group")
+    names = tuple(n for n, _ in offered)
+    accepted = {n for n, _ in groups}
+    if not names:
+        raise r.fail(node, "'tls.offer_groups' is empty; remove it to let tlsfit choose, or list groups")
+    if accepted and not accepted & set(names):
+        raise r.fail(node, f"'tls.offer_groups' ({', '.join(names)}) offers no group of tls.groups "
+                           f"({', '.join(sorted(accepted))}), the ones the server accepts for its key exchange; "
+                           "add one of them")
+    return names
 
 
 def _tuning(r: Reader, kb: Knowledge, node: yaml.Node, groups: tuple[str, ...],

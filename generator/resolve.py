@@ -164,8 +164,7 @@ def _describe(name: str, changes: list[tuple[str, str, str]]) -> str:
 
 def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = None) -> ResolvedConfig:
     kb = knowledge
-    chosen_group = dict(profile.tuning).get("group")
-    groups = (chosen_group,) if chosen_group is not None else offered_groups(profile, kb)
+    groups = offered_groups(profile, kb, dict(profile.tuning).get("group"))
     fitting = _fitting_drivers(profile, kb, groups)
     b = _Builder(kb, driver=_driver_build(profile, kb, fitting, arch))
     warnings: list[str] = []
@@ -267,7 +266,7 @@ def _uses_ecdhe(b: _Builder, profile: Profile) -> bool:
     return False
 
 
-def offered_groups(profile: Profile, kb: Knowledge) -> tuple[str, ...]:
+def offered_groups(profile: Profile, kb: Knowledge, chosen: str | None = None) -> tuple[str, ...]:
     """Groups the client offers: the key-exchange group(s), then the certificates' curves where the version needs them.
 
     The server accepts each listed group for its key exchange, so at `one` a single group is enough:
@@ -275,9 +274,14 @@ def offered_groups(profile: Profile, kb: Knowledge) -> tuple[str, ...]:
     already needs (it then costs no extra ROM), else the first usable one. In the versions of
     `certificate_curves_offered` (TLS 1.2) supported_groups also says which curves the client can
     verify and sign with, so the server leaf's and the client certificate's curves follow.
+    `chosen` (tune's group knob) replaces the key-exchange choice; tls.offer_groups replaces it all.
     """
+    if profile.offer_groups:
+        return profile.offer_groups                 # the profile pins the list (tls.offer_groups)
     usable = [g for g in profile.groups if set(profile.versions) <= set(kb.groups[g].versions)]
-    if kb.group_offer.get(profile.optimize, "all") != "one" or not usable:
+    if chosen is not None:
+        key_exchange: tuple[str, ...] = (chosen,)   # tuning: {group: ...} (tune's group knob)
+    elif kb.group_offer.get(profile.optimize, "all") != "one" or not usable:
         key_exchange = profile.groups
     else:
         curves = {kb.key_types[k].curve for k in _key_names(profile, kb) if kb.key_types[k].kind == "ec"}

@@ -58,3 +58,30 @@ def test_mixed_curve_mutual_tls_handshakes_against_openssl(name: str, tmp_path: 
     report = json.loads((tmp_path / "report.json").read_text())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert report["handshake"]["ok"] and report["handshake"]["group"] == "secp256r1"
+
+
+def test_tune_s_group_knob_keeps_the_certificate_curves() -> None:
+    profile = load_profile(FIXTURES / "leaf-p384-device-p256.yaml", KB)
+    assert offered_groups(profile, KB, chosen="secp384r1") == ("secp384r1", "secp256r1")
+
+
+def _with_offer(tmp_path: Path, offer: str) -> Path:
+    text = (FIXTURES / "leaf-p384-device-p256.yaml").read_text()
+    text = text.replace("  groups: [secp256r1]\n", f"  groups: [secp256r1]\n  offer_groups: {offer}\n")
+    path = tmp_path / "pinned.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_offer_groups_pins_the_list(tmp_path: Path) -> None:
+    profile = load_profile(_with_offer(tmp_path, "[secp384r1, secp256r1]"), KB)
+    assert offered_groups(profile, KB) == ("secp384r1", "secp256r1")
+
+
+def test_offer_groups_without_a_key_exchange_group_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = _with_offer(tmp_path, "[secp384r1]")
+    done = subprocess.run([str(ROOT / "tlsfit"), "gen", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"{path}:8: error: 'tls.offer_groups' (secp384r1) offers no group of " \
+        "tls.groups (secp256r1)" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
