@@ -15,12 +15,13 @@ from typing import Any
 import yaml
 
 from core.errors import BadInput
+from generator.cores import Core, arches, find_core
 
 BOARD_FILE = "board.yaml"
 
 # key -> (required, kind); kind: "str" | "bool" | "list" | "limits" | "qemu" | "path?" | "hz"
 _SCHEMA: dict[str, tuple[bool, str]] = {
-    "name": (True, "str"), "cpu": (True, "str"), "arch": (False, "str"), "clock_hz": (False, "hz"),
+    "name": (True, "str"), "core": (True, "str"), "clock_hz": (False, "hz"),
     "is_host": (False, "bool"), "datagram": (False, "bool"),
     "cc": (True, "str"), "ar": (False, "str"),
     "cflags": (False, "list"), "ldflags": (False, "list"),
@@ -28,8 +29,13 @@ _SCHEMA: dict[str, tuple[bool, str]] = {
     "limits": (False, "limits"), "qemu": (False, "qemu"),
 }
 _LIMIT_KEYS = ("flash", "ram")
-# CPU architectures the knowledge base's `arch:` conditions may name
-ARCHES = ("armv6-m", "armv7-m", "armv7e-m", "armv8-m.main", "rv32imac", "x86-64")
+# CPU architectures the knowledge base's `arch:` conditions may name: the core table's
+ARCHES = arches()
+# keys a board no longer has: the core (generator/data/cores.yaml) says the CPU once
+_MOVED = {"cpu": "name the core instead: core: <name> (generator/data/cores.yaml)",
+          "arch": "the architecture comes from the core (core: <name>, generator/data/cores.yaml); remove it"}
+# compiler flags that select the CPU: the core's cflags, never a board's
+_CPU_FLAGS = ("-mcpu=", "-march=", "-mabi=", "-mthumb", "-marm", "-mfloat-abi=", "-mfpu=", "-mtune=")
 
 
 class BoardError(BadInput):
@@ -39,8 +45,8 @@ class BoardError(BadInput):
 @dataclass(frozen=True)
 class Board:
     name: str
-    cpu: str                       # e.g. "cortex-m4"; "x86-64" for the host
-    cflags: tuple[str, ...]        # board-specific compiler flags (-mcpu ...)
+    core: Core                     # generator/data/cores.yaml: architecture, features, -mcpu/-march
+    cflags: tuple[str, ...]        # the core's flags, then the board's own (-D board facts ...)
     ldflags: tuple[str, ...]       # extra link flags / libraries
     cc: str
     ar: str
@@ -52,9 +58,18 @@ class Board:
     flash_limit: int | None        # bytes, the modelled part's real limits
     ram_limit: int | None
     is_host: bool
-    arch: str | None = None        # e.g. "armv6-m", "rv32imac": the knowledge base's tuning keys on it
     clock_hz: int | None = None    # the modelled part's CPU clock, for time estimates (instructions / Hz)
     datagram: bool = False         # the port provides the datagram transport (DTLS, transport: udp)
+
+    @property
+    def cpu(self) -> str:
+        """The core's name (reports' `cpu`), e.g. "cortex-m4", "host"."""
+        return self.core.name
+
+    @property
+    def arch(self) -> str:
+        """The core's architecture, e.g. "armv6-m": the knowledge base's tuning keys on it."""
+        return self.core.arch
 
 
 def _fail(path: Path, node: yaml.Node | None, message: str) -> BoardError:
@@ -80,12 +95,15 @@ def _string_list(path: Path, node: yaml.Node, key: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _mapping(path: Path, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+def _mapping(path: Path, node: yaml.Node, where: str, allowed: tuple[str, ...],
+             moved: dict[str, str] | None = None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     if not isinstance(node, yaml.MappingNode):
         raise _fail(path, node, f"'{where}' must be a mapping (key: value)")
     out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key_node, value_node in node.value:
         key = key_node.value
+        if moved and key in moved:
+            raise _fail(path, key_node, f"'{key}' is no longer a board key; {moved[key]}")
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
@@ -127,7 +145,7 @@ def load_board(name: str, ports_dir: Path) -> Board:
         raise BoardError(f"{where}: error: cannot read board facts: {exc}") from exc
     if root is None:
         raise BoardError(f"{path}:1: error: board.yaml is empty; start with 'name: {name}'")
-    m = _mapping(path, root, "board.yaml", tuple(_SCHEMA))
+    m = _mapping(path, root, "board.yaml", tuple(_SCHEMA), _MOVED)
     for key, (required, _) in _SCHEMA.items():
         if required and key not in m:
             raise _fail(path, root, f"missing required key '{key}'")
@@ -174,11 +192,17 @@ def load_board(name: str, ports_dir: Path) -> Board:
         joined = " ".join(qemu_argv)
         if "{elf}" not in joined or "{port}" not in joined:
             raise _fail(path, qm["argv"][1], "'qemu.argv' must contain {elf} and {port}")
-    arch = text("arch") if "arch" in m else None
-    if arch is not None and arch not in ARCHES:
-        close = difflib.get_close_matches(arch, ARCHES, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(ARCHES)}"
-        raise _fail(path, m["arch"][1], f"unknown arch '{arch}'; {hint}")
+    where_core = f"{path}:{m['core'][1].start_mark.line + 1}: error"
+    try:
+        core = find_core(text("core"), where_core)
+    except BadInput as exc:
+        raise BoardError(str(exc)) from exc
+    if core.name == "host" and not is_host:
+        raise _fail(path, m["core"][1], "core 'host' is the build machine: only a board with 'is_host: true' has it")
+    for flag_text, node in zip(strings("cflags"), m["cflags"][1].value if "cflags" in m else ()):
+        if flag_text.startswith(_CPU_FLAGS):
+            raise _fail(path, node, f"cflags entry '{flag_text}' selects the CPU, which the core does "
+                                    f"(core: {core.name} gives {' '.join(core.cflags) or 'no flags'}); remove it")
     clock_hz = None
     if "clock_hz" in m:
         clock_hz = _scalar(path, m["clock_hz"][1], "clock_hz")
@@ -188,12 +212,12 @@ def load_board(name: str, ports_dir: Path) -> Board:
     if not is_host and not qemu_argv:
         raise _fail(path, root, "a board that is not the host needs 'qemu: {argv: [...]}' to run")
     return Board(
-        name=name, cpu=text("cpu"), cflags=strings("cflags"), ldflags=strings("ldflags"),
+        name=name, core=core, cflags=core.cflags + strings("cflags"), ldflags=strings("ldflags"),
         cc=text("cc"), ar=text("ar", "ar"), dir=board_dir.resolve(), sources=sources,
         include_dirs=tuple((board_dir / d).resolve() for d in strings("include_dirs")),
         linker_script=script, qemu_argv=qemu_argv,
         flash_limit=limits["flash"], ram_limit=limits["ram"], is_host=is_host,
-        arch=arch, clock_hz=clock_hz, datagram=datagram)
+        clock_hz=clock_hz, datagram=datagram)
 
 
 def list_boards(ports_dir: Path) -> list[str]:
