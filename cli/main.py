@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("profile", type=Path)
     g.add_argument("-o", "--output", type=Path, metavar="DIR",
                    help="output folder (default: build/<profile name>)")
-    g.add_argument("--target", help="board whose compiler flags validate the config (default: the profile's target)")
+    g.add_argument("--target", help="board whose core decides the arch-conditioned choices and whose compiler "
+                   "flags validate the config (default: the profile's target)")
     g.add_argument("--no-validate", action="store_true", help="skip the compile check (faster, not recommended)")
     g.add_argument("--optimize", choices=OPTIMIZE_LEVELS,
                    help="use this optimize level instead of the profile's")

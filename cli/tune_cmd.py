@@ -67,7 +67,7 @@ def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, s
     lto_choices = {"both": (False, True), "on": (True,), "off": (False,)}[lto]
     if max_candidates < 1:
         raise BadInput(f"--max-candidates {max_candidates}: give at least 1")
-    space = build_space(prof, kb, board.arch, level_names, knob_names, lto_choices, max_candidates)
+    space = build_space(prof, kb, board.core, level_names, knob_names, lto_choices, max_candidates)
     searched = dict(space.knobs)
     object_cache: dict | None = None
     ctx = SearchContext(profile=profile, tree=tree, paths=ws.paths(), tlsfit_version=VERSION, target=target,

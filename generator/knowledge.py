@@ -121,8 +121,8 @@ class Tuning:
     reason: str
     line: int
     only_ciphers: tuple[str, ...] = ()  # non-empty: every suite's cipher must be one of these
-    arch: tuple[str, ...] = ()          # non-empty: only for a board whose arch (board.yaml) is one of these
-    unless_arch: tuple[str, ...] = ()   # never for a board whose arch is one of these
+    arch: tuple[str, ...] = ()          # non-empty: only for a core whose arch (cores.yaml) is one of these
+    unless_arch: tuple[str, ...] = ()   # never for a core whose arch is one of these
 
 
 KNOB_KINDS = ("value", "flag", "random", "group", "driver", "fragment")

@@ -18,6 +18,7 @@ import yaml
 
 from core.errors import BadInput, LocatedError, TlsfitBug
 from core.inputs import read_text
+from generator.cores import find_core
 
 CATALOGUE = Path(__file__).resolve().parent / "data" / "parts.yaml"
 CPUS = Path(__file__).resolve().parent / "data" / "cpus.yaml"
@@ -45,8 +46,8 @@ class Part:
 @dataclass(frozen=True)
 class CpiRange:
     name: str
-    arch: str                     # the architecture its code is built for (Board.arch's values)
-    mcpu: str                     # GCC's -mcpu for it
+    arch: str                     # the architecture its code is built for (from cores.yaml; "" for none)
+    mcpu: str                     # the core it is built for (generator/data/cores.yaml; "" for none)
     low: float
     high: float
     basis: str
@@ -60,7 +61,9 @@ def _cpu_table(path: Path = CPUS) -> dict[str, CpiRange]:
     table: dict[str, CpiRange] = {}
     for entry in raw["cpus"]:
         low, high = (float(x) for x in entry["cpi"])
-        cpi = CpiRange(name=entry["name"], arch=entry["arch"], mcpu=entry["mcpu"], low=low, high=high,
+        core = find_core(entry["mcpu"], f"{path.name}: cpu {entry['name']}") if entry.get("mcpu") else None
+        cpi = CpiRange(name=entry["name"], arch=core.arch if core else "", mcpu=entry.get("mcpu") or "",
+                       low=low, high=high,
                        basis=entry["basis"], includes=entry["includes"],
                        measured=tuple(entry.get("measured") or ()))
         for name in (entry["name"], *entry.get("aliases", ())):

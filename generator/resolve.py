@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from core.errors import Infeasible
+from core.errors import Infeasible, TlsfitBug
+from generator.cores import Core
 from generator.knowledge import LEGACY_DRIVER, DriverBuild, Knowledge, KnowledgeError, Tuning
 from generator.model import OPTIMIZE_LEVELS, Option, Profile, ResolvedConfig
 from generator.tuning import with_knobs
@@ -117,18 +118,22 @@ class _Builder:
                      for n, e in sorted(self.entries.items()))
 
 
-def resolve(profile: Profile, knowledge: Knowledge, arch: str | None = None,
+def resolve(profile: Profile, knowledge: Knowledge, core: Core,
             knobs: dict[str, str] | None = None) -> ResolvedConfig:
     """The profile's option set, and what each other optimize level would change in it.
 
-    arch is the target board's CPU architecture (board.yaml `arch:`, e.g. "armv6-m"): tuning
-    entries conditioned on it apply only there; None applies only the unconditioned ones
-    and those whose `unless_arch` does not name it.
+    core is the target board's CPU core (board.yaml `core:`, generator/data/cores.yaml): the
+    knowledge base's tuning entries and driver builds conditioned on an architecture apply by
+    the core's (`arch:` only there, `unless_arch:` never there). There is no config without a
+    core: the build machine is the `host` core.
 
     knobs (knowledge base `knobs:` name -> normalised setting, generator/tuning.py) override the
     level's choices, over the profile's own `tuning:`; a knob that does not apply to this
     profile (its `when` options absent) is Infeasible."""
     profile = with_knobs(profile, knowledge, knobs)
+    if not isinstance(core, Core):
+        raise TlsfitBug(f"resolve() needs a Core (generator/cores.py), got {core!r}")
+    arch = core.arch
     config = _resolve_level(profile, knowledge, arch)
     changes: dict[str, list[tuple[str, str, str]]] = {}
     for level in OPTIMIZE_LEVELS:
@@ -162,7 +167,7 @@ def _describe(name: str, changes: list[tuple[str, str, str]]) -> str:
     return f"{name} {where}: {why}"
 
 
-def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str | None = None) -> ResolvedConfig:
+def _resolve_level(profile: Profile, knowledge: Knowledge, arch: str) -> ResolvedConfig:
     kb = knowledge
     groups = offered_groups(profile, kb, dict(profile.tuning).get("group"))
     fitting = _fitting_drivers(profile, kb, groups)
@@ -328,14 +333,14 @@ def _fitting_drivers(profile: Profile, kb: Knowledge, groups: tuple[str, ...]) -
 
 
 def _driver_build(profile: Profile, kb: Knowledge, fitting: tuple[DriverBuild, ...],
-                  arch: str | None) -> DriverBuild | None:
+                  arch: str) -> DriverBuild | None:
     """The driver build this profile gets: the tuning knob's choice ("legacy": none), else the first
     of the fitting ones (_fitting_drivers) that applies at the profile's optimize level on this
     architecture."""
     chosen = dict(profile.tuning).get("driver")
     if chosen is None:
         return next((d for d in fitting if profile.optimize in d.levels
-                     and profile.optimize not in d.unless_arch.get(arch or "", ())), None)
+                     and profile.optimize not in d.unless_arch.get(arch, ())), None)
     if chosen == LEGACY_DRIVER:
         return None
     for d in fitting:
@@ -513,7 +518,7 @@ def _size_values(b: _Builder, profile: Profile, warnings: list[str]) -> None:
             b.add_role("mpi_max_size", f"largest big number: {what} ({size} bytes)", value=str(size))
 
 
-def _tuning_applies(b: _Builder, profile: Profile, t: Tuning, arch: str | None = None) -> bool:
+def _tuning_applies(b: _Builder, profile: Profile, t: Tuning, arch: str) -> bool:
     return ((not t.arch or arch in t.arch)
             and arch not in t.unless_arch
             and all(b.has(o) for o in t.when)
@@ -523,7 +528,7 @@ def _tuning_applies(b: _Builder, profile: Profile, t: Tuning, arch: str | None =
                                             for s in profile.ciphersuites)))
 
 
-def _tuning(b: _Builder, profile: Profile, arch: str | None = None) -> None:
+def _tuning(b: _Builder, profile: Profile, arch: str) -> None:
     level = profile.optimize
     for t in b.kb.tuning:
         if level in t.levels and _tuning_applies(b, profile, t, arch):

@@ -14,7 +14,8 @@ import yaml
 
 from core.errors import BadInput
 from core.inputs import InputFileError, excerpt, read_text
-from core.located_yaml import Field, Reader, compose
+from core.located_yaml import Field, Reader, compose, line_of
+from generator.cores import Core, arches, find_core
 
 BOARD_FILE = "board.yaml"
 
@@ -22,17 +23,22 @@ BOARD_FILE = "board.yaml"
 _LIMITS = {"flash": Field(), "ram": Field()}
 _QEMU = {"argv": Field("list", True, "argv: [qemu-system-arm, ..., -kernel, '{elf}', ..., 'tcp:127.0.0.1:{port}']")}
 _SCHEMA: dict[str, Field] = {
-    "name": Field("str", True, "name: my-board"), "cpu": Field("str", True, "cpu: cortex-m4"),
-    "arch": Field("str"), "clock_hz": Field(),
+    "name": Field("str", True, "name: my-board"), "core": Field("str", True, "core: cortex-m4"),
+    "clock_hz": Field(),
     "is_host": Field("bool"), "datagram": Field("bool"),
     "cc": Field("str", True, "cc: arm-none-eabi-gcc"), "ar": Field("str"),
     "cflags": Field("list"), "ldflags": Field("list"),
     "linker_script": Field(), "include_dirs": Field("list"), "sources": Field("list", True, "sources: [board.c]"),
     "limits": Field("map", fields=_LIMITS), "qemu": Field("map", fields=_QEMU),
 }
-_TOP_HINT = " (keys are words like 'name' or 'cpu'); is this a board.yaml (name:, cpu:, cc:, sources: ...)?"
-# CPU architectures the knowledge base's `arch:` conditions may name
-ARCHES = ("armv6-m", "armv7-m", "armv7e-m", "armv8-m.main", "rv32imac", "x86-64")
+_TOP_HINT = " (keys are words like 'name' or 'core'); is this a board.yaml (name:, core:, cc:, sources: ...)?"
+# CPU architectures the knowledge base's `arch:` conditions may name: the core table's
+ARCHES = arches()
+# keys a board no longer has: the core (generator/data/cores.yaml) says the CPU once
+_MOVED = {"cpu": "name the core instead: core: <name> (generator/data/cores.yaml)",
+          "arch": "the architecture comes from the core (core: <name>, generator/data/cores.yaml); remove it"}
+# compiler flags that select the CPU: the core's cflags, never a board's
+_CPU_FLAGS = ("-mcpu=", "-march=", "-mabi=", "-mthumb", "-marm", "-mfloat-abi=", "-mfpu=", "-mtune=")
 MAX_BOARD_BYTES = 64 * 1024
 
 
@@ -43,8 +49,8 @@ class BoardError(BadInput):
 @dataclass(frozen=True)
 class Board:
     name: str
-    cpu: str                       # e.g. "cortex-m4"; "x86-64" for the host
-    cflags: tuple[str, ...]        # board-specific compiler flags (-mcpu ...)
+    core: Core                     # the CPU (generator/data/cores.yaml): architecture, features, flags
+    cflags: tuple[str, ...]        # the core's flags (-mcpu ...), then the board's own
     ldflags: tuple[str, ...]       # extra link flags / libraries
     cc: str
     ar: str
@@ -56,9 +62,18 @@ class Board:
     flash_limit: int | None        # bytes, the modelled part's real limits
     ram_limit: int | None
     is_host: bool
-    arch: str | None = None        # e.g. "armv6-m", "rv32imac": the knowledge base's tuning keys on it
     clock_hz: int | None = None    # the modelled part's CPU clock, for time estimates (instructions / Hz)
     datagram: bool = False         # the port provides the datagram transport (DTLS, transport: udp)
+
+    @property
+    def cpu(self) -> str:
+        """The core's name (reports' `cpu`), e.g. "cortex-m4", "host"."""
+        return self.core.name
+
+    @property
+    def arch(self) -> str:
+        """The core's architecture, e.g. "armv6-m": the knowledge base's tuning keys on it."""
+        return self.core.arch
 
 
 def _error(path: object, line: int | None, message: str) -> BoardError:
@@ -101,6 +116,10 @@ def load_board(name: str, ports_dir: Path, where: str | None = None) -> Board:
     if root is None:
         raise BoardError(f"{path}:1: error: board.yaml is empty; start with 'name: {name}'")
     r = Reader(path, _error, top_hint=_TOP_HINT)
+    if isinstance(root, yaml.MappingNode):
+        for key_node, _ in root.value:
+            if key_node.value in _MOVED:
+                raise r.fail(key_node, f"'{key_node.value}' is no longer a board key; {_MOVED[key_node.value]}")
     m = r.mapping(root, "", _SCHEMA, required=True)
 
     def text_of(key: str, default: str = "") -> str:
@@ -135,11 +154,16 @@ def load_board(name: str, ports_dir: Path, where: str | None = None) -> Board:
         joined = " ".join(qemu_argv)
         if "{elf}" not in joined or "{port}" not in joined:
             raise r.fail(qm["argv"][1], "'qemu.argv' must contain {elf} and {port}")
-    arch = text_of("arch") if "arch" in m else None
-    if arch is not None and arch not in ARCHES:
-        close = difflib.get_close_matches(arch, ARCHES, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(ARCHES)}"
-        raise r.fail(m["arch"][1], f"unknown arch '{arch}'; {hint}")
+    try:
+        core = find_core(text_of("core"), f"{path}:{line_of(m['core'][1])}: error")
+    except BadInput as exc:
+        raise BoardError(str(exc)) from exc
+    if core.name == "host" and not is_host:
+        raise r.fail(m["core"][1], "core 'host' is the build machine: only a board with 'is_host: true' has it")
+    for flag_text, node in zip(strings("cflags"), m["cflags"][1].value if "cflags" in m else ()):
+        if flag_text.startswith(_CPU_FLAGS):
+            raise r.fail(node, f"cflags entry '{flag_text}' selects the CPU, which the core does "
+                               f"(core: {core.name} gives {' '.join(core.cflags) or 'no flags'}); remove it")
     clock_hz = None
     if "clock_hz" in m:
         clock_hz = r.scalar(m["clock_hz"][1], "clock_hz")
@@ -149,12 +173,12 @@ def load_board(name: str, ports_dir: Path, where: str | None = None) -> Board:
     if not is_host and not qemu_argv:
         raise r.fail(root, "a board that is not the host needs 'qemu: {argv: [...]}' to run")
     return Board(
-        name=name, cpu=text_of("cpu"), cflags=strings("cflags"), ldflags=strings("ldflags"),
+        name=name, core=core, cflags=core.cflags + strings("cflags"), ldflags=strings("ldflags"),
         cc=text_of("cc"), ar=text_of("ar", "ar"), dir=board_dir.resolve(), sources=sources,
         include_dirs=tuple((board_dir / d).resolve() for d in strings("include_dirs")),
         linker_script=script, qemu_argv=qemu_argv,
         flash_limit=limits["flash"], ram_limit=limits["ram"], is_host=is_host,
-        arch=arch, clock_hz=clock_hz, datagram=datagram)
+        clock_hz=clock_hz, datagram=datagram)
 
 
 def list_boards(ports_dir: Path) -> list[str]:

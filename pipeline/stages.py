@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import BadInput
+from generator.cores import Core, find_core
 from generator.knowledge import Knowledge
 from generator.model import App, Profile, ResolvedConfig
 from generator.parts import core_facts
@@ -124,13 +125,12 @@ def parse_server_address(text: str) -> ServerAddress:
     return ServerAddress(host.strip("[]"), int(port))
 
 
-def generate(profile_path: Path, kb: Knowledge, optimize: str | None = None,
-             arch: str | None = None, knobs: tuple[tuple[str, str], ...] = (),
-             lto: bool | None = None) -> GeneratedConfig:
+def generate(profile_path: Path, kb: Knowledge, core: Core, optimize: str | None = None,
+             knobs: tuple[tuple[str, str], ...] = (), lto: bool | None = None) -> GeneratedConfig:
     """Load, resolve and render one profile's config (not compile-checked: see validate).
-    arch: the target board's CPU architecture (Board.arch), for arch-conditioned tuning;
+    core: the target board's CPU core (Board.core), for arch-conditioned tuning;
     knobs: knob settings over the profile's tuning:; lto: over the profile's build.lto."""
-    return configure(load(profile_path, kb, optimize, knobs, lto), kb, arch)
+    return configure(load(profile_path, kb, optimize, knobs, lto), kb, core)
 
 
 def load(profile_path: Path, kb: Knowledge, optimize: str | None = None,
@@ -145,9 +145,9 @@ def load(profile_path: Path, kb: Knowledge, optimize: str | None = None,
     return profile
 
 
-def configure(profile: Profile, kb: Knowledge, arch: str | None = None) -> GeneratedConfig:
-    """Resolve and render a loaded profile's config for a CPU architecture."""
-    resolved = resolve(profile, kb, arch)
+def configure(profile: Profile, kb: Knowledge, core: Core) -> GeneratedConfig:
+    """Resolve and render a loaded profile's config for a CPU core."""
+    resolved = resolve(profile, kb, core)
     text = render_config(resolved, profile, kb)
     return GeneratedConfig(profile, resolved, text, config_sha256(text))
 
@@ -273,25 +273,25 @@ def run(fw: Firmware, board: Board, profile: Profile, pki: TestPki | None, serve
 
 def board_for_core(board: Board, mcpu: str) -> Board:
     """The board running code built for another core of the architectures it executes (Armv6-M
-    code on an Armv7-M board): its -mcpu replaced, its name saying so (own build cache)."""
+    code on an Armv7-M board): its core replaced, its name saying so (own build cache)."""
     facts = core_facts(mcpu)
-    if facts is None or board.is_host:
+    if facts is None or not facts.mcpu or board.is_host:
         raise BadInput(f"cannot build for {mcpu} on {board.name}")
-    flags = tuple(f for f in board.cflags if not f.startswith("-mcpu="))
-    return replace(board, name=f"{board.name}-as-{facts.mcpu}", cpu=facts.mcpu, arch=facts.arch,
-                   cflags=(f"-mcpu={facts.mcpu}",) + flags)
+    core = find_core(facts.mcpu)
+    own_flags = board.cflags[len(board.core.cflags):]
+    return replace(board, name=f"{board.name}-as-{core.name}", core=core, cflags=core.cflags + own_flags)
 
 
 def generate_for_board(profile_path: Path, kb: Knowledge, optimize: str | None, target: str | None,
                        paths: Paths, knobs: tuple[tuple[str, str], ...] = (), lto: bool | None = None,
                        core: str | None = None) -> tuple[GeneratedConfig, Board]:
     """The config for the board that runs it (the profile's target unless `target` is given):
-    the board's CPU architecture decides the arch-conditioned tuning (core: built for that core)."""
+    the board's CPU core decides the arch-conditioned tuning (core: built for that core)."""
     profile = load(profile_path, kb, optimize, knobs, lto)
     board = load_board(target or profile.target, paths.ports, None if target else profile.target_where)
     if core is not None:
         board = board_for_core(board, core)
-    return configure(profile, kb, board.arch), board
+    return configure(profile, kb, board.core), board
 
 
 def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _quiet) -> Measurement:

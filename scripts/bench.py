@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from cli.paths import workspace  # noqa: E402
 from core.errors import TlsfitError  # noqa: E402
+from generator.cores import Core  # noqa: E402
 from generator.knowledge import Knowledge, RandomChoice  # noqa: E402
 from generator.model import OPTIMIZE_LEVELS, Profile  # noqa: E402
 from generator.profile import load_profile  # noqa: E402
@@ -41,7 +42,7 @@ from generator.resolve import resolve  # noqa: E402
 from measure.build import build_firmware  # noqa: E402
 from measure.figures import read_footprint  # noqa: E402
 from measure.firmware_data import render_harness_data  # noqa: E402
-from pipeline import generate_for_board, board_for, choose_app, generate, harness_input, open_mbedtls, reference_pki  # noqa: E402
+from pipeline import generate_for_board, choose_app, harness_input, open_mbedtls, reference_pki  # noqa: E402
 from tune.output import object_cache_text  # noqa: E402
 
 # Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
@@ -206,9 +207,10 @@ def bench_tune() -> None:
         print()
 
 
-def size_choice_variants(profile: Profile, kb: Knowledge) -> list[tuple[str, Knowledge]]:
-    """(label, knowledge base without one size choice) for every choice this profile's config uses."""
-    config = resolve(profile, kb)
+def size_choice_variants(profile: Profile, kb: Knowledge, core: Core) -> list[tuple[str, Knowledge]]:
+    """(label, knowledge base without one size choice) for every choice this profile's config uses
+    on this core."""
+    config = resolve(profile, kb, core)
     variants = []
     for name in sorted({t.name for t in kb.tuning if profile.optimize in t.levels}):
         if config.has(name):
@@ -232,20 +234,20 @@ def bench_choices() -> None:
     kb = tree.knowledge
     rows = []
     for _, name, _ in HAND_TUNED:
-        gen = generate(ROOT / "profiles" / f"{name}.yaml", kb)
+        # the profile's own board: its core decides the arch-conditioned choices
+        gen, board = generate_for_board(ROOT / "profiles" / f"{name}.yaml", kb, None, None, ws.paths())
         profile = gen.profile
-        board = board_for(gen, None, ws.paths())
         pki = reference_pki(profile)
         data = render_harness_data(harness_input(gen, kb, choose_app(profile, None, False), pki, False))
 
         def footprint(knowledge: Knowledge) -> tuple[int, int]:
-            text = render_config(resolve(profile, knowledge), profile, knowledge)
+            text = render_config(resolve(profile, knowledge, board.core), profile, knowledge)
             fw = build_firmware(text, data, board, tree.dir, ws.cache, use_ccache=ws.ccache)
             figures = read_footprint(fw.elf, fw.map_file)
             return figures.rom_mbedtls, figures.ram_static
 
         rom, ram = footprint(kb)
-        for label, without in size_choice_variants(profile, kb):
+        for label, without in size_choice_variants(profile, kb, board.core):
             try:
                 rom_without, ram_without = footprint(without)
                 rows.append((name, f"{rom:,}", label, f"{rom_without - rom:+,}", f"{ram_without - ram:+,}"))

@@ -10,6 +10,9 @@ from generator.knowledge import knowledge_for
 from generator.model import App, ProfileError
 from generator.profile import load_profile
 from pipeline import choose_app, generate
+from generator.cores import find_core
+
+M4 = find_core("cortex-m4")  # the default target's core (mps2-an386)
 
 KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,18 +54,18 @@ def test_bad_app_or_clock_names_file_and_line(tmp_path: Path, extra: str, needle
 
 
 def test_clock_rtc_checks_dates_and_none_warns(tmp_path: Path) -> None:
-    rtc = generate(_profile(tmp_path, "clock: rtc\n"), KB)
+    rtc = generate(_profile(tmp_path, "clock: rtc\n"), KB, M4)
     for role in ("time", "time_date", "time_source", "time_ms", "time_gmtime"):
         assert rtc.resolved.has(KB.option(role))
     assert not any("NOT checked" in w for w in rtc.resolved.warnings)
-    none = generate(_profile(tmp_path, "clock: none\n"), KB)
+    none = generate(_profile(tmp_path, "clock: none\n"), KB, M4)
     assert not none.resolved.has(KB.option("time_date"))
     assert any("NOT checked" in w for w in none.resolved.warnings)
 
 
 def test_clock_rtc_adds_nothing_without_certificates() -> None:
     """PSK profiles have no dates to check: clock: rtc costs them nothing."""
-    psk = generate(ROOT / "profiles" / "tls12-psk.yaml", KB)
+    psk = generate(ROOT / "profiles" / "tls12-psk.yaml", KB, M4)
     assert not psk.resolved.has(KB.option("time"))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import Infeasible
+from generator.cores import find_core
 from generator.knowledge import knowledge_for
 from measure.boards import ARCHES, BoardError, load_board
 from measure.figures import (DoesNotFit, heap_exhausted_note, map_output_sections, overflow_message,
@@ -46,21 +47,10 @@ def _measure(tmp_path: Path, profile: Path, target: str, optimize: str | None = 
 @pytest.mark.parametrize("name", NEW_BOARDS)
 def test_board_facts_are_the_real_parts(name: str) -> None:
     board = load_board(name, PORTS)
-    real = {"microbit": (262144, 16384, "armv6-m", 16_000_000),
-            "lm3s6965evb": (262144, 65536, "armv7-m", 50_000_000),
-            "netduinoplus2": (1048576, 131072, "armv7e-m", 168_000_000)}[name]
-    assert (board.flash_limit, board.ram_limit, board.arch, board.clock_hz) == real
-
-
-def test_unknown_arch_is_refused_with_file_line(tmp_path: Path) -> None:
-    folder = tmp_path / "ports" / "odd"
-    folder.mkdir(parents=True)
-    (folder / "x.c").write_text("")
-    (folder / "board.yaml").write_text(
-        "name: odd\ncpu: cortex-m0\narch: armv6m\ncc: gcc\nsources: [x.c]\n"
-        "qemu: {argv: [q, '{elf}', '{port}']}\n")
-    with pytest.raises(BoardError, match=r"board.yaml:3: error: unknown arch 'armv6m'; did you mean 'armv6-m'\?"):
-        load_board("odd", tmp_path / "ports")
+    real = {"microbit": (262144, 16384, "cortex-m0", "armv6-m", 16_000_000),
+            "lm3s6965evb": (262144, 65536, "cortex-m3", "armv7-m", 50_000_000),
+            "netduinoplus2": (1048576, 131072, "cortex-m4f", "armv7e-m", 168_000_000)}[name]
+    assert (board.flash_limit, board.ram_limit, board.cpu, board.arch, board.clock_hz) == real
 
 
 def test_knowledge_base_arches_are_board_arches() -> None:
@@ -76,17 +66,18 @@ def test_armv6m_drops_have_asm_only_at_size() -> None:
     kb = knowledge_for("3.6.6")
     profile = load_profile(ROOT / "profiles" / "microbit-ecdhe.yaml", kb)
 
-    def names(level: str, arch: str | None) -> set[str]:
-        # the built-in ECP throughout (without an arch, balanced would take the p256-m build)
-        return {o.name for o in resolve(replace(profile, optimize=level), kb, arch, {"driver": "legacy"}).options}
+    def names(level: str, core: str) -> set[str]:
+        # the built-in ECP throughout (on the M4, balanced would take the p256-m build)
+        return {o.name for o in resolve(replace(profile, optimize=level), kb, find_core(core),
+                                        {"driver": "legacy"}).options}
 
-    # what balanced adds over size on Armv6-M, beyond what it adds without an arch
-    only_armv6m = ((names("balanced", "armv6-m") - names("size", "armv6-m"))
-                   - (names("balanced", None) - names("size", None)))
+    # what balanced adds over size on Armv6-M, beyond what it adds on the M4
+    only_armv6m = ((names("balanced", "cortex-m0") - names("size", "cortex-m0"))
+                   - (names("balanced", "cortex-m4") - names("size", "cortex-m4")))
     assert len(only_armv6m) == 1
     (asm,) = only_armv6m
-    assert asm in names("size", None) and asm in names("size", "armv7e-m")   # on at every level elsewhere
-    assert asm not in names("size", "armv6-m")
+    assert asm in names("size", "cortex-m4") and asm in names("size", "cortex-m3")   # on at every level elsewhere
+    assert asm not in names("size", "cortex-m0")
 
 
 def test_overflow_message_names_region_overflow_and_split() -> None:

@@ -84,7 +84,7 @@ def _board_dir(tmp_path, text: str):
     return ports
 
 
-GOOD_BOARD = ("name: b1\ncpu: cortex-m4\ncc: arm-none-eabi-gcc\nsources: [board.c]\n"
+GOOD_BOARD = ("name: b1\ncore: cortex-m4\ncc: arm-none-eabi-gcc\nsources: [board.c]\n"
               "qemu: {argv: [qemu-system-arm, -kernel, '{elf}', -serial, 'tcp:127.0.0.1:{port}']}\n")
 
 
@@ -99,8 +99,8 @@ def test_board_yaml_is_validated_with_file_and_line(tmp_path):
     ports = _board_dir(tmp_path, GOOD_BOARD.replace("sources: [board.c]", "sources: [nope.c]"))
     with pytest.raises(BoardError, match=r"board.yaml:4: error: source .*nope.c not found"):
         load_board("b1", ports)
-    ports = _board_dir(tmp_path, GOOD_BOARD.replace("cpu: cortex-m4\n", ""))
-    with pytest.raises(BoardError, match=r"board.yaml:1: error: missing required key 'cpu'"):
+    ports = _board_dir(tmp_path, GOOD_BOARD.replace("core: cortex-m4\n", ""))
+    with pytest.raises(BoardError, match=r"board.yaml:1: error: missing required key 'core'"):
         load_board("b1", ports)
 
 

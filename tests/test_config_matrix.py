@@ -19,6 +19,10 @@ from generator.render import render_config
 from generator.resolve import resolve
 from generator.validate import validate_config
 from measure.boards import load_board
+from generator.cores import find_core
+
+# the default target's core (mps2-an386 runs the shipped profiles)
+M4 = find_core("cortex-m4")
 
 ROOT = Path(__file__).resolve().parent.parent
 MBEDTLS = Path(os.environ.get("MBEDTLS_DIR", ROOT / "build" / "deps" / "mbedtls-3.6.6"))
@@ -66,7 +70,7 @@ def check(tmp_path: Path, text: str) -> str:
     path = tmp_path / "matrix.yaml"
     path.write_text(text)
     profile = load_profile(path, KB)
-    config = render_config(resolve(profile, KB), profile, KB)
+    config = render_config(resolve(profile, KB, M4), profile, KB)
     board = load_board(profile.target, ROOT / "ports")
     validate_config(config, MBEDTLS, tmp_path / "validate", KB.check_headers, cflags=tuple(board.cflags))
     return config

@@ -16,6 +16,10 @@ from generator.resolve import resolve
 from measure.dgram_proxy import LossPlan, parse_loss
 from measure.dtls_wire import summarize
 from measure.dgram_proxy import Datagram
+from generator.cores import find_core
+
+# the default target's core (mps2-an386 runs the shipped profiles)
+M4 = find_core("cortex-m4")
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "profiles"
@@ -62,8 +66,8 @@ def test_dtls_settings_need_transport_udp(tmp_path, kb):
 
 
 def test_udp_profile_adds_the_dtls_roles_and_its_tls_twin_does_not(kb):
-    dtls = resolve(load_profile(PROFILES / "dtls-psk-coap.yaml", kb), kb)
-    tls = resolve(load_profile(PROFILES / "tls12-psk.yaml", kb), kb)
+    dtls = resolve(load_profile(PROFILES / "dtls-psk-coap.yaml", kb), kb, M4)
+    tls = resolve(load_profile(PROFILES / "tls12-psk.yaml", kb), kb, M4)
     for role in ("dtls", "dtls_anti_replay"):
         assert dtls.has(kb.option(role)) and not tls.has(kb.option(role))
     assert not dtls.has(kb.option("dtls_connection_id"))

@@ -31,6 +31,10 @@ from reports.limits import LimitsError, default_limits, parse_limit
 from reports.schema import SchemaError, parse_json, validate_baseline, validate_report
 from tests.conftest import make_profile
 from tests.test_hardening import sample_report
+from generator.cores import find_core
+
+# the default target's core (mps2-an386 runs the shipped profiles)
+M4 = find_core("cortex-m4")
 
 ROOT = Path(__file__).resolve().parent.parent
 KB = knowledge_for("3.6.6")
@@ -87,7 +91,7 @@ def test_comment_escaper_keeps_text_inside_one_comment(text: str) -> None:
 def test_rendered_header_holds_only_the_option_defines(description: str, host: str, warning: str) -> None:
     # the profile loader refuses such text; the renderer must be safe on its own all the same
     profile = make_profile("broker.example.com", 8883)
-    resolved = resolve(profile, KB)
+    resolved = resolve(profile, KB, M4)
     resolved = dataclasses.replace(resolved, warnings=(warning,), other_levels=(warning,))
     header = render_config(resolved, dataclasses.replace(profile, description=description, host=host), KB)
     assert code_lines(header) == expected_code(resolved)
@@ -135,7 +139,7 @@ def test_mutated_profiles_load_or_are_bad_input_and_never_inject(scratch: Path, 
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
         profile = load_profile(path, KB)
-        resolved = resolve(profile, KB)
+        resolved = resolve(profile, KB, M4)
     except BadInput:
         return
     for value in (profile.name, profile.host, profile.description, *profile.alpn,
@@ -163,7 +167,7 @@ def test_random_bytes_as_a_profile_are_bad_input(scratch: Path, data: bytes) -> 
 @example(description="x ??/", host="*/ int injected; /*")
 def test_headers_with_hostile_text_still_compile(scratch: Path, description: str, host: str) -> None:
     profile = make_profile("broker.example.com", 8883)
-    resolved = resolve(profile, KB)
+    resolved = resolve(profile, KB, M4)
     header = render_config(resolved, dataclasses.replace(profile, description=description + "*??/", host=host), KB)
     validate_config(header, MBEDTLS, scratch / "compile", KB.check_headers)
 

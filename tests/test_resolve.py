@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from core.errors import Infeasible
+from generator.cores import find_core
 from generator.knowledge import load_knowledge
 from generator.profile import load_profile
 from generator.resolve import NO_RTC_WARNING, resolve
 from generator.knowledge import knowledge_for
 
 KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
+M4 = find_core("cortex-m4")  # the default target's core (mps2-an386 runs the shipped profiles)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "profiles"
@@ -23,14 +25,14 @@ NEVER = ("MBEDTLS_SSL_SRV_C", "MBEDTLS_SSL_PROTO_DTLS", "MBEDTLS_SSL_RENEGOTIATI
 
 def _resolved(name: str):
     profile = load_profile(PROFILES / f"{name}.yaml", KB)
-    return profile, resolve(profile, KB)
+    return profile, resolve(profile, KB, M4)
 
 
 @pytest.mark.parametrize("path", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_profiles_are_client_only_and_closed(path: Path) -> None:
     kb = KB
     profile = load_profile(path, KB)
-    rc = resolve(profile, kb)
+    rc = resolve(profile, kb, M4)
     names = [o.name for o in rc.options]
     assert names == sorted(names)
     for forbidden in NEVER:
@@ -94,7 +96,7 @@ def test_tls13_needs_psa_keep_peer_cert_and_hkdf(tmp_path: Path) -> None:
     text = (PROFILES / "tls13-only.yaml").read_text().replace("groups: [secp256r1, x25519]", "groups: [x25519]")
     assert "groups: [x25519]" in text
     (tmp_path / "tls13-only.yaml").write_text(text)
-    rc = resolve(load_profile(tmp_path / "tls13-only.yaml", KB), KB)
+    rc = resolve(load_profile(tmp_path / "tls13-only.yaml", KB), KB, M4)
     for must in ("MBEDTLS_PSA_CRYPTO_C", "MBEDTLS_SSL_KEEP_PEER_CERTIFICATE", "MBEDTLS_HKDF_C",
                  "MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED", "MBEDTLS_ECP_DP_CURVE25519_ENABLED",
                  "MBEDTLS_ECP_DP_SECP256R1_ENABLED", "MBEDTLS_ECDSA_C", "MBEDTLS_CTR_DRBG_C"):
@@ -147,7 +149,7 @@ def test_mfl_with_large_chain_keeps_room_for_certificate(tmp_path: Path) -> None
         "  ciphersuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n  groups: [secp256r1]\n"
         "  signature_algorithms: [rsa_pkcs1_sha256]\n  max_fragment_length: 512\n"
         "trust:\n  chain: {root: rsa2048, intermediates: [rsa2048], leaf: rsa2048}\n")
-    rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB)
+    rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB, M4)
     assert rc.value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "512"
     assert int(rc.value("MBEDTLS_SSL_IN_CONTENT_LEN") or 0) >= 2 * 1100
 
@@ -167,8 +169,8 @@ def test_optimize_speed_changes_only_tuning(tmp_path: Path) -> None:
     text = (PROFILES / "tls12-ecdhe-ecdsa.yaml").read_text() + "optimize: speed\ntuning: {driver: legacy}\n"
     (tmp_path / "tls12-ecdhe-ecdsa.yaml").write_text(text)
     kb = KB
-    size = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb, knobs={"driver": "legacy"})
-    speed = resolve(load_profile(tmp_path / "tls12-ecdhe-ecdsa.yaml", KB), kb)
+    size = resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb, M4, knobs={"driver": "legacy"})
+    speed = resolve(load_profile(tmp_path / "tls12-ecdhe-ecdsa.yaml", KB), kb, M4)
     assert speed.value("MBEDTLS_ECP_WINDOW_SIZE") == "4" and speed.value("MBEDTLS_ECP_FIXED_POINT_OPTIM") == "1"
     assert speed.has("MBEDTLS_ECP_NIST_OPTIM") and not size.has("MBEDTLS_ECP_NIST_OPTIM")
     tuned = {t.name for t in kb.tuning} | {r.option for r in kb.random_generators}
@@ -179,7 +181,7 @@ def test_tls12_p256_only_takes_p256m_with_its_workaround(tmp_path: Path) -> None
     for level in ("size", "balanced", "speed"):
         text = (PROFILES / "tls12-ecdhe-ecdsa.yaml").read_text() + f"optimize: {level}\n"
         (tmp_path / "p.yaml").write_text(text)
-        rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB)
+        rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB, M4)
         assert rc.driver == "p256-m" and rc.has("MBEDTLS_PSA_P256M_DRIVER_ENABLED"), level
         assert not rc.has("MBEDTLS_ECP_C") and not rc.has("MBEDTLS_ECDSA_C") and not rc.has("MBEDTLS_MD_C")
         # the two macros stock 3.6.6 derives only from the legacy modules (ClientHello groups, premaster size)
@@ -187,26 +189,26 @@ def test_tls12_p256_only_takes_p256m_with_its_workaround(tmp_path: Path) -> None
         assert rc.has("PSA_WANT_ALG_TLS12_PRF") and rc.has("MBEDTLS_CTR_DRBG_C")
     # the tuning knob picks either build at any level; Armv6-M keeps the built-in ECP unless asked
     shipped = load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB)
-    legacy = resolve(shipped, KB, knobs={"driver": "legacy"})
+    legacy = resolve(shipped, KB, M4, knobs={"driver": "legacy"})
     assert legacy.driver is None and legacy.has("MBEDTLS_ECP_C") and legacy.fitting_drivers == ("p256-m",)
-    assert resolve(shipped, KB, "armv6-m").driver == "p256-m"          # size: smaller and faster there too
+    assert resolve(shipped, KB, find_core("cortex-m0")).driver == "p256-m"          # size: smaller and faster there too
     balanced = replace(shipped, optimize="balanced")
-    assert resolve(balanced, KB, "armv6-m").driver is None              # NIST reduction beats it on the M0
-    assert resolve(balanced, KB, "armv7-m").driver is None              # and on the M3 (no UMAAL)
-    assert resolve(balanced, KB, "armv7e-m").driver == "p256-m"
-    assert resolve(balanced, KB, "armv6-m", {"driver": "p256-m"}).driver == "p256-m"
+    assert resolve(balanced, KB, find_core("cortex-m0")).driver is None              # NIST reduction beats it on the M0
+    assert resolve(balanced, KB, find_core("cortex-m3")).driver is None              # and on the M3 (no UMAAL)
+    assert resolve(balanced, KB, find_core("cortex-m4")).driver == "p256-m"
+    assert resolve(balanced, KB, find_core("cortex-m0"), {"driver": "p256-m"}).driver == "p256-m"
 
 
 def test_driver_knob_that_does_not_fit_is_infeasible() -> None:
     with pytest.raises(Infeasible, match="tuning.driver: p256-m does not apply"):
-        resolve(load_profile(PROFILES / "tls12-ecdhe-rsa.yaml", KB), KB, knobs={"driver": "p256-m"})
+        resolve(load_profile(PROFILES / "tls12-ecdhe-rsa.yaml", KB), KB, M4, knobs={"driver": "p256-m"})
 
 
 def test_cbc_suite_gets_encrypt_then_mac_and_no_decrypt_stays_off(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
         "name: x\nserver: {host: a.example}\ntls:\n  versions: ['1.2']\n"
         "  ciphersuites: [TLS_PSK_WITH_AES_128_CBC_SHA256]\n  psk: {identity: a, key: '00112233445566778899aabbccddeeff'}\n")
-    rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB)
+    rc = resolve(load_profile(tmp_path / "p.yaml", KB), KB, M4)
     assert rc.has("MBEDTLS_SSL_ENCRYPT_THEN_MAC") and rc.has("MBEDTLS_CIPHER_MODE_CBC")
     assert not rc.has("MBEDTLS_BLOCK_CIPHER_NO_DECRYPT")
 
@@ -223,7 +225,7 @@ def test_requirement_on_forbidden_option_reports_whole_chain(tmp_path: Path) -> 
     kb, line = _broken_kb(tmp_path, "{name: MBEDTLS_ECDH_C, requires: [MBEDTLS_ECP_C]",
                           "{name: MBEDTLS_ECDH_C, requires: [MBEDTLS_ECP_C, MBEDTLS_FS_IO]")
     with pytest.raises(Infeasible) as err:
-        resolve(load_profile(PROFILES / "tls12-ecdhe-rsa.yaml", KB), kb)   # the built-in ECDH
+        resolve(load_profile(PROFILES / "tls12-ecdhe-rsa.yaml", KB), kb, M4)   # the built-in ECDH
     message = str(err.value)
     assert "MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED (mbedtls-3.6.yaml:" in message
     assert f"requires MBEDTLS_ECDH_C (mbedtls-3.6.yaml:{line}) requires MBEDTLS_FS_IO" in message
@@ -234,24 +236,24 @@ def test_conflict_reports_both_chains(tmp_path: Path) -> None:
     kb, _ = _broken_kb(tmp_path, "{name: MBEDTLS_GCM_C, requires_any",
                        "{name: MBEDTLS_GCM_C, conflicts: [MBEDTLS_SHA256_C], requires_any")
     with pytest.raises(Infeasible, match=r"MBEDTLS_GCM_C \(mbedtls-3.6.yaml:\d+\) conflicts with .*MBEDTLS_SHA256_C"):
-        resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb)
+        resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), kb, M4)
 
 
 def test_out_buffer_knob_never_goes_below_the_clients_largest_handshake_message() -> None:
     mutual = load_profile(PROFILES / "tls12-mutual.yaml", KB)
     with pytest.raises(Infeasible, match="tuning.out_buffer: 512 bytes cannot hold the client Certificate"):
-        resolve(mutual, KB, knobs={"out_buffer": "512"})
-    assert resolve(mutual, KB, knobs={"out_buffer": "1024"}).value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "1024"
+        resolve(mutual, KB, M4, knobs={"out_buffer": "512"})
+    assert resolve(mutual, KB, M4, knobs={"out_buffer": "1024"}).value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "1024"
     plain = load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB)
-    assert resolve(plain, KB, knobs={"out_buffer": "512"}).value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "512"
+    assert resolve(plain, KB, M4, knobs={"out_buffer": "512"}).value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "512"
 
 
 def test_fragment_knob_only_where_the_server_honours_max_fragment_length() -> None:
     from pipeline.stages import load
     with pytest.raises(Infeasible, match="tuning.fragment: does not apply"):
-        resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), KB, knobs={"fragment": "512"})
+        resolve(load_profile(PROFILES / "tls12-ecdhe-ecdsa.yaml", KB), KB, M4, knobs={"fragment": "512"})
     mfl = PROFILES / "tls12-mfl.yaml"
-    rc = resolve(load_profile(mfl, KB), KB, knobs={"fragment": "512"})
+    rc = resolve(load_profile(mfl, KB), KB, M4, knobs={"fragment": "512"})
     # MFL 512 shrinks the output buffer; the input one still holds the server's Certificate message
     assert rc.value("MBEDTLS_SSL_OUT_CONTENT_LEN") == "512"
     assert int(rc.value("MBEDTLS_SSL_IN_CONTENT_LEN")) >= 512

@@ -19,6 +19,10 @@ from generator.resolve import offered_groups, resolve
 from generator.validate import validate_config
 from measure.boards import load_board
 from generator.knowledge import knowledge_for
+from generator.cores import find_core
+
+# the default target's core (mps2-an386 runs the shipped profiles)
+M4 = find_core("cortex-m4")
 
 KB = knowledge_for("3.6.6")  # the pinned mbedTLS's knowledge base
 
@@ -32,7 +36,7 @@ MBEDTLS = Path(os.environ.get("MBEDTLS_DIR", ROOT / "build" / "deps" / "mbedtls-
 def _at(level: str, name: str, **knobs: str):
     """The shipped profile `name` at optimize `level`, resolved (as `--optimize level` does)."""
     profile = dataclasses.replace(load_profile(PROFILES / f"{name}.yaml", KB), optimize=level)
-    return profile, resolve(profile, KB, knobs=knobs or None)
+    return profile, resolve(profile, KB, M4, knobs=knobs or None)
 
 
 def _names(rc) -> set[str]:
@@ -116,7 +120,7 @@ def test_one_group_offered_the_one_the_chain_already_needs(tmp_path: Path) -> No
 def test_p256m_only_for_one_tls_version_and_p256_only(tmp_path: Path) -> None:
     mixed_groups = tmp_path / "mixed.yaml"
     mixed_groups.write_text((PROFILES / "tls13-only.yaml").read_text().replace("[secp256r1, x25519]", "[x25519]"))
-    x25519 = resolve(load_profile(mixed_groups, KB), KB)
+    x25519 = resolve(load_profile(mixed_groups, KB), KB, M4)
     _, mixed = _at("size", "letsencrypt-ecdsa")  # TLS 1.2 and 1.3: no driver build covers both
     _, rsa = _at("size", "tls12-ecdhe-rsa")       # an RSA chain keeps bignum anyway
     for level in LEVELS:  # p256-m is smaller and faster than the built-in ECP: every level
@@ -171,6 +175,6 @@ def test_tls13_psk_only_gets_no_curve_driver(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("name: x\nserver: {host: a.example}\ntls:\n  versions: ['1.3']\n"
                     "  ciphersuites: [TLS_AES_128_GCM_SHA256]\n  psk: {identity: a, key: '00112233445566778899aabbccddeeff'}\n")
-    rc = resolve(load_profile(path, KB), KB)
+    rc = resolve(load_profile(path, KB), KB, M4)
     assert rc.has("MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_ENABLED")
     assert not rc.has("MBEDTLS_PSA_P256M_DRIVER_ENABLED") and not rc.has("MBEDTLS_ECP_C")

@@ -24,6 +24,10 @@ from generator.resolve import resolve
 from pipeline import MeasureRequest, measure, open_mbedtls
 from tune.front import pareto_keys
 from tune.model import Candidate, Outcome, parse_budget
+from generator.cores import find_core
+
+# the default target's core (mps2-an386 runs the shipped profiles)
+M4 = find_core("cortex-m4")
 
 ROOT = Path(__file__).resolve().parent.parent
 PSK = ROOT / "profiles" / "tls12-psk.yaml"
@@ -77,7 +81,7 @@ def _write(tmp_path: Path, extra: str) -> Path:
 def test_profile_tuning_and_build_keys(tmp_path: Path) -> None:
     p = load_profile(_write(tmp_path, "build: {lto: true}\ntuning: {sha256_smaller: false, drbg: ctr}\n"), KB)
     assert p.lto is True and p.tuning == (("drbg", "ctr"), ("sha256_smaller", "off"))
-    config = resolve(p, KB)
+    config = resolve(p, KB, M4)
     sha_smaller = KB.knobs["sha256_smaller"].option
     assert not config.has(sha_smaller)
     assert config.has(KB.knobs["drbg"].choices["ctr"]) and not config.has(KB.knobs["drbg"].choices["hmac"])
@@ -98,7 +102,7 @@ def test_profile_tuning_errors_point_at_the_line(tmp_path: Path) -> None:
 
 def test_knob_that_does_not_apply_is_infeasible() -> None:
     with pytest.raises(Infeasible, match="tuning.ecp_window: does not apply"):
-        resolve(load_profile(PSK, KB), KB, knobs={"ecp_window": "4"})
+        resolve(load_profile(PSK, KB), KB, M4, knobs={"ecp_window": "4"})
 
 
 def test_budget_parsing() -> None:

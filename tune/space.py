@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass, replace
 
 from core.errors import Infeasible
+from generator.cores import Core
 from generator.knowledge import Knowledge
 from generator.model import OPTIMIZE_LEVELS, Profile
 from generator.resolve import resolve
@@ -35,10 +36,10 @@ def usable_groups(profile: Profile, kb: Knowledge) -> tuple[str, ...]:
     return tuple(g for g in profile.groups if set(profile.versions) <= set(kb.groups[g].versions))
 
 
-def _neighbourhood(profile: Profile, kb: Knowledge, level: str, arch: str | None,
+def _neighbourhood(profile: Profile, kb: Knowledge, level: str, core: Core,
                    knob_names: tuple[str, ...], searched: dict[str, tuple[str, ...]]) -> list[Candidate]:
     at_level = replace(profile, optimize=level)
-    base = resolve(at_level, kb, arch)
+    base = resolve(at_level, kb, core)
     out = [Candidate(level, (), False)]
     groups = usable_groups(profile, kb)
     for name in knob_names:
@@ -52,13 +53,13 @@ def _neighbourhood(profile: Profile, kb: Knowledge, level: str, arch: str | None
     return out
 
 
-def build_space(profile: Profile, kb: Knowledge, arch: str | None, levels: tuple[str, ...] = OPTIMIZE_LEVELS,
+def build_space(profile: Profile, kb: Knowledge, core: Core, levels: tuple[str, ...] = OPTIMIZE_LEVELS,
                 knob_names: tuple[str, ...] | None = None, lto: tuple[bool, ...] = (False, True),
                 max_candidates: int = 40) -> Space:
     """The candidates for this profile (the profile's own tuning: stays under every candidate)."""
     names = tuple(kb.knobs) if knob_names is None else knob_names
     searched: dict[str, tuple[str, ...]] = {}
-    plain = [c for level in levels for c in _neighbourhood(profile, kb, level, arch, names, searched)]
+    plain = [c for level in levels for c in _neighbourhood(profile, kb, level, core, names, searched)]
     home = profile.optimize if profile.optimize in levels else levels[0]
     listed: list[Candidate] = []
     for tier in (0, 1, 2):   # the levels' own builds, the home neighbourhood, the other neighbourhoods
@@ -70,7 +71,7 @@ def build_space(profile: Profile, kb: Knowledge, arch: str | None, levels: tuple
     for c in listed:
         try:
             tuned = with_knobs(replace(profile, optimize=c.optimize), kb, dict(c.knobs))
-            config = resolve(tuned, kb, arch)
+            config = resolve(tuned, kb, core)
             # a fragment knob also changes what the harness asks for
             signature: tuple = (tuple((o.name, o.value) for o in config.options), config.offered_groups, c.lto,
                                 tuned.max_fragment_length)
