@@ -97,12 +97,28 @@ def _forward_secret(kb: Knowledge, suite: str) -> bool:
     return kb.key_exchanges[s.key_exchange].ephemeral in ("ecdhe", "ffdhe")
 
 
+def _check_chain_fits(scan: ScanResult, chain: ChainInfo, kb: Knowledge) -> None:
+    """ProbeError (exit 3) when no mbedTLS client can take this server's chain, whatever the profile."""
+    deepest = kb.limit("max_intermediate_ca")
+    if len(chain.intermediates) > deepest:
+        raise ProbeError(f"the server's chain cannot be handled by mbedTLS: {len(chain.intermediates)} intermediate "
+                         f"CAs, more than the {deepest} mbedTLS verifies (its x509 intermediate-CA limit); the "
+                         "server must send a shorter chain")
+    need = scan.max_handshake_message + RECORD_HEADER_BYTES + kb.buffers.handshake_overhead
+    if need > kb.buffers.full_record:
+        raise ProbeError(f"the server's chain cannot be handled by mbedTLS: its largest handshake message (the "
+                         f"Certificate chain) is {scan.max_handshake_message:,} bytes, and mbedTLS reassembles a "
+                         f"handshake message in its input buffer, at most {kb.buffers.full_record:,} bytes of "
+                         "content; the server must send a shorter chain")
+
+
 def decide(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs,
            prefer: str = "security") -> Decisions:
     """Cheapest version, suite, group and signature algorithms among those the server accepted.
 
     prefer "security": a forward-secret suite whenever the server accepts one, then the cheapest;
     "size": the cheapest whatever it gives up (static RSA included), and the comment says what."""
+    _check_chain_fits(scan, chain, kb)
     reasons: list[str] = []
     leaf_kind = kb.key_types[chain.leaf.key_type].kind if chain.leaf.key_type else None
     usable: dict[str, list[str]] = {}
