@@ -53,6 +53,8 @@ Defaults decided here:
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import ipaddress
 import re
@@ -248,7 +250,7 @@ def _build(r: Reader, kb: Knowledge, path: Path, root: yaml.Node, top: Entries) 
                      suites=suites, groups=groups, sigalgs=sigalgs, psk=psk, ca_files=ca_files,
                      verify=verify, allow_insecure=allow_insecure)
     chain = ctx.check(chain, chain_node)
-    ctx.check_fragments(mfl, buffers)
+    ctx.check_fragments(mfl, buffers, client_cert)
     insecure = _insecure_choices(r, top, verify, allow_insecure, suites, sigalgs, psk, kb,
                                  tls["psk"] if "psk" in tls else None)
     transport = r.get(top, "transport", "", _SCHEMA, "tcp")
@@ -520,6 +522,30 @@ def _ca_files(r: Reader, path: Path, node: yaml.Node) -> list[tuple[Path, yaml.N
     return out
 
 
+def client_certificate_message(kb: Knowledge, cert: ClientCertificate) -> int:
+    """Bytes of the client's Certificate handshake message: the device's certificate file(s) when
+    given, else a certificate of its key type (the test PKI's size, kb key_types.cert_bytes)."""
+    body = kb.key_types[cert.key].cert_bytes + 3
+    if cert.cert_file is not None:
+        body = sum(len(der) + 3 for der in _certificates_der(cert.cert_file)) or body
+    return kb.buffers.handshake_overhead + body
+
+
+def _certificates_der(file: Path) -> list[bytes]:
+    """Each certificate of a PEM file (DER bytes), or the file itself when it is DER."""
+    data = file.read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        return [data]
+    blocks = re.findall(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", data, re.S)
+    out = []
+    for block in blocks:
+        try:
+            out.append(base64.b64decode(b"".join(block.split()), validate=True))
+        except binascii.Error:
+            continue
+    return out
+
+
 def _check_x509(r: Reader, node: yaml.Node, file: Path) -> None:
     if ca_key_type(file) is None and not _x509_parses(file):
         raise r.fail(node, f"{excerpt(node.value)} is not an X.509 certificate (PEM or DER) that openssl can read; "
@@ -745,8 +771,24 @@ class _Semantics:
                 raise r.fail(where, f"tls.signature_algorithms ({listed}) cannot verify the chain's {level} key "
                              f"{key_name}; add {hint.replace(' ', '')}")
 
-    def check_fragments(self, mfl: int | None, buffers: Buffers | None) -> None:
+    def check_fragments(self, mfl: int | None, buffers: Buffers | None,
+                        client_cert: ClientCertificate | None = None) -> None:
         r = self.r
+        if client_cert is not None:
+            need = client_certificate_message(self.kb, client_cert)
+            what = (f"the client Certificate message (~{need:,} bytes: "
+                    + (f"{client_cert.cert_file.name}" if client_cert.cert_file else f"a {client_cert.key} certificate")
+                    + ")")
+            if buffers is not None and buffers.out_len < need:
+                node = self.tls["buffers"][1]
+                raise r.fail(node, f"tls.buffers.out {buffers.out_len} cannot carry {what}: mbedTLS writes a "
+                                   f"handshake message whole; make it at least {-(-need // 512) * 512}")
+            if mfl is not None and mfl < need:
+                fits = [v for v in MFL_VALUES if v >= need]
+                raise r.fail(self.tls["max_fragment_length"][1],
+                             f"max_fragment_length {mfl} cannot carry {what}: mbedTLS does not split an "
+                             "outgoing TLS handshake message over records; "
+                             + (f"use {fits[0]} or more" if fits else "remove max_fragment_length"))
         if mfl is not None and "1.2" not in self.versions:
             raise r.fail(self.tls["max_fragment_length"][1],
                          "max_fragment_length (RFC 6066) is TLS 1.2 only and mbedTLS ignores it in TLS 1.3; "

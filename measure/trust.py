@@ -5,6 +5,7 @@ import ssl
 import subprocess
 from pathlib import Path
 
+from core.errors import BadInput
 from generator.knowledge import Knowledge
 from generator.model import Profile, ResolvedConfig
 from measure.model import HarnessInput, MeasureError
@@ -61,8 +62,9 @@ def harness_input_for_external(profile: Profile, resolved: ResolvedConfig, kb: K
     ca_der = tuple(der for path in profile.ca_files for der in pem_certificates_to_der(path))
     cc = profile.client_certificate
     if cc is not None and (cc.cert_file is None or cc.key_file is None):
-        raise MeasureError(f"{profile.path}: client_certificate needs cert: and key: files to talk to "
-                           "an external server (the test PKI only works with the reference server)")
+        raise BadInput(f"{profile.path}: error: tls.client_certificate has no 'cert:' and 'key_file:': a real "
+                       "server (--server) needs the device's own certificate and private key; add both (the "
+                       "reference server, without --server, uses a test identity of the key type)")
     return HarnessInput(
         ca_der=ca_der,
         client_cert_der=pem_certificates_to_der(cc.cert_file) if cc else (),

@@ -60,6 +60,8 @@ class Decisions:
     mfl: int | None
     buffers: tuple[int, int] | None       # (in, out) when MFL lets them shrink
     reasons: tuple[str, ...]              # comment lines, one per choice
+    client_key: str | None = None         # mutual TLS: the key type assumed for the device's certificate
+    client_note: str = ""                 # the comment beside client_certificate: the CAs the server accepts
 
 
 def sanitize_name(host: str) -> str:
@@ -200,20 +202,67 @@ def decide(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs,
             sigalgs.append(alg)
             reasons.append(f"signature {alg}: verifies '{cert.common_name}' (signed with {cert.signature})")
 
+    client_key, client_note, client_need = _client_identity(scan, kb, version, sigalgs, reasons)
     mfl = None
     buffers = None
-    if version == "1.2" and scan.mfl:
-        mfl = min(scan.mfl)
+    fitting = [v for v in scan.mfl if v >= client_need] if version == "1.2" else []
+    if fitting:
+        mfl = min(fitting)
         need = scan.max_handshake_message + RECORD_HEADER_BYTES + kb.buffers.handshake_overhead
         in_len = max(mfl, -(-need // BUFFER_ROUND) * BUFFER_ROUND)
         buffers = (in_len, mfl)
-        reasons.append(f"max_fragment_length {mfl}: smallest value the server honours; input buffer {in_len} "
-                       f"holds its largest handshake message ({scan.max_handshake_message} bytes, reassembled "
-                       "in the input buffer)")
+        reasons.append(f"max_fragment_length {mfl}: smallest value the server honours"
+                       + (f" that carries the client Certificate message (~{client_need} bytes; mbedTLS sends a "
+                          "handshake message in one record)" if client_key else "")
+                       + f"; input buffer {in_len} holds its largest handshake message "
+                       f"({scan.max_handshake_message} bytes, reassembled in the input buffer)")
+    elif version == "1.2" and scan.mfl:
+        reasons.append(f"max_fragment_length: none of the values the server honours ({', '.join(map(str, scan.mfl))}) "
+                       f"carries the client Certificate message (~{client_need} bytes): full-size buffers")
     # The key exchange's group only: the resolver adds the certificates' curves where TLS 1.2 needs them.
     groups = (group,) if group else ()
     return Decisions(version=version, suite=suite, group=group, groups=groups, handshake_sigalg=handshake,
-                     sigalgs=tuple(sigalgs), mfl=mfl, buffers=buffers, reasons=tuple(reasons))
+                     sigalgs=tuple(sigalgs), mfl=mfl, buffers=buffers, reasons=tuple(reasons),
+                     client_key=client_key, client_note=client_note)
+
+
+# OpenSSL's name of a signature algorithm the CertificateRequest lists -> the key kind it signs with
+_REQUEST_KINDS = {"ECDSA": "ec", "RSA": "rsa", "RSA-PSS": "rsa", "rsa_pss_pss": "rsa"}
+# the key type assumed for a device whose certificate the probe cannot see, per kind (cheapest first)
+_ASSUMED_CLIENT_KEYS = (("ec", "secp256r1"), ("rsa", "rsa2048"))
+
+
+def _client_identity(scan: ScanResult, kb: Knowledge, version: str, sigalgs: list[str],
+                     reasons: list[str]) -> tuple[str | None, str, int]:
+    """Mutual TLS: the key type assumed for the device's certificate, the comment naming what the
+    server accepts, and the size of the client's Certificate message (0 without mutual TLS).
+    Adds the signature algorithm the device signs its CertificateVerify with to `sigalgs`."""
+    auth = scan.client_auth
+    if auth is None:
+        return None, "", 0
+    kinds = {_REQUEST_KINDS.get(s.split("+")[0].split("_sha")[0]) for s in auth.sigalgs} - {None}
+    key = next((k for kind, k in _ASSUMED_CLIENT_KEYS if not kinds or kind in kinds), None)
+    if key is None or key not in kb.key_types:
+        raise ProbeError("the server asks for a client certificate signed with "
+                         f"{', '.join(auth.sigalgs) or 'no algorithm tlsfit knows'}, none of which tlsfit's "
+                         "knowledge base can make")
+    kt = kb.key_types[key]
+    rsa_scheme = "rsa_pss_rsae" if version == "1.3" else "rsa_pkcs1"   # TLS 1.3 signs RSA with PSS only
+    sign = next((n for n, a in kb.signature_algorithms.items()
+                 if a.key == kt.kind and a.curve in (None, kt.curve) and a.hash.endswith("SHA256")
+                 and (kt.kind != "rsa" or n.startswith(rsa_scheme))), None)
+    if sign and sign not in sigalgs:
+        sigalgs.append(sign)
+    need = kb.buffers.handshake_overhead + 3 + kb.key_types[key].cert_bytes
+    cas = "; ".join(auth.ca_names) or "any (it lists none)"
+    reasons.append(f"mutual TLS: the server asks for a client certificate"
+                   + (" and ends the handshake without one" if auth.required else "")
+                   + f"; CAs it accepts: {cas}")
+    reasons.append(f"  client_certificate key {key}: assumed (the probe cannot see your device's certificate); "
+                   f"its Certificate message is taken as ~{need} bytes. Set 'cert:' and 'key_file:' to the "
+                   "device's own files for `measure --server`; the reference server uses a test identity of "
+                   "this key type")
+    return key, f"fill in cert: and key_file: (the device's); the server accepts certificates from: {cas}", need
 
 
 def _handshake_sigalg(scan: ScanResult, chain: ChainInfo, kb: Knowledge, costs: Costs,
@@ -318,6 +367,9 @@ def render_profile(scan: ScanResult, chain: ChainInfo, d: Decisions, kb: Knowled
                 comment=None if d.mfl else "the server honours none: buffers derived (16384 in)")
     if d.buffers:
         doc.set("tls.buffers", {"in": d.buffers[0], "out": d.buffers[1]})
+    if d.client_key:
+        doc.set("tls.client_certificate", {"key": d.client_key}, comment=d.client_note)
+        doc.set_flow("tls.client_certificate")
     doc.set("tls.sni", bool(t.sni))
     if scan.alpn_selected:
         doc.set("tls.alpn", [scan.alpn_selected])

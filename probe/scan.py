@@ -52,6 +52,14 @@ class Target:
 
 
 @dataclass(frozen=True)
+class ClientAuth:
+    """What a server's CertificateRequest asked for (mutual TLS)."""
+    ca_names: tuple[str, ...]         # distinguished names of the CAs it accepts client certificates from
+    sigalgs: tuple[str, ...]          # OpenSSL names of the signature algorithms it accepts ("ECDSA+SHA256")
+    required: bool | None             # True: it ended the handshake without one (alert); None: not seen
+
+
+@dataclass(frozen=True)
 class ClientRun:
     """What one client run saw."""
     ok: bool                          # handshake completed with a cipher
@@ -69,6 +77,7 @@ class ClientRun:
     max_handshake_message: int        # largest handshake message body the server sent
     certificates: tuple[str, ...]     # served chain (PEM), leaf first, when -showcerts was given
     tail: str                         # last lines of output, for error messages
+    client_auth: ClientAuth | None = None   # the server sent a CertificateRequest
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class ScanResult:
     max_handshake_message: int                   # largest handshake message (bytes, body)
     certificates: tuple[str, ...]                # served chain, leaf first (PEM)
     untestable: tuple[str, ...] = field(default=())   # KB items the clients cannot offer, with why
+    client_auth: ClientAuth | None = None        # the server asks for a client certificate (mutual TLS)
 
 
 # ---------------------------------------------------------------- parsing
@@ -129,7 +139,25 @@ def parse_openssl_output(text: str) -> ClientRun:
         certificates=tuple(m.group(0) if m.group(0).endswith("\n") else m.group(0) + "\n"
                            for m in _PEM.finditer(chain_part)),
         tail="\n".join(text.strip().splitlines()[-6:]),
+        client_auth=_client_auth(text, alert.group(1) if alert else None),
     )
+
+
+# alerts a server sends when the client gave no certificate it can use
+_NO_CERTIFICATE_ALERTS = ("handshake_failure", "certificate_required", "bad_certificate", "unknown_ca")
+
+
+def _client_auth(text: str, alert: str | None) -> ClientAuth | None:
+    """The CertificateRequest s_client saw (-msg), with the CA names and signature algorithms it printed."""
+    if not re.search(r"^<<< TLS [\d.]+, Handshake \[length [0-9a-f]+\], CertificateRequest", text, re.M):
+        return None
+    names: list[str] = []
+    block = re.search(r"^Acceptable client certificate CA names\n(.*?)^(?=\S[^=\n]*:)", text, re.M | re.S)
+    if block:
+        names = [line.strip() for line in block.group(1).splitlines() if line.strip()]
+    sigalgs = re.search(r"^Requested Signature Algorithms: (.+)$", text, re.M)
+    return ClientAuth(ca_names=tuple(names), sigalgs=tuple(sigalgs.group(1).split(":")) if sigalgs else (),
+                      required=True if alert in _NO_CERTIFICATE_ALERTS else None)
 
 
 def temp_key_group(temp_key: str | None) -> str | None:
@@ -358,7 +386,8 @@ def scan(target: Target, kb: Knowledge, openssl_names: dict[str, str], alpn: tup
         mfl=mfl, record_size_limit=rsl, alpn_offered=alpn, alpn_selected=alpn_selected, tickets=tickets,
         max_record=max((r.max_record for r in shows), default=0),
         max_handshake_message=max((r.max_handshake_message for r in shows), default=0),
-        certificates=chain, untestable=tuple(untestable))
+        certificates=chain, untestable=tuple(untestable),
+        client_auth=next((r.client_auth for r in shows if r.client_auth is not None), None))
 
 
 def _parallel(arg_lists: list[list[str]], target: Target) -> list[ClientRun]:
