@@ -8,7 +8,7 @@ LIBDIR   = $(PREFIX)/lib/tlsfit
 # every Python package of the checkout (a folder with __init__.py), and the data the code reads
 INSTALL_TREES := $(sort $(patsubst %/__init__.py,%,$(wildcard */__init__.py))) ports templates profiles
 
-.PHONY: help setup demo test test-all test-browser bench bench-footprint bench-choices bench-tune bench-boards gate baseline install deb ci-local clean
+.PHONY: help setup demo test test-all test-browser soak bench bench-footprint bench-choices bench-tune bench-boards gate baseline install deb ci-local clean
 
 help:
 	@echo "make demo            generate, build and measure the default profile ($(PROFILE))"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-choices   what each size choice saves (each undone alone, mbedTLS ROM and static RAM)"
 	@echo "make bench-tune      tlsfit tune on three shipped profiles: the Pareto front and the search time"
 	@echo "make bench-boards    four profiles on M0, M3, M4, M7, M33 and RV32 boards: ROM, RAM, handshake work"
+	@echo "make soak            SOAK_RUNS (200) measures each against real nginx and Mosquitto: failures, slowest run"
 	@echo "make gate            measure shipped profiles and gate them against ci/baseline.json"
 	@echo "make baseline        re-measure shipped profiles and rewrite ci/baseline.json (review the diff)"
 	@echo "make setup           install Debian packages and fetch mbedTLS (idempotent)"
@@ -58,6 +59,11 @@ bench-tune: setup
 
 bench-boards: setup
 	$(PYTHON) scripts/bench.py boards
+
+# SOAK_RUNS measures per server (nginx --app http, Mosquitto --app mqtt): failures and the slowest run
+SOAK_RUNS ?= 200
+soak: setup
+	SOAK_RUNS=$(SOAK_RUNS) $(PYTEST) -m soak -s tests/test_soak.py
 
 gate: setup
 	ci/measure-shipped.sh build/gate
