@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
@@ -57,12 +58,13 @@ def _unit_name(die: DIE) -> str:
     return name.value.decode("utf-8", "replace") if name is not None else ""
 
 
-def _origin_file(die: DIE) -> str | None:
-    """The source file of the unit that declares die, following LTO's references to early debug."""
+def _follow(die: DIE, read: Callable[[DIE], tuple[bool, str | None]]) -> str | None:
+    """read(die) -> (found, value) on die, then on what it refers to (abstract origin,
+    specification: LTO's references to early debug), at most _MAX_HOPS times."""
     for _ in range(_MAX_HOPS):
-        unit = _unit_name(die)
-        if unit and unit != _ARTIFICIAL:
-            return unit
+        found, value = read(die)
+        if found:
+            return value
         ref = next((a for a in _REFERENCES if a in die.attributes), None)
         if ref is None:
             return None
@@ -71,37 +73,39 @@ def _origin_file(die: DIE) -> str | None:
         except Exception:  # noqa: BLE001 - a reference pyelftools cannot follow: file unknown
             return None
     return None
+
+
+def _origin_file(die: DIE) -> str | None:
+    """The source file of the unit that declares die, following LTO's references to early debug."""
+    def unit_of(d: DIE) -> tuple[bool, str | None]:
+        unit = _unit_name(d)
+        return (True, unit) if unit and unit != _ARTIFICIAL else (False, None)
+    return _follow(die, unit_of)
 
 
 def _decl_file(die: DIE) -> str | None:
     """The file (path as the compiler saw it) named by die's DW_AT_decl_file, following the
     abstract origin; None when absent. A header's static inline function is declared in the
     header although its unit is the .c file that included it."""
-    for _ in range(_MAX_HOPS):
-        attr = die.attributes.get("DW_AT_decl_file")
-        if attr is not None:
-            line_program = die.dwarfinfo.line_program_for_CU(die.cu)
-            if line_program is None:
-                return None
-            entries = line_program["file_entry"]
-            index = attr.value if die.cu.header.version >= 5 else attr.value - 1
-            if not 0 <= index < len(entries):
-                return None
-            entry = entries[index]
-            name = entry.name.decode("utf-8", "replace")
-            directories = line_program["include_directory"]
-            dir_index = entry.dir_index if die.cu.header.version >= 5 else entry.dir_index - 1
-            if not name.startswith("/") and 0 <= dir_index < len(directories):
-                name = directories[dir_index].decode("utf-8", "replace") + "/" + name
-            return name
-        ref = next((a for a in _REFERENCES if a in die.attributes), None)
-        if ref is None:
-            return None
-        try:
-            die = die.get_DIE_from_attribute(ref)
-        except Exception:  # noqa: BLE001 - a reference pyelftools cannot follow: file unknown
-            return None
-    return None
+    def declared_in(d: DIE) -> tuple[bool, str | None]:
+        attr = d.attributes.get("DW_AT_decl_file")
+        if attr is None:
+            return False, None
+        line_program = d.dwarfinfo.line_program_for_CU(d.cu)
+        if line_program is None:
+            return True, None
+        entries = line_program["file_entry"]
+        index = attr.value if d.cu.header.version >= 5 else attr.value - 1
+        if not 0 <= index < len(entries):
+            return True, None
+        entry = entries[index]
+        name = entry.name.decode("utf-8", "replace")
+        directories = line_program["include_directory"]
+        dir_index = entry.dir_index if d.cu.header.version >= 5 else entry.dir_index - 1
+        if not name.startswith("/") and 0 <= dir_index < len(directories):
+            name = directories[dir_index].decode("utf-8", "replace") + "/" + name
+        return True, name
+    return _follow(die, declared_in)
 
 
 def _address_of(die: DIE) -> int | None:
