@@ -73,7 +73,7 @@ baseline: setup
 	ci/measure-shipped.sh build/gate
 	./tlsfit gate --write-baseline ci/baseline.json build/gate/*/report.json
 
-# The INSTALLED marker makes the copy an installed tlsfit (cli/paths.py): outputs under ./build/tlsfit,
+# The INSTALLED marker makes the copy an installed tlsfit (pipeline/workspace.py): outputs under ./build/tlsfit,
 # mbedTLS and the build cache in $$XDG_CACHE_HOME/tlsfit. The checkout's ./tlsfit is unaffected.
 install:
 	rm -rf "$(DESTDIR)$(LIBDIR)"

@@ -10,11 +10,6 @@ import sys
 from pathlib import Path
 
 from cli import EXIT_OK, InputError
-from cli.report_cmds import read_json
-from core.write import write_if_changed
-from reports.comment import compare, render_comment
-from reports.metrics import build_key
-from reports.schema import fits
 
 
 def add_comment_parser(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +57,12 @@ def _link(path: Path, base: str | None, root: Path) -> str:
 
 
 def run_comment(args: argparse.Namespace) -> int:
+    # imported here: the parser (and `tlsfit --help`) is built before set-up installs yaml and jinja2
+    from cli.report_cmds import read_json
+    from core.write import write_if_changed
+    from reports.comment import compare, render_comment
+    from reports.metrics import build_key
+    from reports.schema import fits
     base_paths, new_paths = collect_reports(args.base), collect_reports(args.new)
     # a does-not-fit record (measure exit 2) has no figures to compare: left out, as before it existed
     base = [r for r in (read_json(p, "report") for p in base_paths) if fits(r)]

@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 
 from cli import EXIT_OK
-from cli.paths import PINNED_MBEDTLS, workspace
-from generator.knowledge import knowledge_for
-from generator.sdkconfig import load_kconfig_map, render_sdkconfig
 from core.write import check_output_dir, check_output_file, write_if_changed
-from pipeline import GeneratedConfig, generate_for_board, open_mbedtls, validate
+from generator.sdkconfig import load_kconfig_map, render_sdkconfig
+from pipeline import (CONFIG_FILE, GeneratedConfig, Workspace, generate_for_board, knowledge_without_build,
+                      open_mbedtls, validate)
 
 
 def print_warnings(profile_path: Path, gen: GeneratedConfig) -> None:
@@ -18,10 +17,9 @@ def print_warnings(profile_path: Path, gen: GeneratedConfig) -> None:
         print(f"{profile_path}: warning: {warning}", file=sys.stderr)
 
 
-def run_gen(profile: Path, output: Path | None, target: str | None, validate_config: bool,
+def run_gen(ws: Workspace, profile: Path, output: Path | None, target: str | None, validate_config: bool,
             optimize: str | None = None, lto: bool | None = None, sdkconfig: Path | None = None) -> int:
     started = time.monotonic()
-    ws = workspace()
     if output is not None:
         check_output_dir(output)  # bad input before any work
     if sdkconfig is not None:
@@ -30,8 +28,8 @@ def run_gen(profile: Path, output: Path | None, target: str | None, validate_con
         tree = open_mbedtls(ws.mbedtls)
         kb = tree.knowledge
     else:
-        # no tree needed: the knowledge base of the mbedTLS version tlsfit pins
-        tree, kb = None, knowledge_for(PINNED_MBEDTLS)
+        # no compiler run: the tree's knowledge base, or the pinned release's without a tree
+        tree, kb = None, knowledge_without_build(ws.mbedtls)
     gen, board = generate_for_board(profile, kb, optimize, target, ws.paths(), lto=lto)
     out_dir = output if output is not None else ws.build / gen.profile.name
     if output is None:
@@ -39,7 +37,7 @@ def run_gen(profile: Path, output: Path | None, target: str | None, validate_con
     if tree is not None:
         check_output_dir(ws.paths().work, "build folder")
         validate(gen, board, tree, ws.paths().work)
-    path = out_dir / "mbedtls_config.h"
+    path = out_dir / CONFIG_FILE
     sdk_text = render_sdkconfig(gen.resolved, profile.name, load_kconfig_map()) if sdkconfig is not None else None
     changed = write_if_changed(path, gen.text)
     print_warnings(profile, gen)

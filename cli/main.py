@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cli import EXIT_BAD_INPUT, EXIT_TOOL_ERROR, VERSION
 from generator.model import APPS, OPTIMIZE_LEVELS
+from generator.pin import PIN
 
 
 def positive_seconds(text: str) -> float:
@@ -138,10 +139,15 @@ def _parser() -> argparse.ArgumentParser:
     add_tune_parser(sub)
 
     s = sub.add_parser("setup", help="fetch and verify the pinned mbedTLS source (into ~/.cache/tlsfit when installed)",
-                       description="Fetch mbedTLS 3.6.6 from Debian's source package, check its pinned sha256 and "
-                                   "unpack it where tlsfit looks for it (MBEDTLS_DIR, when set, is checked instead).")
+                       description=f"Fetch mbedTLS {PIN.version} from Debian's source package ({PIN.debian_version}), "
+                                   "check its pinned sha256 and unpack it where tlsfit looks for it (MBEDTLS_DIR, "
+                                   "when set, is checked instead).")
     s.add_argument("--packages", action="store_true",
                    help="also check (and as root install) the Debian packages tlsfit needs")
+    s.add_argument("--print-pin", action="store_true",
+                   help="print the pinned mbedTLS release as shell assignments (MBEDTLS_VERSION=..., "
+                        "MBEDTLS_DEB_VERSION=..., MBEDTLS_ORIG=..., MBEDTLS_SHA256=...) and exit; "
+                        "scripts/setup.sh reads it")
 
     from cli.size_cmd import add_size_parser
     add_size_parser(sub)
@@ -160,18 +166,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "setup" and args.print_pin:
+        sys.stdout.write(PIN.shell())  # standard library only: setup.sh asks before python3-yaml is there
+        return 0
     # Imported late so `tlsfit --help` works before set-up.
     from core.errors import BadInput, Infeasible, TlsfitBug, ToolFailure
     from measure.figures import DoesNotFit
+    from pipeline.workspace import workspace
+    ws = workspace()   # the environment, read once
     try:
         if args.command == "gen":
             from cli.gen_cmd import run_gen
-            return run_gen(profile=args.profile, output=args.output, target=args.target,
+            return run_gen(ws, profile=args.profile, output=args.output, target=args.target,
                            validate_config=not args.no_validate, optimize=args.optimize, lto=args.lto,
                            sdkconfig=args.sdkconfig)
         if args.command == "measure":
             from cli.measure_cmd import run_measure
-            return run_measure(profile=args.profile, target=args.target, server=args.server,
+            return run_measure(ws, profile=args.profile, target=args.target, server=args.server,
                                server_impl=args.server_impl, output=args.output, timeout=args.timeout,
                                optimize=args.optimize, app=args.app, quiet=args.quiet, as_json=args.json,
                                shard=args.shard, part=args.part, lto=args.lto, clock_mhz=args.clock_mhz,
@@ -179,20 +190,20 @@ def _main(argv: list[str] | None) -> int:
                                loss=args.loss)
         if args.command == "setup":
             from cli.setup_cmd import run_setup
-            return run_setup(check_packages=args.packages)
+            return run_setup(ws, check_packages=args.packages)
         if args.command == "comment":
             from cli.comment_cmd import run_comment
             return run_comment(args)
         if args.command == "tune":
             from cli.tune_cmd import run_tune_args
-            return run_tune_args(args)
+            return run_tune_args(ws, args)
         if args.command == "probe":
             from cli.probe_cmd import run_probe
-            return run_probe(args.address, sni=args.sni, ca=args.ca, alpn=args.alpn, output=args.output)
+            return run_probe(ws, args.address, sni=args.sni, ca=args.ca, alpn=args.alpn, output=args.output,
+                             name=args.name)
         if args.command == "size":
-            from cli.paths import workspace
             from cli.size_cmd import run_size_args
-            return run_size_args(args, workspace().build)
+            return run_size_args(args, ws.build)
         from cli import report_cmds
         if args.command == "report":
             return report_cmds.run_report(args.reports, args.output)

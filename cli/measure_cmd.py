@@ -6,10 +6,6 @@ to stderr; the summary table to stdout, or the report JSON with --json (the tabl
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-if TYPE_CHECKING:
-    from measure.dgram_proxy import LossPlan
-
 import json
 import sys
 import time
@@ -17,35 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
-from cli import EXIT_FAILED, EXIT_OK, InputError, VERSION
+from cli import EXIT_FAILED, EXIT_OK, VERSION
 from cli.gen_cmd import print_warnings
-from cli.paths import wants_colour, workspace
 from core.errors import TlsfitError
-from dataclasses import replace
-from generator.parts import Part, find_part, load_user_parts
 from core.write import check_output_dir
-from pipeline import MeasureRequest, default_output_dir, measure, open_mbedtls, parse_server_address
-from reports.fit import budget_excess, part_core_build, with_part, with_time_estimate
+from measure.dgram_proxy import LossPlan, parse_loss
 from measure.figures import DoesNotFit
-from reports.report import with_artifacts, write_does_not_fit_record, write_report_files
-
-
-@dataclass(frozen=True)
-class Shard:
-    index: int      # 1-based
-    count: int
-
-    def pick(self, items: list[Path]) -> list[Path]:
-        """Every count-th item starting at index: the shards of one list are disjoint and cover it."""
-        return [item for position, item in enumerate(items) if position % self.count == self.index - 1]
-
-
-def parse_shard(text: str) -> Shard:
-    k, sep, n = text.partition("/")
-    if not sep or not k.isdigit() or not n.isdigit() or not 1 <= int(k) <= int(n):
-        raise InputError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4 (the CI matrix index "
-                         "starting at 1, and the number of jobs)")
-    return Shard(int(k), int(n))
+from pipeline import (MeasureRequest, Measurement, MbedtlsTree, ServerAddress, Workspace, default_output_dir, measure,
+                      open_mbedtls, parse_server_address, parse_shard, write_measurement)
+from reports.fit import budget_excess
 
 
 class Style:
@@ -91,26 +67,58 @@ class StageProgress:
             self._stage = None
 
 
-def run_measure(profile: Path | list[Path], target: str | None, server: str | None, server_impl: str,
-                output: Path | None, timeout: float, optimize: str | None = None,
+@dataclass(frozen=True)
+class MeasureRun:
+    """What every profile of one `tlsfit measure` shares (the per-profile MeasureRequest is made from it)."""
+    ws: Workspace
+    tree: MbedtlsTree
+    target: str | None
+    server: ServerAddress | None
+    server_impl: str
+    timeout_s: float
+    optimize: str | None
+    app: str | None
+    part: str | None
+    parts: tuple            # the user's own parts (--parts FILE): generator.parts.Part
+    lto: bool | None
+    clock_mhz: float | None
+    loss: LossPlan | None
+    output: Path | None             # -o: the report folder (with several profiles: the root of their folders)
+    several: bool                   # several profiles (or --shard): each report in <output>/<profile>/<target>
+    quiet: bool
+    table_stream: TextIO
+    style: Style
+
+    def request(self, profile: Path) -> MeasureRequest:
+        return MeasureRequest(profile=profile, tree=self.tree, paths=self.ws.paths(), target=self.target,
+                              server=self.server, server_impl=self.server_impl, timeout_s=self.timeout_s,
+                              optimize=self.optimize, app=self.app, loss=self.loss, lto=self.lto, part=self.part,
+                              clock_mhz=self.clock_mhz, parts=self.parts)
+
+
+def run_measure(ws: Workspace, profile: Path | list[Path], target: str | None, server: str | None,
+                server_impl: str, output: Path | None, timeout: float, optimize: str | None = None,
                 app: str | None = None, quiet: bool = False, as_json: bool = False,
                 shard: str | None = None, part: str | None = None, lto: bool | None = None,
                 clock_mhz: float | None = None, loss: str | None = None, parts_file: Path | None = None) -> int:
-    from measure.dgram_proxy import parse_loss
     loss_plan = parse_loss(loss) if loss is not None else None  # bad input before any work
     profiles = [profile] if isinstance(profile, Path) else list(profile)
     picked = parse_shard(shard).pick(profiles) if shard is not None else profiles
     several = len(profiles) > 1 or shard is not None
+    from generator.parts import find_part, load_user_parts
     user_parts = load_user_parts(parts_file) if parts_file is not None else ()
-    chosen_part = find_part(part, extra=user_parts) if part is not None else None
+    if part is not None:
+        find_part(part, extra=user_parts)  # bad input before any work (the pipeline looks it up again)
     address = parse_server_address(server) if server is not None else None  # bad input before any work
-    ws = workspace()
     check_output_dir(ws.build, "build folder")  # caches and work files; then the reports' folder
     if output is not None:
         check_output_dir(output)
     tree = open_mbedtls(ws.mbedtls)
-    style = Style(wants_colour(sys.stdout.isatty() and not as_json))
-    table_stream = sys.stderr if as_json else sys.stdout
+    style = Style(ws.wants_colour(sys.stdout.isatty() and not as_json))
+    run = MeasureRun(ws=ws, tree=tree, target=target, server=address, server_impl=server_impl, timeout_s=timeout,
+                     optimize=optimize, app=app, part=part, parts=user_parts, lto=lto, clock_mhz=clock_mhz, loss=loss_plan,
+                     output=output, several=several, quiet=quiet,
+                     table_stream=sys.stderr if as_json else sys.stdout, style=style)
     if several and not quiet:
         names = ", ".join(p.name for p in picked) or "none"
         print(f"tlsfit: shard {shard}: {len(picked)} of {len(profiles)} profiles: {names}" if shard
@@ -121,9 +129,7 @@ def run_measure(profile: Path | list[Path], target: str | None, server: str | No
         prefix = f"[{position}/{len(picked)} {path.stem}] " if several else ""
         progress = StageProgress(sys.stderr, quiet, style, prefix)
         try:
-            code, report = _measure_one(path, ws, tree, target, address, server_impl, output, several,
-                                        timeout, optimize, app, chosen_part, progress, quiet, table_stream, style,
-                                        lto=lto, clock_mhz=clock_mhz, loss=loss_plan, user_parts=user_parts)
+            code, report = _measure_one(run, path, progress)
         except TlsfitError as e:
             progress.finish("failed")
             if not several:
@@ -142,49 +148,34 @@ def run_measure(profile: Path | list[Path], target: str | None, server: str | No
     return worst
 
 
-def _measure_one(path: Path, ws, tree, target, address, server_impl: str, output: Path | None, several: bool,
-                 timeout: float, optimize: str | None, app: str | None, part: Part | None,
-                 progress: StageProgress, quiet: bool, table_stream: TextIO, style: Style,
-                 lto: bool | None = None, clock_mhz: float | None = None,
-                 loss: "LossPlan | None" = None, user_parts: tuple[Part, ...] = ()) -> tuple[int, dict]:
-    request = MeasureRequest(profile=path, tree=tree, paths=ws.paths(), target=target, server=address,
-                             server_impl=server_impl, timeout_s=timeout, optimize=optimize, app=app, lto=lto,
-                             loss=loss)
+def _out_dir(run: MeasureRun, m: Measurement) -> Path:
+    if run.output is not None and not run.several:
+        return run.output
+    return default_output_dir(run.output if run.output is not None else run.ws.build, m)
+
+
+def _measure_one(run: MeasureRun, path: Path, progress: StageProgress) -> tuple[int, dict]:
+    style = run.style
     try:
-        m = measure(request, VERSION, progress=progress)
+        m = measure(run.request(path), VERSION, progress=progress)
     except DoesNotFit as exc:
         if exc.measurement is not None:  # report.json says so, for `tlsfit report`'s matrix; still exit 2
             unfit = exc.measurement
-            out_dir = (output if output is not None and not several else
-                       default_output_dir(output if output is not None else ws.build, unfit, optimize, address))
-            write_does_not_fit_record(unfit.report, out_dir)
+            out_dir = _out_dir(run, unfit)
+            write_measurement(unfit, out_dir)
             progress.finish("does not fit")
-            if not quiet:
+            if not run.quiet:
                 print(f"tlsfit: {path.name} does not fit {unfit.board.name}: {out_dir / 'report.json'} records "
                       "the overflow", file=sys.stderr)
         raise
     print_warnings(path, m.generated)
-    if part is None and m.generated.profile.part is not None:
-        part = find_part(m.generated.profile.part, extra=user_parts)  # checked when the profile was loaded
-    on_part = None
-    if part is not None:  # the part's figures from a build for its own architecture (or refused)
-        mcpu = part_core_build(part, m.board.arch, m.board.cpu)
-        if mcpu is not None:
-            on_part = measure(replace(request, core=mcpu), VERSION, progress=progress).report
-    if output is None or several:
-        out_dir = default_output_dir(output if output is not None else ws.build, m, optimize, address)
-    else:
-        out_dir = output
-    progress(f"writing report.json, report.md, report.html and the firmware to {out_dir}")
-    artifacts = {"elf": m.firmware.elf, "map": m.firmware.map_file} if m.firmware is not None else {}
-    clock_hz = int(clock_mhz * 1_000_000) if clock_mhz is not None else None
-    report = with_part(with_artifacts(m.report, artifacts.get("elf"), artifacts.get("map")), part, on_part, clock_hz)
-    if part is None:  # with a part, its entry holds the one estimate (at --clock-mhz if given)
-        report = with_time_estimate(report, clock_mhz)
-    write_report_files(report, out_dir, m.generated.text, artifacts)
+    out_dir = _out_dir(run, m)
+    progress(f"writing report.json, report.md, report.html, mbedtls_config.h and the firmware to {out_dir}")
+    write_measurement(m, out_dir)
+    report = m.report
     progress.finish()
-    if not quiet:
-        print_summary(report, out_dir, table_stream, style)
+    if not run.quiet:
+        print_summary(report, out_dir, run.table_stream, style)
     ok = report["handshake"]["ok"] and report["app"]["ok"] is not False
     over = budget_excess(report)
     for metric, used, limit in over:

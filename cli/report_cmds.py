@@ -9,8 +9,8 @@ import shlex
 from pathlib import Path
 
 from cli import EXIT_FAILED, EXIT_OK, InputError
-from cli.paths import ROOT
 from core.errors import TlsfitError
+from pipeline.workspace import ROOT
 from core.inputs import InputFileError
 from core.write import check_output_dir, check_output_file, write_error, write_if_changed
 from reports.diff import diff_reports, format_diff

@@ -6,119 +6,47 @@ Exit 0: a candidate within the budget (its profile written); 1: none within the 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cli import EXIT_FAILED, EXIT_OK, VERSION
-from cli.paths import workspace
-from core.errors import BadInput, ToolFailure
-from generator.model import APPS, OPTIMIZE_LEVELS
 from core.write import check_output_dir
-from pipeline import open_mbedtls, parse_server_address
-from pipeline.stages import generate_for_board, test_pki_dir
-from tune.front import choose
-from tune.model import Outcome, TuneBudget, parse_budget, parse_shard
-from tune.output import chosen_profile_text, object_cache_text, tune_document, write_outputs
-from tune.search import SearchContext, merge_object_cache, object_cache_figures, object_cache_zero, run_search
-from tune.shards import expected_identity, load_shard_outcomes
-from tune.space import build_space, shard
+from generator.model import APPS
+
+if TYPE_CHECKING:  # the parser is built before set-up; the pipeline is imported to run
+    from pipeline import Workspace
 
 
-def _names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for n in names:
-        if n not in known:
-            raise BadInput(f"--{what} {n!r}: not one of {', '.join(known)}")
-    if not names:
-        raise BadInput(f"--{what} is empty")
-    return names
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """NAME,NAME,... as given (pipeline.tune checks each one)."""
+    return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
 
 
-def run_tune(profile: Path, budget: str | None, server: str | None, jobs: int, shard_text: str | None,
-             merge: list[Path] | None, prefer: str, output: Path | None, target: str | None = None,
-             knobs: str | None = None, levels: str | None = None, lto: str = "both",
+def run_tune(ws: Workspace, profile: Path, budget: str | None, server: str | None, jobs: int,
+             shard_text: str | None, merge: list[Path] | None, prefer: str, output: Path | None,
+             target: str | None = None, knobs: str | None = None, levels: str | None = None, lto: str = "both",
              quiet: bool = False, max_candidates: int = 40, app: str | None = None) -> int:
-    started = time.monotonic()
-    if jobs < 1:
-        raise BadInput(f"-j {jobs}: give at least 1")
+    from pipeline import TuneRequest, open_mbedtls, parse_budget, parse_server_address, parse_shard, tune
+    # bad input before any work
     part = parse_shard(shard_text) if shard_text is not None else None
-    if part is not None and merge:
-        raise BadInput("--shard and --merge do not go together: run the shards, then --merge their folders")
     address = parse_server_address(server) if server is not None else None
-    ws = workspace()
+    the_budget = parse_budget(budget) if budget is not None else None
     check_output_dir(ws.build, "build folder")
-    tree = open_mbedtls(ws.mbedtls)
-    kb = tree.knowledge
-    knob_names = _names(knobs, tuple(kb.knobs), "knobs")
-    level_names = _names(levels, OPTIMIZE_LEVELS, "levels") or OPTIMIZE_LEVELS
-    gen, board = generate_for_board(profile, kb, None, target, ws.paths())
-    prof = gen.profile
-    out_dir = output if output is not None else ws.build / "tune" / prof.name
-    check_output_dir(out_dir)
-    the_budget = parse_budget(budget) if budget is not None else (
-        TuneBudget(rom=prof.budget.rom, ram=prof.budget.ram) if prof.budget is not None else TuneBudget())
+    request = TuneRequest(profile=profile, tree=open_mbedtls(ws.mbedtls), paths=ws.paths(), build_dir=ws.build,
+                          tlsfit_version=VERSION, output=output, budget=the_budget, server=address, target=target,
+                          jobs=jobs, shard=part, merge=tuple(merge or ()), prefer=prefer, knobs=_names(knobs),
+                          levels=_names(levels), lto=lto, max_candidates=max_candidates, app=app)
 
     def say(line: str) -> None:
         if not quiet:
             print(f"tlsfit: tune: {line}", file=sys.stderr, flush=True)
 
-    lto_choices = {"both": (False, True), "on": (True,), "off": (False,)}[lto]
-    if max_candidates < 1:
-        raise BadInput(f"--max-candidates {max_candidates}: give at least 1")
-    space = build_space(prof, kb, board.core, level_names, knob_names, lto_choices, max_candidates)
-    searched = dict(space.knobs)
-    object_cache: dict | None = None
-    ctx = SearchContext(profile=profile, tree=tree, paths=ws.paths(), tlsfit_version=VERSION, target=target,
-                        server=address, app=app)
-    if merge:
-        by_key: dict[str, Outcome] = {}
-        shard_caches: list[dict | None] = []
-        for folder in merge:
-            header, outcomes = load_shard_outcomes(folder, expected_identity(ctx.fingerprint(), profile=prof.name,
-                                                                             target=board.name))
-            shard_caches.append(header.get("object_cache"))
-            if header.get("profile") != prof.name:
-                raise BadInput(f"--merge {folder}: its tune.json is for profile {header.get('profile')!r}, "
-                               f"not {prof.name!r}")
-            for k, v in (header.get("search", {}).get("knobs") or {}).items():
-                searched[k] = tuple(dict.fromkeys((*searched.get(k, ()), *v)))
-            for o in outcomes:
-                by_key.setdefault(o.candidate.key, o)
-        outcomes = sorted(by_key.values(), key=lambda o: o.candidate.key)
-        object_cache = merge_object_cache(shard_caches)
-        say(f"merged {len(outcomes)} candidates from {len(merge)} folders")
-    else:
-        candidates = shard(space.candidates, *part) if part is not None else space.candidates
-        say(f"{len(candidates)} candidates ({len(space.candidates)} in the search"
-            f"{f', shard {shard_text}' if part else ''}; {space.duplicates} duplicate option sets dropped"
-            f"{f', {space.left_out} beyond --max-candidates' if space.left_out else ''}), "
-            f"-j {jobs}, each proven by a handshake on {board.name}")
-        object_cache_zero(ctx)
-        outcomes = run_search(ctx, candidates, out_dir, jobs, say, combine=part is None)
-        object_cache = object_cache_figures(ctx)
-        say(object_cache_text(object_cache))
-    if outcomes and all(o.status == "error" for o in outcomes):
-        raise ToolFailure(f"every candidate failed on a tool; the first: {outcomes[0].reason}")
-    chosen = choose(outcomes, the_budget, board.cpu, prefer)
-    profile_name = f"{prof.name}.yaml"
-    write_profile = chosen is not None and part is None
-    doc = tune_document(profile=prof, target=board.name, cpu=board.cpu, mbedtls_version=tree.version,
-                        tlsfit_version=VERSION, budget=the_budget, prefer=prefer, outcomes=outcomes,
-                        searched=searched, levels=level_names, seconds=time.monotonic() - started,
-                        shard=shard_text, server=str(address) if address else None,
-                        chosen_profile=str(out_dir / profile_name) if write_profile else None,
-                        object_cache=object_cache)
-    doc["fingerprint"] = ctx.fingerprint()   # what a --merge of this folder checks (tune/shards.py)
-    text = (chosen_profile_text(prof, kb, chosen, f"tlsfit tune -o {out_dir}", out_dir) if write_profile and chosen
-            else None)
-    write_outputs(out_dir, doc, text, profile_name if text else None, test_pki_dir(prof))
+    result = tune(request, progress=say)
     if not quiet:
-        print((out_dir / "tune.md").read_text(encoding="utf-8"))
-        print(f"wrote {out_dir / 'tune.json'}, tune.md, tune.html"
-              + (f" and {out_dir / profile_name}" if text else ""))
-    return EXIT_OK if chosen is not None else EXIT_FAILED
+        print((result.out_dir / "tune.md").read_text(encoding="utf-8"))
+        print(f"wrote {result.out_dir / 'tune.json'}, tune.md, tune.html"
+              + (f" and {result.chosen_profile}" if result.chosen_profile else ""))
+    return EXIT_OK if result.chosen is not None else EXIT_FAILED
 
 
 def add_tune_parser(sub) -> None:  # sub: argparse subparsers
@@ -155,8 +83,8 @@ def add_tune_parser(sub) -> None:  # sub: argparse subparsers
     t.add_argument("-o", "--output", type=Path, metavar="DIR", help="output folder (default build/tune/<profile>)")
 
 
-def run_tune_args(args) -> int:
-    return run_tune(args.profile, budget=args.budget, server=args.server, jobs=args.jobs, shard_text=args.shard,
+def run_tune_args(ws: Workspace, args) -> int:
+    return run_tune(ws, args.profile, budget=args.budget, server=args.server, jobs=args.jobs, shard_text=args.shard,
                     merge=args.merge, prefer=args.prefer, output=args.output, target=args.target,
                     knobs=args.knobs, levels=args.levels, lto=args.lto, quiet=args.quiet,
                     max_candidates=args.max_candidates, app=args.app)

@@ -15,7 +15,7 @@ from core.errors import TlsfitBug
 from generator.knowledge import Knowledge
 from generator.model import Profile, ResolvedConfig
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"   # the one place the templates folder is worked out
 _C_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _C_VALUE = re.compile(r'^(?:[A-Za-z0-9_,() +-]+|"[A-Za-z0-9_./-]+")$')   # numbers, macro lists, "header.h"
 

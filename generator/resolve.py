@@ -499,13 +499,7 @@ def _size_values(b: _Builder, profile: Profile, warnings: list[str]) -> None:
 
     if b.has_role("bignum"):
         sizes: list[tuple[int, str]] = []
-        keys = []
-        if profile.chain is not None:
-            keys += [profile.chain.root, *profile.chain.intermediates, profile.chain.leaf]
-        keys += [k for k in profile.ca_key_types if k in kb.key_types]
-        if profile.client_certificate is not None:
-            keys.append(profile.client_certificate.key)
-        for k in keys:
+        for k in _key_names(profile, kb):
             kt = kb.key_types[k]
             sizes.append(((kt.bits + 7) // 8, f"{k} key"))
         for g in profile.groups:

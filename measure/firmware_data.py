@@ -13,9 +13,10 @@ from pathlib import Path
 
 import jinja2
 
+from generator.render import TEMPLATES
 from measure.model import HarnessInput, MeasureError
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = TEMPLATES
 TEMPLATE_NAME = "harness_data.c.j2"
 BYTES_PER_LINE = 12
 

@@ -111,8 +111,3 @@ def parse_result(console_text: str) -> HandshakeRun:
         retransmits=_optional_int(data, "retransmits"),
         verify_flags=_optional_int(data, "verify_flags"),
     )
-
-
-def echo_kind(console_text: str) -> str:
-    """'same' | 'reversed' | 'none': how the server answered the message line."""
-    return str(result_fields(console_text)["echo"])

@@ -9,7 +9,7 @@ one the compiler wrote for the same preprocessed text and arguments.
 
 The ccache folder is private to tlsfit: `ccache` beside the build cache (checkout: build/ccache;
 installed: ~/.cache/tlsfit/ccache), never the user's ~/.ccache. Callers say whether to use it
-(pipeline Paths.ccache; the CLI turns it off for TLSFIT_NO_CCACHE=1, cli/paths.py).
+(pipeline Paths.ccache; the front-end turns it off for TLSFIT_NO_CCACHE=1, pipeline/workspace.py).
 Its statistics are the folder's: builds running at the same time (parallel tune runs, the test
 suite) add to the same counters.
 """

@@ -479,14 +479,3 @@ def _first_alert(chunks: tuple[Chunk, ...], streams: dict[str, bytes]) -> str | 
         return None
     _, sender, alert = min(found, key=lambda f: f[0])
     return tls_wire.describe_alert(alert, sender)
-
-
-RELAY_FAULTS = frozenset({FAULT_NO_CLIENT, FAULT_UPSTREAM_UNREACHABLE})
-
-
-def require_ok(proxy: WireProxy) -> None:
-    """Raise if the proxy could not relay (as opposed to a TLS failure it relayed:
-    a server that closed, reset or went silent is the latter)."""
-    fault = proxy.fault
-    if fault is not None and fault.kind in RELAY_FAULTS:
-        raise MeasureError(f"wire proxy: {fault.message}")

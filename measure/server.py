@@ -6,10 +6,7 @@ pure (tables + functions); start_reference_server() runs it.
 """
 from __future__ import annotations
 
-import os
-import select
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -371,11 +368,6 @@ VERSION_COMMANDS: dict[str, tuple[str, ...]] = {
     "openssl": ("openssl", "version"),
     "gnutls": ("gnutls-serv", "--version"),
 }
-# s_server -rev answers each line reversed; gnutls-serv --echo as it came.
-REPLY_TRANSFORMS = {
-    "openssl": lambda line: line.rstrip(b"\r\n")[::-1] + line[len(line.rstrip(b"\r\n")):],
-    "gnutls": lambda line: line,
-}
 
 
 def _run_tool(args: list[str]) -> str:
@@ -509,10 +501,6 @@ class RunningServer:
         except OSError:
             return ""
 
-    def expected_reply(self, line: bytes) -> bytes:
-        """What the server answers to one line (s_server -rev reverses it)."""
-        return REPLY_TRANSFORMS[self.impl](line)
-
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -604,51 +592,3 @@ def _wait_listening(server: RunningServer) -> bool:
             return True
         time.sleep(POLL_S)
     return False
-
-
-# ---------------------------------------------------------------- a real client
-
-@dataclass(frozen=True)
-class ClientResult:
-    ok: bool           # a full reply line came back
-    reply: bytes
-    log: str           # s_client's stderr (handshake errors, alerts)
-
-
-def run_openssl_client(port: int, extra_args: list[str], message: bytes = b"tlsfit ping\n",
-                       timeout: float = 10.0, host: str = "127.0.0.1") -> ClientResult:
-    """Connect with `openssl s_client -quiet`, send one line, read one reply line.
-
-    s_client never exits on its own after a good exchange (-quiet implies
-    -ign_eof), so it is stopped by PID once the line is back.
-    """
-    args = ["openssl", "s_client", "-connect", f"{host}:{port}", "-quiet", *extra_args]
-    proc = children.popen(args, what="openssl s_client", stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    reply = b""
-    try:
-        proc.stdin.write(message)
-        proc.stdin.flush()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in reply and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], POLL_S * 5)
-            if ready:
-                chunk = os.read(proc.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                reply += chunk
-            elif proc.poll() is not None:
-                break
-    except BrokenPipeError:
-        pass  # s_client died early (handshake refused): its stderr says why
-    finally:
-        if proc.poll() is None:
-            children.signal_group(proc.pid, signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            children.signal_group(proc.pid, signal.SIGKILL)
-            _, err = proc.communicate(timeout=STOP_TIMEOUT_S)
-        children.release(proc)
-    return ClientResult(ok=reply.endswith(b"\n"), reply=reply, log=err.decode(errors="replace"))

@@ -1,14 +1,43 @@
-"""tlsfit's pipeline as a library: profile -> config -> firmware -> handshake -> report.
+"""tlsfit's pipeline as a library: the only way in for the CLI (cli/) and the benchmarks (scripts/).
 
-Import from here; the CLI (cli/), the benchmarks (scripts/), probe and tune do.
+    measure   profile -> config -> firmware -> handshake -> the finished report (pipeline.stages)
+    probe     a live server -> a validated profile and its root CA (pipeline.probe_flow)
+    tune      a profile -> the Pareto front of its tuning knobs and the chosen build (pipeline.tune_flow)
+
+Plain data in (a request dataclass), plain data out (a result dataclass), progress through an
+optional callback taking one line of text; nothing printed, no argv, no environment: the
+front-end reads the environment once (`workspace()`) and passes what it found down.
 """
-from pipeline.stages import (GeneratedConfig, MeasureRequest, Measurement, Paths, RunOutcome, ServerAddress,
-                             board_for, build, choose_app, default_output_dir, generate, generate_for_board, harness_input,
-                             measure, parse_server_address, reference_pki, run, validate)
-from pipeline.tree import MbedtlsTree, SetupError, open_mbedtls, read_version
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.probe_flow import ProbeRequest, ProbeResult, probe
+from pipeline.stages import (CONFIG_FILE, GeneratedConfig, MeasureRequest, Measurement, Paths, RunOutcome,
+                             ServerAddress, board_for, build, choose_app, configure, default_output_dir, generate,
+                             generate_for_board, harness_input, measure, parse_server_address, reference_pki,
+                             run, validate, write_measurement)
+from pipeline.tree import MbedtlsTree, SetupError, knowledge_without_build, open_mbedtls, read_version
+from pipeline.workspace import Workspace, workspace
+from tune.model import Shard, TuneBudget, parse_budget, parse_shard
+
+# tune.search evaluates candidates through pipeline.stages, so pipeline.tune_flow (which imports
+# tune.search) is loaded on first use: importing tune.search first must not meet a half-made pipeline.
+_LAZY = {"TuneRequest", "TuneResult", "tune"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from pipeline import tune_flow
+        return getattr(tune_flow, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+
 
 __all__ = [
-    "GeneratedConfig", "MeasureRequest", "Measurement", "MbedtlsTree", "Paths", "RunOutcome", "ServerAddress",
-    "SetupError", "board_for", "build", "choose_app", "default_output_dir", "generate", "generate_for_board", "harness_input",
-    "measure", "open_mbedtls", "parse_server_address", "read_version", "reference_pki", "run", "validate",
+    "CONFIG_FILE", "GeneratedConfig", "MbedtlsTree", "MeasureRequest", "Measurement", "Paths", "ProbeRequest",
+    "ProbeResult", "RunOutcome", "ServerAddress", "SetupError", "Shard", "TuneBudget", "TuneRequest",
+    "TuneResult", "Workspace", "board_for", "build", "choose_app", "configure", "default_output_dir", "generate",
+    "generate_for_board", "harness_input", "knowledge_without_build", "measure", "open_mbedtls",
+    "parse_budget", "parse_server_address", "parse_shard", "probe", "read_version", "reference_pki", "run",
+    "tune", "validate", "workspace", "write_measurement",
 ]

@@ -2,7 +2,7 @@
 server takes but the build does not use, with what each would save and where that figure
 comes from ("measured" on these machines, or an "estimate" from the cost table).
 
-The figures come from probe/costs.yaml (the table `tlsfit probe` ranks with) and the
+The figures come from generator/data/costs.yaml (the table `tlsfit probe` ranks with) and the
 measured MFL saving below; nothing here is re-measured per report.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from generator.knowledge import Knowledge
 from generator.model import Profile, ResolvedConfig
-from probe.profile_writer import Costs, load_costs
+from generator.costs import Costs, load_costs
 
 # `make bench`: tls12-mfl (max_fragment_length 1024) against tls12-ecdhe-ecdsa, the same server shape.
 MFL_HEAP_SAVING = "heap peak 4,042 B instead of 20,426 B for the same ECDHE-ECDSA server (make bench)"

@@ -4,7 +4,8 @@
     validate   GeneratedConfig + board + mbedTLS tree -> None, or ConfigBug
     build      GeneratedConfig + HarnessInput + board -> Firmware (ELF + map, cached library)
     run        Firmware + board + server address -> RunOutcome (harness result, wire summary)
-    measure    all of the above for one MeasureRequest -> Measurement (the report.json dict)
+    measure    all of the above for one MeasureRequest -> Measurement (the finished report.json dict);
+               write_measurement puts it, the firmware and mbedtls_config.h in a folder
 
 The CLI, the benchmarks, probe and tune call these; none of them imports cli.
 Progress is reported through an optional callback taking one line of text.
@@ -12,6 +13,8 @@ Progress is reported through an optional callback taking one line of text.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,13 +46,18 @@ from measure.server import start_reference_server
 from measure.trust import harness_input_for_external, harness_input_for_reference
 from pipeline.advice import advise
 from pipeline.tree import MbedtlsTree
-from reports.report import build_report, does_not_fit_report
+from core.write import write_if_changed
+from generator.parts import Part, find_part
+from reports.fit import part_core_build, with_part, with_time_estimate
+from reports.report import (build_report, does_not_fit_report, with_artifacts, write_does_not_fit_record,
+                            write_report_files)
 
 HOST_TARGET = "host"
 # What the reference servers (openssl s_server -rev, gnutls-serv --echo) can answer.
 REFERENCE_APPS = ("none", "echo")
 
 Progress = Callable[[str], None]
+CONFIG_FILE = "mbedtls_config.h"       # the generated header, beside report.json and from `tlsfit gen`
 
 
 def _quiet(_: str) -> None:
@@ -79,7 +87,7 @@ class ServerAddress:
     port: int
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -105,24 +113,54 @@ class MeasureRequest:
     loss: LossPlan | None = None           # transport: udp: datagrams the relay drops/duplicates/reorders
     lto: bool | None = None                # None: the profile's build.lto
     knobs: tuple[tuple[str, str], ...] = ()  # tuning knobs over the profile's tuning: (generator/tuning.py)
-    core: str | None = None                # build for this core (-mcpu) on the target board: a part's own
+    core: str | None = None                # build for this core on the target board: a part's own
                                            # architecture (reports/fit.part_core_build)
+    part: str | None = None                # catalogue part for the fit figures; None: the profile's part:
+    clock_mhz: float | None = None         # also estimate the handshake time at this clock
+    parts: tuple[Part, ...] = ()           # the user's own parts (--parts FILE), beside the catalogue
 
 
 @dataclass(frozen=True)
 class Measurement:
+    request: MeasureRequest
     generated: GeneratedConfig
     board: Board
     app: App
-    report: dict                           # the report.json content (reports/report.py)
+    report: dict                           # the finished report.json content (reports/report.py)
     firmware: Firmware | None = None       # the linked ELF and map file (in the build cache)
 
 
-def parse_server_address(text: str) -> ServerAddress:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise BadInput(f"--server {text!r}: expected HOST:PORT, e.g. 192.0.2.10:8883")
-    return ServerAddress(host.strip("[]"), int(port))
+_HOST_NAME = re.compile(r"[A-Za-z0-9._-]{1,253}")
+
+
+def parse_server_address(text: str, what: str = "--server") -> ServerAddress:
+    """HOST:PORT, [IPv6]:PORT or a bare IPv6 address with the port after its last colon (::1:4433).
+
+    The one address parser of every command; BadInput naming `what` otherwise."""
+    example = "expected HOST:PORT, [IPv6]:PORT or IPv6:PORT, e.g. 192.0.2.10:8883 or [::1]:4433"
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not (port.isascii() and port.isdigit()) or len(port) > 5:
+        raise BadInput(f"{what} {text!r}: {example}")
+    if not 0 < int(port) < 65536:
+        raise BadInput(f"{what} {text!r}: port {int(port)} is out of range; use 1 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not _is_ipv6(host):
+            raise BadInput(f"{what} {text!r}: {host!r} in brackets is not an IPv6 address; {example}")
+    elif ":" in host:
+        if not _is_ipv6(host):
+            raise BadInput(f"{what} {text!r}: {example}")
+    elif not _HOST_NAME.fullmatch(host):
+        raise BadInput(f"{what} {text!r}: {host!r} is not a host name or address; {example}")
+    return ServerAddress(host, int(port))
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def generate(profile_path: Path, kb: Knowledge, core: Core, optimize: str | None = None,
@@ -295,8 +333,11 @@ def generate_for_board(profile_path: Path, kb: Knowledge, optimize: str | None, 
 
 
 def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _quiet) -> Measurement:
-    """Generate, validate, build, run one handshake and return the report (nothing written)."""
+    """Generate, validate, build, run one handshake and return the finished report (nothing written:
+    write_measurement writes it). A build that does not fit the board raises DoesNotFit carrying the
+    does-not-fit record as its `measurement`."""
     kb = request.tree.knowledge
+    asked_part = find_part(request.part, extra=request.parts) if request.part is not None else None  # bad input first
     gen, board = generate_for_board(request.profile, kb, request.optimize, request.target, request.paths,
                                     knobs=request.knobs, lto=request.lto, core=request.core)
     if request.server is not None and gen.profile.transport != "udp":
@@ -319,7 +360,7 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     try:
         fw = build(gen, data, board, request.tree, request.paths)
     except DoesNotFit as exc:  # the record a profile x board matrix shows (still exit 2)
-        exc.measurement = Measurement(generated=gen, board=board, app=app, report=does_not_fit_report(
+        exc.measurement = Measurement(request=request, generated=gen, board=board, app=app, report=does_not_fit_report(
             tlsfit_version=tlsfit_version, profile_name=gen.profile.name, target=board.name, cpu=board.cpu,
             mbedtls_version=request.tree.version, config_sha256=gen.sha256, optimize=gen.profile.optimize,
             overflows=exc.overflows, message=str(exc),
@@ -348,18 +389,40 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
         report["transport"] = "udp"
         report["dtls"] = {**outcome.dtls, "loss": str(request.loss) if request.loss else None,
                           "firmware_retransmits": outcome.run.retransmits if outcome.run else None}
-    return Measurement(generated=gen, board=board, app=app, report=report, firmware=fw)
+    part = asked_part or (find_part(gen.profile.part, extra=request.parts) if gen.profile.part is not None else None)
+    on_part = None
+    if part is not None and request.core is None:  # the part's figures from a build for its own architecture
+        mcpu = part_core_build(part, board.arch, board.cpu)
+        if mcpu is not None:
+            on_part = measure(replace(request, core=mcpu, part=None, clock_mhz=None), tlsfit_version,
+                              progress).report
+    report = with_artifacts(report, fw.elf, fw.map_file)
+    clock_hz = int(request.clock_mhz * 1_000_000) if request.clock_mhz is not None else None
+    report = with_part(report, part, on_part, clock_hz)
+    if part is None:  # with a part, its entry holds the one estimate (at --clock-mhz if given)
+        report = with_time_estimate(report, request.clock_mhz)
+    return Measurement(request=request, generated=gen, board=board, app=app, report=report, firmware=fw)
 
 
-def default_output_dir(build_dir: Path, m: Measurement, optimize_override: str | None,
-                       server: ServerAddress | None) -> Path:
+def write_measurement(m: Measurement, out_dir: Path) -> None:
+    """report.json, report.md, report.html, the firmware (ELF, map) and the generated mbedtls_config.h
+    in out_dir, each written atomically; for a does-not-fit record its report.json and the header."""
+    if m.firmware is None:
+        write_does_not_fit_record(m.report, out_dir)
+    else:
+        write_report_files(m.report, out_dir, m.generated.text, {"elf": m.firmware.elf, "map": m.firmware.map_file})
+    write_if_changed(out_dir / CONFIG_FILE, m.generated.text)
+
+
+def default_output_dir(build_dir: Path, m: Measurement) -> Path:
     """build/<profile>/<target>[-<level>][-lto][-<host>-<port>]: runs against real servers,
-    --optimize overrides and LTO builds get folders of their own, beside the reference run's."""
+    optimize overrides and LTO builds get folders of their own, beside the reference run's."""
     leaf = m.board.name
-    if optimize_override is not None:
-        leaf += f"-{optimize_override}"
+    if m.request.optimize is not None:
+        leaf += f"-{m.request.optimize}"
     if m.generated.profile.lto:
         leaf += "-lto"   # beside the plain build's report, not over it
+    server = m.request.server
     if server is not None:
         safe_host = "".join(c if c.isalnum() or c in ".-" else "_" for c in server.host)
         leaf += f"-{safe_host}-{server.port}"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.errors import ToolFailure
 from generator.knowledge import Knowledge, knowledge_for
+from generator.pin import PIN
 
 _VERSION_NUMBER = re.compile(r"#define\s+MBEDTLS_VERSION_NUMBER\s+0x([0-9A-Fa-f]{8})")
 
@@ -30,7 +31,7 @@ def read_version(mbedtls_dir: Path) -> str:
     except OSError:
         raise SetupError(f"{mbedtls_dir}: no mbedTLS source tree here (no include/mbedtls/build_info.h); "
                          "run `tlsfit setup` (`make setup` in a checkout: fetches the pinned mbedTLS) "
-                         "or set MBEDTLS_DIR=/path/to/mbedtls") from None
+                         f"or set MBEDTLS_DIR=/path/to/mbedtls-{PIN.version}") from None
     match = _VERSION_NUMBER.search(text)
     if not match:
         raise SetupError(f"{header}: no MBEDTLS_VERSION_NUMBER; is this an mbedTLS 3.x tree?")
@@ -43,3 +44,13 @@ def open_mbedtls(mbedtls_dir: Path) -> MbedtlsTree:
     version = read_version(mbedtls_dir)
     return MbedtlsTree(dir=mbedtls_dir.resolve(), version=version,
                        knowledge=knowledge_for(version, where=str(mbedtls_dir)))
+
+
+def knowledge_without_build(mbedtls_dir: Path) -> Knowledge:
+    """The knowledge base for commands that compile nothing (probe, gen --no-validate): the tree's
+    when there is one at mbedtls_dir, else the pinned release's (generator/pin.py)."""
+    try:
+        version = read_version(mbedtls_dir)
+    except SetupError:
+        return knowledge_for(PIN.version)
+    return knowledge_for(version, where=str(mbedtls_dir))

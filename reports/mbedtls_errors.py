@@ -88,12 +88,6 @@ def hex_code(code: int) -> str:
     return f"-0x{-code:04X}" if code < 0 else f"0x{code:04X}"
 
 
-def error_name(code: int, mbedtls_dir: Path) -> str:
-    """E.g. "MBEDTLS_ERR_X509_CERT_VERIFY_FAILED", or "MBEDTLS_ERR_PK_X + MBEDTLS_ERR_MPI_Y" for a combined code."""
-    parts = describe(code, load_error_table(mbedtls_dir))
-    return " + ".join(part.name for part in parts) if parts else "OK"
-
-
 # ---- certificate verification flags (mbedtls_ssl_get_verify_result) ----------------------
 
 _VERIFY_FLAG_DEFINE = re.compile(

@@ -1,13 +1,12 @@
 """Jinja2 environment for the report templates (templates/report*.j2, templates/summary*.j2)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 
+from generator.render import TEMPLATES
 from reports import charts
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = TEMPLATES
 
 
 def number(value: int | float | None) -> str:

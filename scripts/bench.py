@@ -31,18 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.paths import workspace  # noqa: E402
 from core.errors import TlsfitError  # noqa: E402
 from generator.cores import Core  # noqa: E402
 from generator.knowledge import Knowledge, RandomChoice  # noqa: E402
 from generator.model import OPTIMIZE_LEVELS, Profile  # noqa: E402
 from generator.profile import load_profile  # noqa: E402
-from generator.render import render_config  # noqa: E402
 from generator.resolve import resolve  # noqa: E402
-from measure.build import build_firmware  # noqa: E402
 from measure.figures import read_footprint  # noqa: E402
-from measure.firmware_data import render_harness_data  # noqa: E402
-from pipeline import generate_for_board, choose_app, harness_input, open_mbedtls, reference_pki  # noqa: E402
+from pipeline import (Workspace, board_for, build, choose_app, configure, generate, generate_for_board,  # noqa: E402
+                      harness_input, open_mbedtls, reference_pki, workspace)
 from tune.output import object_cache_text  # noqa: E402
 
 # Hand-tuned mbedTLS ROM (bytes) measured the same way (linked mbedTLS objects,
@@ -66,8 +63,7 @@ def measure(profile: Path, out: Path, *extra: str) -> tuple[float, dict | None]:
     return elapsed, json.loads((out / "report.json").read_text())
 
 
-def bench_measure() -> None:
-    ws = workspace()
+def bench_measure(ws: Workspace) -> None:
     kb = open_mbedtls(ws.mbedtls).knowledge
     rows = []
     for profile in sorted((ROOT / "profiles").glob("*.yaml")):
@@ -90,9 +86,8 @@ def bench_measure() -> None:
                  "handshake"), rows)
 
 
-def bench_footprint() -> None:
+def bench_footprint(ws: Workspace) -> None:
     """One measure per shape and level; the comparison uses the level the profile itself names."""
-    ws = workspace()
     kb = open_mbedtls(ws.mbedtls).knowledge
     reports: dict[tuple[str, str], dict | None] = {}
     for _, name, _ in HAND_TUNED:
@@ -182,10 +177,9 @@ def bench_lto(ws) -> None:
 TUNE_PROFILES = ("tls12-psk", "tls12-ecdhe-ecdsa", "tls13-only")
 
 
-def bench_tune() -> None:
+def bench_tune(ws: Workspace) -> None:
     """`tlsfit tune` on three shipped profiles (default search, -j 2): the front, the search time and
     the object-cache hit rate (tune.json's object_cache)."""
-    ws = workspace()
     for name in TUNE_PROFILES:
         out = ws.build / "bench-tune" / name
         started = time.monotonic()
@@ -228,8 +222,7 @@ def size_choice_variants(profile: Profile, kb: Knowledge, core: Core) -> list[tu
     return variants
 
 
-def bench_choices() -> None:
-    ws = workspace()
+def bench_choices(ws: Workspace) -> None:
     tree = open_mbedtls(ws.mbedtls)
     kb = tree.knowledge
     rows = []
@@ -238,11 +231,10 @@ def bench_choices() -> None:
         gen, board = generate_for_board(ROOT / "profiles" / f"{name}.yaml", kb, None, None, ws.paths())
         profile = gen.profile
         pki = reference_pki(profile)
-        data = render_harness_data(harness_input(gen, kb, choose_app(profile, None, False), pki, False))
+        data = harness_input(gen, kb, choose_app(profile, None, False), pki, False)
 
         def footprint(knowledge: Knowledge) -> tuple[int, int]:
-            text = render_config(resolve(profile, knowledge, board.core), profile, knowledge)
-            fw = build_firmware(text, data, board, tree.dir, ws.cache, use_ccache=ws.ccache)
+            fw = build(configure(profile, knowledge, board.core), data, board, tree, ws.paths())
             figures = read_footprint(fw.elf, fw.map_file)
             return figures.rom_mbedtls, figures.ram_static
 
@@ -324,10 +316,10 @@ BOARDS = (("M0", "microbit"), ("M3", "mps2-an385"), ("M3", "lm3s6965evb"), ("M4"
           ("M4", "netduinoplus2"), ("M7", "mps2-an500"), ("M33", "mps2-an505"), ("RV32", "riscv32-virt"))
 
 
-def bench_boards() -> None:
+def bench_boards(ws: Workspace) -> None:
     """Per profile and board: ROM, RAM and handshake instructions from `tlsfit measure --target`,
     or why it stops: "does not fit (RAM +N B)" (its does-not-fit report.json) or "out of heap"."""
-    out_root = workspace().build / "bench-boards"
+    out_root = ws.build / "bench-boards"
     rows = []
     for profile in BOARD_PROFILES:
         for core, board in BOARDS:
@@ -356,8 +348,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=("measure", "footprint", "choices", "tune", "boards"))
     args = parser.parse_args()
+    ws = workspace()   # the environment, read once
     {"measure": bench_measure, "footprint": bench_footprint, "choices": bench_choices,
-     "tune": bench_tune, "boards": bench_boards}[args.which]()
+     "tune": bench_tune, "boards": bench_boards}[args.which](ws)
     return 0
 
 

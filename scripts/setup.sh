@@ -3,16 +3,17 @@
 # Idempotent: every step checks first and returns at once when already done.
 # Usage: scripts/setup.sh            (MBEDTLS_DIR=/path uses your own tree)
 #        TLSFIT_SKIP_PACKAGES=1 skips the Debian package check (the .deb already depends on them)
+#        TLSFIT_APT_LOCK_WAIT=S: seconds to wait for another apt/dpkg to release its lock (default 120)
+# The pinned mbedTLS release (version, Debian version, sha256) is generator/pin.py, read through
+# `tlsfit setup --print-pin` (standard-library Python: works before python3-yaml is installed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # TLSFIT_DEPS: where the mbedTLS source goes (an installed tlsfit passes its user cache).
 DEPS="${TLSFIT_DEPS:-$ROOT/build/deps}"
-MBEDTLS_VERSION=3.6.6
-MBEDTLS_DEB_VERSION=3.6.6-0.1~deb13u1
-MBEDTLS_ORIG=mbedtls_${MBEDTLS_VERSION}.orig.tar.bz2
-MBEDTLS_SHA256=8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a
 SRC_LIST=/etc/apt/sources.list.d/tlsfit-trixie-src.sources
+LOCK_WAIT="${TLSFIT_APT_LOCK_WAIT:-120}"
+LOCK_POLL_S=3
 
 # Debian package -> a file it installs (checked instead of dpkg to stay fast).
 PACKAGES=(
@@ -52,6 +53,29 @@ PACKAGES=(
 
 die() { echo "setup: error: $*" >&2; exit 1; }
 
+# apt-get "$@", waiting (bounded: LOCK_WAIT seconds, polling) while another apt or dpkg holds its lock.
+apt_get() {
+  local waited=0 log status locked
+  log=$(mktemp)
+  while true; do
+    status=0
+    apt-get "$@" >/dev/null 2>"$log" || status=$?
+    if [ "$status" -eq 0 ]; then rm -f "$log"; return 0; fi
+    locked=0
+    grep -qiE "could not get lock|unable to acquire the dpkg frontend lock|unable to lock (the )?(administration )?directory|another process using it" "$log" && locked=1
+    if [ "$locked" -eq 1 ] && [ "$waited" -lt "$LOCK_WAIT" ]; then
+      [ "$waited" -eq 0 ] && echo "setup: another apt/dpkg process holds its lock; waiting up to $LOCK_WAIT s" >&2
+      sleep "$LOCK_POLL_S"
+      waited=$((waited + LOCK_POLL_S))
+      continue
+    fi
+    cat "$log" >&2
+    rm -f "$log"
+    [ "$locked" -eq 0 ] || die "the apt/dpkg lock is still held after $LOCK_WAIT s; let the other apt process finish (or set TLSFIT_APT_LOCK_WAIT) and run it again"
+    return "$status"
+  done
+}
+
 missing=()
 [ -n "${TLSFIT_SKIP_PACKAGES:-}" ] && PACKAGES=()
 for entry in "${PACKAGES[@]}"; do
@@ -62,10 +86,15 @@ apt_updated=0
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}"
   echo "setup: installing ${missing[*]}"
-  apt-get update -q >/dev/null
+  apt_get update -q
   apt_updated=1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# the pin, from its one place (python3 is installed by now)
+pin=$("$ROOT/tlsfit" setup --print-pin) || die "cannot read the mbedTLS pin (\`$ROOT/tlsfit setup --print-pin\` failed)"
+eval "$pin"
+: "${MBEDTLS_VERSION:?}" "${MBEDTLS_DEB_VERSION:?}" "${MBEDTLS_ORIG:?}" "${MBEDTLS_SHA256:?}"
 
 if [ -n "${MBEDTLS_DIR:-}" ]; then
   [ -f "$MBEDTLS_DIR/include/mbedtls/build_info.h" ] \
@@ -92,7 +121,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     apt_updated=0
   fi
-  [ $apt_updated -eq 1 ] || apt-get update -q >/dev/null
+  [ $apt_updated -eq 1 ] || apt_get update -q
   echo "setup: fetching mbedTLS $MBEDTLS_DEB_VERSION from Debian's source package"
   fetch="$DEPS/fetch.$$"
   rm -rf "$fetch"; mkdir -p "$fetch"

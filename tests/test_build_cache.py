@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.paths import workspace
+from pipeline.workspace import workspace
 from measure import object_cache
 from measure.boards import load_board
 from measure.build import build_library_only
@@ -48,7 +48,7 @@ def test_disabled_by_the_caller_and_by_environment(tmp_path: Path) -> None:
     assert object_cache.launcher(False) is None
     assert object_cache.read_stats(tmp_path / "cache", False) is None
     assert object_cache.zero_stats(tmp_path / "cache", False) is False
-    # the CLI reads TLSFIT_NO_CCACHE once (cli/paths.py) and hands the choice down in Paths
+    # the front-end reads TLSFIT_NO_CCACHE once (pipeline/workspace.py) and hands the choice down in Paths
     assert workspace({"TLSFIT_NO_CCACHE": "1"}).paths().ccache is False
     assert workspace({"TLSFIT_NO_CCACHE": "0"}).paths().ccache is True and workspace({}).ccache is True
     assert object_cache.ccache_dir(tmp_path / "cache") == tmp_path.resolve() / "ccache"

@@ -146,7 +146,7 @@ def test_make_install_prefix(tmp_path: Path) -> None:
 
 
 def test_checkout_launcher_keeps_its_layout() -> None:
-    from cli.paths import is_installed, workspace
+    from pipeline.workspace import is_installed, workspace
     assert not is_installed()
     ws = workspace({"HOME": "/nonexistent"})
     assert ws.build == ROOT / "build" and ws.cache == ROOT / "build" / "cache"
@@ -154,23 +154,22 @@ def test_checkout_launcher_keeps_its_layout() -> None:
 
 
 def test_installed_layout_uses_xdg_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cli.paths as paths
-    monkeypatch.setattr(paths, "is_installed", lambda root=paths.ROOT: True)
-    ws = paths.workspace({"XDG_CACHE_HOME": str(tmp_path / "x")}, cwd=tmp_path / "fw")
+    from pipeline.workspace import workspace
+    ws = workspace({"XDG_CACHE_HOME": str(tmp_path / "x")}, cwd=tmp_path / "fw", installed=True)
     assert ws.build == tmp_path / "fw" / "build" / "tlsfit"
     assert ws.cache == tmp_path / "x" / "tlsfit" / "cache"
     assert ws.mbedtls == tmp_path / "x" / "tlsfit" / "deps" / "mbedtls-3.6.6"
-    assert paths.workspace({"HOME": str(tmp_path), "XDG_CACHE_HOME": "relative"}).cache == \
+    assert workspace({"HOME": str(tmp_path), "XDG_CACHE_HOME": "relative"}, installed=True).cache == \
         tmp_path / ".cache" / "tlsfit" / "cache"
-    assert paths.workspace({"HOME": str(tmp_path), "MBEDTLS_DIR": str(tmp_path)}).mbedtls == tmp_path
+    assert workspace({"HOME": str(tmp_path), "MBEDTLS_DIR": str(tmp_path)}, installed=True).mbedtls == tmp_path
 
 
 def test_colour_only_on_a_tty_without_no_color() -> None:
-    from cli.paths import wants_colour
-    assert wants_colour(True, {})
-    assert not wants_colour(False, {})
-    assert not wants_colour(True, {"NO_COLOR": ""})
-    assert not wants_colour(True, {"TERM": "dumb"})
+    from pipeline.workspace import workspace
+    assert workspace({}).wants_colour(True)
+    assert not workspace({}).wants_colour(False)
+    assert not workspace({"NO_COLOR": ""}).wants_colour(True)
+    assert not workspace({"TERM": "dumb"}).wants_colour(True)
 
 
 @needs_mbedtls
@@ -190,7 +189,7 @@ def test_measure_over_budget_exits_1_with_json(tmp_path: Path) -> None:
 
 
 def test_shard_picks_disjoint_covering_sets() -> None:
-    from cli.measure_cmd import parse_shard
+    from pipeline import parse_shard
     items = [Path(f"p{i}.yaml") for i in range(5)]
     picked = [parse_shard(f"{k}/3").pick(items) for k in (1, 2, 3)]
     assert sorted(sum(picked, []), key=str) == items and all(picked)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.paths import workspace
+from pipeline.workspace import workspace
 from measure.boards import load_board
 from measure.build import build_library_only
 from pipeline import generate, open_mbedtls

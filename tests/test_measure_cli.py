@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -55,6 +56,20 @@ def test_tls12_openssl_in_qemu(tmp_path: Path) -> None:
     assert report["server"]["impl"] == "openssl s_server"
     for name in ("report.md", "report.html"):
         assert (tmp_path / name).stat().st_size > 0
+    # the header that was measured, beside its report (issue 18 item 8), the one report.json names
+    header = (tmp_path / "mbedtls_config.h").read_text()
+    assert hashlib.sha256(header.encode()).hexdigest() == report["config_sha256"]
+
+
+def test_one_address_parser_for_every_command() -> None:
+    from pipeline import ServerAddress, parse_server_address
+    assert parse_server_address("broker.example.com:8883") == ServerAddress("broker.example.com", 8883)
+    assert parse_server_address("[::1]:4433") == parse_server_address("::1:4433") == ServerAddress("::1", 4433)
+    assert str(ServerAddress("::1", 4433)) == "[::1]:4433"
+    for bad in ("nohostport", "127.0.0.1:0", "127.0.0.1:70000", "host name:443", ":443", "[x]:443", "::1",
+                "[::1]", "a:b:443"):
+        with pytest.raises(Exception, match="--server"):
+            parse_server_address(bad)
 
 
 def test_tls13_gnutls_in_qemu(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from elftools.elf.elffile import ELFFile
 from measure.boards import load_board
 from measure.build import build_firmware
 from measure.firmware_data import render_harness_data
-from measure.harness_result import echo_kind, iana_suite_name, parse_result
+from helpers import echo_kind
+from measure.harness_result import iana_suite_name, parse_result
 from measure.host_run import run_host
 from measure.model import HarnessInput, MeasureError
 from measure.qemu import run_qemu

@@ -123,7 +123,7 @@ def test_openssl_tls12_restricted_scan_and_profile(tmp_path, kb, ec_pki):
 
     assert done.returncode == 0, done.stderr
     data = yaml.safe_load(out.read_text())
-    assert data["name"] == "probe-test"
+    assert data["name"] == "server"          # the -o file's stem (issue 18 item 8), not the SNI
     assert data["server"] == {"host": HOST, "port": port}
     assert data["tls"]["versions"] == ["1.2"]
     assert data["tls"]["ciphersuites"] == ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]
@@ -258,6 +258,38 @@ def test_bad_address_exit_2(address, tmp_path):
     assert done.stderr.startswith("tlsfit: error: ")
     assert "HOST:PORT" in done.stderr or "out of range" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_name_from_output_stem_or_name_option_always_a_string(tmp_path, ec_pki):
+    """-o 2024.yaml names the profile "2024" (a string, quoted in the YAML); --name overrides the stem."""
+    port = free_port()
+    with server(openssl_server(ec_pki, port, *RESTRICTED_TLS12), port):
+        numeric = run_cli("probe", f"::ffff:127.0.0.1:{port}", "--sni", HOST, "--ca", str(ec_pki.root_file),
+                          "-o", str(tmp_path / "2024.yaml"))
+        named = run_cli("probe", f"127.0.0.1:{port}", "--sni", HOST, "--ca", str(ec_pki.root_file),
+                        "-o", str(tmp_path / "other.yaml"), "--name", "broker-eu")
+    assert numeric.returncode == 0, numeric.stderr
+    assert yaml.safe_load((tmp_path / "2024.yaml").read_text())["name"] == "2024"
+    assert named.returncode == 0, named.stderr
+    assert yaml.safe_load((tmp_path / "other.yaml").read_text())["name"] == "broker-eu"
+    gen = run_cli("gen", str(tmp_path / "2024.yaml"), "-o", str(tmp_path / "gen"), "--no-validate")
+    assert gen.returncode == 0, gen.stderr
+
+
+def test_inputs_refused_before_the_scan(tmp_path):
+    """Nothing listens on port 1: a scan would exit 3; every bad input exits 2 first."""
+    for args, says in ((("-o", "/proc/p.yaml"), "/proc"),                 # an unwritable folder
+                       (("--ca", "/dev/zero"), "not a regular file"),     # a device through the bounded reader
+                       (("--name", "bad name"), "--name"),
+                       (("-o", str(tmp_path / "p.yaml"), "--name", "-x"), "--name")):
+        done = run_cli("probe", "127.0.0.1:1", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert says in done.stderr and "Traceback" not in done.stderr
+    fifo = tmp_path / "ca.fifo"
+    os.mkfifo(fifo)
+    done = run_cli("probe", "127.0.0.1:1", "--ca", str(fifo), "-o", str(tmp_path / "p.yaml"))
+    assert done.returncode == 2 and "not a regular file" in done.stderr
+    assert not (tmp_path / "p.yaml").exists() and not (tmp_path / "certs").exists()
 
 
 def test_bad_inputs_exit_2(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import make_profile
 from fake_servers import FakeServer, server_hello_record
+from helpers import ClientResult, require_ok, run_openssl_client
 from generator.model import ChainShape, Profile
 from measure import tls_wire
 from measure.model import MeasureError
@@ -18,9 +19,9 @@ from measure.pki import TestPki, make_test_pki
 from measure.proxy import (
     CLIENT_TO_SERVER, FAULT_NO_CLIENT, FAULT_SERVER_CLOSED, FAULT_SERVER_RESET,
     FAULT_SERVER_SILENT, FAULT_UPSTREAM_UNREACHABLE, SERVER_TO_CLIENT, Chunk, WireProxy,
-    check_server_reachable, require_ok, summarize,
+    check_server_reachable, summarize,
 )
-from measure.server import ClientResult, run_openssl_client, start_reference_server
+from measure.server import start_reference_server
 
 HOST = "wire.example.com"
 

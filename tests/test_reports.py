@@ -9,7 +9,8 @@ import pytest
 
 from measure.model import Footprint, HandshakeRun, ServerInfo, StateWork, WireSummary
 from reports.diff import diff_reports, format_diff
-from reports.mbedtls_errors import error_name, hex_code, split_code
+from helpers import error_name
+from reports.mbedtls_errors import hex_code, split_code
 from reports.report import INSTRUCTIONS_UNIT, build_report, render_html, render_markdown, write_report_files
 from reports.summary import write_summary
 

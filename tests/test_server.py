@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from conftest import make_profile
+from helpers import expected_reply, run_openssl_client
 from generator.model import ChainShape, ClientCertificate, Profile, Psk
 from measure.model import MeasureError
 from measure.pki import TestPki, make_test_pki
 from measure.proxy import WireProxy
 from measure.server import (
     ServerUnsupported, gnutls_priority, gnutls_suite_parts, openssl_args, openssl_suite_names,
-    ServerFiles, run_openssl_client, start_reference_server,
+    ServerFiles, start_reference_server,
 )
 
 HOST = "iot.example.com"
@@ -66,7 +67,7 @@ def test_openssl_tls12_ecdhe_ecdsa_works_through_proxy(pki: TestPki, tmp_path: P
             result = client(proxy.port, *verify_args(pki), "-tls1_2")
             assert proxy.wait(5)
         assert result.ok, result.log
-        assert result.reply == server.expected_reply(b"tlsfit ping\n") == b"gnip tifslt\n"
+        assert result.reply == expected_reply(server, b"tlsfit ping\n") == b"gnip tifslt\n"
         summary = proxy.summary()
         assert (summary.version, summary.group, summary.alert) == ("TLS 1.2", "secp256r1", None)
 
@@ -253,7 +254,7 @@ def test_gnutls_tls12_works_and_restricts(pki: TestPki, tmp_path: Path) -> None:
             good = client(proxy.port, *verify_args(pki))
             proxy.wait(5)
         assert good.ok, good.log + server.log_text()
-        assert good.reply == server.expected_reply(b"tlsfit ping\n") == b"tlsfit ping\n"
+        assert good.reply == expected_reply(server, b"tlsfit ping\n") == b"tlsfit ping\n"
         assert (proxy.summary().version, proxy.summary().group) == ("TLS 1.2", "secp256r1")
         assert not client(server.port, *verify_args(pki),
                           "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384").ok

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.paths import workspace
+from pipeline.workspace import workspace
 from core.errors import BadInput, Infeasible
 from generator.knowledge import knowledge_for
 from generator.model import ProfileError

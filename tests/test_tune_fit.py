@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.paths import workspace
+from pipeline.workspace import workspace
 from measure.boards import load_board
 from measure.heap_fit import buffers_cannot_fit, heap_arena_bytes
 from pipeline import open_mbedtls

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence, TypeVar
 
 from core.errors import BadInput
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,24 @@ def parse_budget(text: str) -> TuneBudget:
     return TuneBudget(**values)  # type: ignore[arg-type]
 
 
-def parse_shard(text: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Shard:
+    """The K-th of N deterministic shares of a list (K from 1): one CI matrix job each."""
+    index: int      # K, 1-based
+    count: int      # N
+
+    def pick(self, items: Sequence[T]) -> list[T]:
+        """Every count-th item starting at index: the shards of one list are disjoint and cover it."""
+        return [item for position, item in enumerate(items) if position % self.count == self.index - 1]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(text: str, what: str = "--shard") -> Shard:
+    """"K/N" with 1 <= K <= N: the one shard parser (tlsfit measure and tlsfit tune)."""
     m = re.fullmatch(r"(\d+)/(\d+)", text.strip())
     if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise BadInput(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
-    return int(m.group(1)), int(m.group(2))
+        raise BadInput(f"{what} {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4 (the CI matrix index "
+                       "starting at 1, and the number of jobs)")
+    return Shard(int(m.group(1)), int(m.group(2)))
