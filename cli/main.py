@@ -145,8 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--packages", action="store_true",
                    help="also check (and as root install) the Debian packages tlsfit needs")
     s.add_argument("--print-pin", action="store_true",
-                   help="print the pinned mbedTLS release as shell assignments (MBEDTLS_VERSION=..., "
-                        "MBEDTLS_DEB_VERSION=..., MBEDTLS_ORIG=..., MBEDTLS_SHA256=...) and exit; "
+                   help="print the pinned mbedTLS release as shell assignments (PIN_VERSION=..., "
+                        "PIN_DEB_VERSION=..., PIN_ORIG=..., PIN_SHA256=...) and exit; "
                         "scripts/setup.sh reads it")
 
     from cli.size_cmd import add_size_parser

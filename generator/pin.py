@@ -25,8 +25,8 @@ class MbedtlsPin:
 
     def shell(self) -> str:
         """KEY=value lines a shell script can `eval` (every value is [A-Za-z0-9.~_-]: no quoting needed)."""
-        return (f"MBEDTLS_VERSION={self.version}\nMBEDTLS_DEB_VERSION={self.debian_version}\n"
-                f"MBEDTLS_ORIG={self.orig_tarball}\nMBEDTLS_SHA256={self.sha256}\n")
+        return (f"PIN_VERSION={self.version}\nPIN_DEB_VERSION={self.debian_version}\n"
+                f"PIN_ORIG={self.orig_tarball}\nPIN_SHA256={self.sha256}\n")
 
 
 PIN = MbedtlsPin(version="3.6.6", debian_version="3.6.6-0.1~deb13u1",

@@ -94,7 +94,7 @@ fi
 # the pin, from its one place (python3 is installed by now)
 pin=$("$ROOT/tlsfit" setup --print-pin) || die "cannot read the mbedTLS pin (\`$ROOT/tlsfit setup --print-pin\` failed)"
 eval "$pin"
-: "${MBEDTLS_VERSION:?}" "${MBEDTLS_DEB_VERSION:?}" "${MBEDTLS_ORIG:?}" "${MBEDTLS_SHA256:?}"
+: "${PIN_VERSION:?}" "${PIN_DEB_VERSION:?}" "${PIN_ORIG:?}" "${PIN_SHA256:?}"
 
 if [ -n "${MBEDTLS_DIR:-}" ]; then
   [ -f "$MBEDTLS_DIR/include/mbedtls/build_info.h" ] \
@@ -103,16 +103,16 @@ if [ -n "${MBEDTLS_DIR:-}" ]; then
   exit 0
 fi
 
-TREE="$DEPS/mbedtls-$MBEDTLS_VERSION"
+TREE="$DEPS/mbedtls-$PIN_VERSION"
 [ -f "$TREE/.tlsfit-verified" ] && exit 0
 
 mkdir -p "$DEPS"
-if [ ! -f "$DEPS/$MBEDTLS_ORIG" ]; then
-  [ "$(id -u)" -eq 0 ] || die "mbedTLS $MBEDTLS_VERSION source is not cached in $DEPS; run once as root (it adds a deb-src entry), or set MBEDTLS_DIR=/path/to/mbedtls-$MBEDTLS_VERSION"
+if [ ! -f "$DEPS/$PIN_ORIG" ]; then
+  [ "$(id -u)" -eq 0 ] || die "mbedTLS $PIN_VERSION source is not cached in $DEPS; run once as root (it adds a deb-src entry), or set MBEDTLS_DIR=/path/to/mbedtls-$PIN_VERSION"
   if [ ! -f "$SRC_LIST" ]; then
     echo "setup: adding Debian trixie deb-src entry ($SRC_LIST)"
     cat > "$SRC_LIST" <<SRC
-# Added by tlsfit scripts/setup.sh: source of mbedTLS $MBEDTLS_DEB_VERSION.
+# Added by tlsfit scripts/setup.sh: source of mbedTLS $PIN_DEB_VERSION.
 Types: deb-src
 URIs: http://deb.debian.org/debian
 Suites: trixie
@@ -122,25 +122,25 @@ SRC
     apt_updated=0
   fi
   [ $apt_updated -eq 1 ] || apt_get update -q
-  echo "setup: fetching mbedTLS $MBEDTLS_DEB_VERSION from Debian's source package"
+  echo "setup: fetching mbedTLS $PIN_DEB_VERSION from Debian's source package"
   fetch="$DEPS/fetch.$$"
   rm -rf "$fetch"; mkdir -p "$fetch"
-  if ! (cd "$fetch" && apt-get source -q --download-only "mbedtls=$MBEDTLS_DEB_VERSION" >/dev/null 2>"$fetch/log"); then
+  if ! (cd "$fetch" && apt-get source -q --download-only "mbedtls=$PIN_DEB_VERSION" >/dev/null 2>"$fetch/log"); then
     cat "$fetch/log" >&2
-    die "Debian no longer serves mbedtls=$MBEDTLS_DEB_VERSION. Fallback: download mbedTLS $MBEDTLS_VERSION yourself and run with MBEDTLS_DIR=/path/to/mbedtls-$MBEDTLS_VERSION"
+    die "Debian no longer serves mbedtls=$PIN_DEB_VERSION. Fallback: download mbedTLS $PIN_VERSION yourself and run with MBEDTLS_DIR=/path/to/mbedtls-$PIN_VERSION"
   fi
-  mv "$fetch/$MBEDTLS_ORIG" "$DEPS/$MBEDTLS_ORIG.part"
+  mv "$fetch/$PIN_ORIG" "$DEPS/$PIN_ORIG.part"
   rm -rf "$fetch"
-  echo "$MBEDTLS_SHA256  $DEPS/$MBEDTLS_ORIG.part" | sha256sum -c --quiet - \
-    || { rm -f "$DEPS/$MBEDTLS_ORIG.part"; die "sha256 of $MBEDTLS_ORIG does not match the pinned $MBEDTLS_SHA256"; }
-  mv "$DEPS/$MBEDTLS_ORIG.part" "$DEPS/$MBEDTLS_ORIG"
+  echo "$PIN_SHA256  $DEPS/$PIN_ORIG.part" | sha256sum -c --quiet - \
+    || { rm -f "$DEPS/$PIN_ORIG.part"; die "sha256 of $PIN_ORIG does not match the pinned $PIN_SHA256"; }
+  mv "$DEPS/$PIN_ORIG.part" "$DEPS/$PIN_ORIG"
 fi
 
-echo "$MBEDTLS_SHA256  $DEPS/$MBEDTLS_ORIG" | sha256sum -c --quiet - \
-  || die "cached $DEPS/$MBEDTLS_ORIG does not match the pinned sha256; delete it and rerun"
+echo "$PIN_SHA256  $DEPS/$PIN_ORIG" | sha256sum -c --quiet - \
+  || die "cached $DEPS/$PIN_ORIG does not match the pinned sha256; delete it and rerun"
 rm -rf "$TREE" "$TREE.part"
 mkdir -p "$TREE.part"
-tar -xjf "$DEPS/$MBEDTLS_ORIG" -C "$TREE.part" --strip-components=1
+tar -xjf "$DEPS/$PIN_ORIG" -C "$TREE.part" --strip-components=1
 touch "$TREE.part/.tlsfit-verified"
 mv "$TREE.part" "$TREE"
-echo "setup: mbedTLS $MBEDTLS_VERSION ready in $TREE"
+echo "setup: mbedTLS $PIN_VERSION ready in $TREE"
