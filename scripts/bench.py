@@ -16,6 +16,9 @@ boards:    tls12-psk, tls12-ecdhe-ecdsa, tls13-only and microbit-psk on every co
 choices:   for the same shapes, each size choice of the knowledge base undone alone
            (the resolver run on a copy of the knowledge base without it, so mbedTLS's
            default applies) and the mbedTLS ROM that costs: which choices give the most.
+
+Each run also writes its tables into its own section of docs/figures.md (the other sections are
+kept), stamped with the commit, the date and the machine: the page the README and docs/ link to.
 """
 from __future__ import annotations
 
@@ -303,6 +306,8 @@ def bench_dtls(ws) -> None:
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    if header in CAPTIONS:
+        print(f"### {CAPTIONS[header]}\n")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -344,13 +349,151 @@ def bench_boards(ws: Workspace) -> None:
     print("\nROM: total image; RAM: static + heap peak + stack peak; guest instructions, not cycles")
 
 
+# ---------------------------------------------------------------- docs/figures.md, written by every bench
+# Each bench's printed tables become its own section of docs/figures.md, stamped with the commit and the
+# machine; the other sections are kept as they are. The page is generated whole: never edited by hand.
+
+FIGURES_PAGE = ROOT / "docs" / "figures.md"
+# (bench, make target, what it measures), in page order
+BENCHES = (
+    ("measure", "make bench", "wall time of `tlsfit measure` (cold and warm) and the figures of every "
+     "shipped profile on mps2-an386 (Cortex-M4) against the reference openssl server"),
+    ("footprint", "make bench-footprint", "tlsfit's mbedTLS ROM beside hand-tuned configs, each optimize level, "
+     "link-time optimisation, DTLS beside TLS, and what `clock: rtc` costs"),
+    ("choices", "make bench-choices", "what each size choice of the knowledge base saves: each undone alone"),
+    ("tune", "make bench-tune", "`tlsfit tune -j 2` on three shipped profiles: the Pareto front and the search time"),
+    ("boards", "make bench-boards", "four profiles on every board (M0, M3, M4, M7, M33, RV32)"),
+)
+# captions (### headings, so docs can link to them) of the tables that have one, by their header
+CAPTIONS = {
+    ("server shape", "profile", "hand-tuned ROM", "tlsfit ROM", "ratio", "handshake"): "Against hand-tuned configs",
+    ("profile", "optimize", "mbedTLS ROM", "heap peak", "RAM", "handshake instr", "handshake"):
+        "Each optimize level",
+    ("profile", "build", "ROM total", "vs no LTO", "mbedTLS ROM (attributed by)", "RAM", "handshake instr",
+     "handshake"): "Link-time optimisation",
+    ("shape", "profile", "over", "mbedTLS ROM", "vs TLS", "ROM total", "RAM", "handshake instr",
+     "resent (server / firmware)", "handshake"): "DTLS beside TLS",
+    ("profile", "mbedTLS ROM, clock: none", "clock: rtc", "mbedTLS ROM cost", "ROM total cost", "handshake"):
+        "What clock: rtc costs",
+    ("profile", "mbedTLS ROM", "size choice undone", "mbedTLS ROM without it", "static RAM without it"):
+        "Each size choice undone",
+    ("profile", "board", "ROM", "RAM", "handshake instr", "result"): "The same profiles on every board",
+}
+TOOL_VERSIONS = (("compiler", ("arm-none-eabi-gcc", "--version")),
+                 ("RISC-V compiler", ("riscv64-unknown-elf-gcc", "--version")),
+                 ("QEMU", ("qemu-system-arm", "--version")),
+                 ("OpenSSL", ("openssl", "version")))
+
+
+def _first_line(argv: tuple[str, ...]) -> str:
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0].strip() if done.returncode == 0 and lines else "not found"
+
+
+def commit_stamp() -> str:
+    """`git rev-parse --short HEAD`, with -dirty when a tracked file other than Markdown differs from it
+    (documentation, this page included, changes no figure)."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    changed = [line[3:] for line in status.splitlines() if not line[3:].strip('"').endswith(".md")]
+    return head + ("-dirty" if changed else "")
+
+
+def machine_stamp() -> str:
+    import datetime
+    import os
+    import platform
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    tools = "; ".join(f"{what}: {_first_line(argv)}" for what, argv in TOOL_VERSIONS)
+    return (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+            f"`uname -m` {platform.machine()}, load average {load} at the start; {tools}")
+
+
+def section_body(make: str, commit: str, machine: str, printed: str) -> str:
+    return (f"Generated by `{make}` (scripts/bench.py); do not edit.\n\n"
+            f"Commit `{commit}`, {machine}.\n\n{printed.strip()}\n")
+
+
+_BEGIN, _END = "<!-- begin {} -->", "<!-- end {} -->"
+
+
+def figures_page(sections: dict[str, str]) -> str:
+    """The whole page: every bench's section, its body taken from `sections` or "not generated yet"."""
+    out = ["# Figures", "",
+           "Generated by `make bench`, `make bench-footprint`, `make bench-choices`, `make bench-tune` and "
+           "`make bench-boards` (scripts/bench.py); do not edit.", "",
+           "Every figure the README and the other docs pages quote comes from this page. Each section is "
+           "printed by one benchmark target and written here by scripts/bench.py, stamped with the commit "
+           "and the machine it ran on; rerun the target to refresh it. Sizes are bytes; handshake work is "
+           "QEMU guest instructions (`-icount`), not CPU cycles; wall times depend on the machine's load.", ""]
+    for which, make, what in BENCHES:
+        body = sections.get(which) or f"Not generated yet: run `{make}`.\n"
+        out += [f"## {make.removeprefix('make ')}", "", f"`{make}`: {what}.", "",
+                _BEGIN.format(which), body.rstrip("\n"), _END.format(which), ""]
+    return "\n".join(out)
+
+
+def read_sections(text: str) -> dict[str, str]:
+    sections = {}
+    for which, _, _ in BENCHES:
+        begin, end = _BEGIN.format(which), _END.format(which)
+        if begin in text and end in text.split(begin, 1)[1]:
+            sections[which] = text.split(begin, 1)[1].split(end, 1)[0].strip("\n") + "\n"
+    return sections
+
+
+class _Tee:
+    """stdout that also keeps what was printed."""
+
+    def __init__(self, out):
+        self.out, self.kept = out, []
+
+    def write(self, text: str) -> int:
+        self.kept.append(text)
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def record(which: str, bench) -> None:
+    """Run one bench, printing as usual, then write its section of docs/figures.md (atomically; the
+    other sections stay). The stamp is taken before the run: the tree that was measured."""
+    from core.write import write_if_changed
+    commit, machine = commit_stamp(), machine_stamp()
+    tee = _Tee(sys.stdout)
+    sys.stdout = tee
+    try:
+        bench()
+    finally:
+        sys.stdout = tee.out
+    make = next(m for w, m, _ in BENCHES if w == which)
+    try:
+        sections = read_sections(FIGURES_PAGE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        sections = {}
+    sections[which] = section_body(make, commit, machine, "".join(tee.kept))
+    write_if_changed(FIGURES_PAGE, figures_page(sections))
+    print(f"\nwrote {FIGURES_PAGE.relative_to(ROOT)} (section {make.removeprefix('make ')})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=("measure", "footprint", "choices", "tune", "boards"))
     args = parser.parse_args()
     ws = workspace()   # the environment, read once
-    {"measure": bench_measure, "footprint": bench_footprint, "choices": bench_choices,
-     "tune": bench_tune, "boards": bench_boards}[args.which](ws)
+    bench = {"measure": bench_measure, "footprint": bench_footprint, "choices": bench_choices,
+             "tune": bench_tune, "boards": bench_boards}[args.which]
+    record(args.which, lambda: bench(ws))
     return 0
 
 
