@@ -200,7 +200,7 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "probe":
             from cli.probe_cmd import run_probe
             return run_probe(ws, args.address, sni=args.sni, ca=args.ca, alpn=args.alpn, output=args.output,
-                             name=args.name)
+                             name=args.name, prefer=args.prefer)
         if args.command == "size":
             from cli.size_cmd import run_size_args
             return run_size_args(args, ws.build)

@@ -32,21 +32,28 @@ def add_probe_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--alpn", metavar="LIST", help="comma-separated ALPN protocols to offer, e.g. mqtt,x-amzn-mqtt-ca")
     p.add_argument("-o", "--output", type=Path, metavar="PROFILE",
                    help="profile file to write (default: ./<name>.yaml); the root goes to certs/ next to it")
+    p.add_argument("--prefer", choices=("security", "size"), default="security",
+                   help="security (default): a forward-secret suite whenever the server accepts one; size: "
+                        "the smallest build, static RSA included (the profile's comments say what it gives up)")
     p.add_argument("--name", metavar="NAME",
                    help="the profile's name (default: the -o file's name without .yaml, else the server name)")
     return p
 
 
 def run_probe(ws: Workspace, address: str, sni: str | None = None, ca: Path | None = None,
-              alpn: str | None = None, output: Path | None = None, name: str | None = None) -> int:
+              alpn: str | None = None, output: Path | None = None, name: str | None = None,
+              prefer: str = "security") -> int:
     from pipeline import ProbeRequest, knowledge_without_build, parse_server_address, probe
     request = ProbeRequest(address=parse_server_address(address, "address"),
                            knowledge=knowledge_without_build(ws.mbedtls), output=output, name=name, sni=sni, ca=ca,
-                           alpn=tuple(p.strip() for p in alpn.split(",")) if alpn is not None else ())
+                           alpn=tuple(p.strip() for p in alpn.split(",")) if alpn is not None else (),
+                           prefer=prefer)
     result = probe(request, progress=lambda line: print(f"tlsfit: probe: {line}", file=sys.stderr, flush=True))
     d, chain = result.decisions, result.chain
     print(f"wrote {result.profile} (name {result.name}, TLS {d.version} {d.suite}"
           + (f", {d.group}" if d.group else "")
           + f", chain {chain.leaf.key_type} <- {len(chain.intermediates)} intermediate(s) <- {chain.root.key_type}"
           + f", root {result.root}; {result.seconds:.1f} s)")
+    for warning in result.warnings:
+        print(f"tlsfit: probe: warning: {warning}", file=sys.stderr)
     return EXIT_OK

@@ -87,6 +87,17 @@ def check_output_file(path: Path, what: str = "output file", devices: bool = Fal
     check_output_dir(path.parent, f"folder of the {what}")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (Linux /proc; 0o022 where it cannot be read)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 def write_if_changed(path: Path, text: str) -> bool:
     """Write `text` to `path` atomically; return False (and touch nothing) if it is already there."""
     data = text.encode("utf-8")
@@ -107,8 +118,8 @@ def write_if_changed(path: Path, text: str) -> bool:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        # mkstemp creates 0600; generated headers and reports are read by others (CI artifacts).
-        os.chmod(tmp, 0o644)
+        # mkstemp creates 0600; a written file gets what open() would give it: 0666 less the umask
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ profile passes the same loader `tlsfit gen` runs. Nothing printed; progress thro
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import re
 import shutil
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import yaml
 
 from core.errors import BadInput
 from core.inputs import read_text
@@ -29,8 +28,10 @@ from generator.profile import MAX_CERT_FILE_BYTES, MAX_NAME_LEN, load_profile
 from pipeline.stages import ServerAddress
 from probe import ProbeError
 from probe.chain import SYSTEM_TRUST_STORE, ChainInfo, analyse_chain
-from probe.profile_writer import Decisions, decide, is_ip, render_profile, sanitize_name
-from probe.scan import Target, openssl_cipher_names, scan
+from probe.profile_writer import PREFERENCES, Decisions, decide, is_ip, render_profile, sanitize_name
+from probe.scan import Target, check_reachable, openssl_cipher_names, run_client, scan
+
+OPENSSL_TIMEOUT_S = 10.0                 # one `openssl x509` look at the leaf
 
 Progress = Callable[[str], None]
 CERTS_DIR = "certs"                      # the root CA goes here, beside the profile
@@ -52,6 +53,7 @@ class ProbeRequest:
     ca: Path | None = None               # root CA (PEM); None: search the trust store
     alpn: tuple[str, ...] = ()           # ALPN protocols to offer
     trust_store: Path = SYSTEM_TRUST_STORE
+    prefer: str = "security"             # "security": forward secrecy first; "size": the smallest build
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class ProbeResult:
     decisions: Decisions                 # version, suite, group, ... chosen, with the reasons
     chain: ChainInfo                     # the served chain and where its root was found
     seconds: float
+    warnings: tuple[str, ...] = ()       # what will fail or weaken later: a host the leaf does not name, an expired leaf
 
 
 def profile_name(request: ProbeRequest) -> str:
@@ -85,6 +88,8 @@ def check_request(request: ProbeRequest) -> tuple[str, Path]:
     """(name, profile path) once every input is usable: BadInput (exit 2) before any packet is sent."""
     if request.sni is not None and not _SNI.fullmatch(request.sni):
         raise BadInput(f"--sni '{request.sni}' is not a host name")
+    if request.prefer not in PREFERENCES:
+        raise BadInput(f"--prefer {request.prefer!r}: not one of {', '.join(PREFERENCES)}")
     if not all(0 < len(p.encode()) <= 255 for p in request.alpn):
         raise BadInput(f"--alpn '{','.join(request.alpn)}': give comma-separated protocol names of 1 to 255 bytes")
     if request.ca is not None:
@@ -103,11 +108,6 @@ def check_request(request: ProbeRequest) -> tuple[str, Path]:
     return name, path
 
 
-def _yaml_name(name: str) -> str:
-    """The name as a YAML scalar that reads back as a string (e.g. "2024" or "true" quoted)."""
-    return name if yaml.safe_load(name) == name else json.dumps(name)
-
-
 def probe(request: ProbeRequest, progress: Progress = _quiet) -> ProbeResult:
     """Ask the server what it accepts, choose the cheapest of it and write the profile and its root.
 
@@ -121,21 +121,55 @@ def probe(request: ProbeRequest, progress: Progress = _quiet) -> ProbeResult:
     host = request.address.host
     server_host = request.sni or host
     target = Target(host=host, port=request.address.port, sni=request.sni or (None if is_ip(host) else host))
+    check_reachable(target)  # an unreachable server fails before any progress is shown
     progress(f"asking {target.address} what it accepts (openssl s_client, gnutls-cli)")
     found = scan(target, kb, openssl_cipher_names(), request.alpn)
     progress("reading the served chain and finding its root")
     chain = analyse_chain(found.certificates, kb, request.ca, request.trust_store)
-    decisions = decide(found, chain, kb, load_costs())
-    root_name = f"{sanitize_name(chain.root.common_name)}.pem"
-    text = render_profile(found, chain, decisions, kb, name=_yaml_name(name), server_host=server_host,
-                          root_file=f"{CERTS_DIR}/{root_name}")
-    root_path = path.parent / CERTS_DIR / root_name
+    decisions = decide(found, chain, kb, load_costs(), request.prefer)
+    root_path = root_file(path.parent / CERTS_DIR, chain.root.common_name, chain.root.pem)
+    text = render_profile(found, chain, decisions, kb, name=name, server_host=server_host,
+                          root_file=f"{CERTS_DIR}/{root_path.name}")
     created_root = not root_path.exists()
     write_if_changed(root_path, chain.root.pem)
     _validate_or_undo(path, text, kb, root_path if created_root else None)
     write_if_changed(path, text)
     return ProbeResult(profile=path, root=root_path, name=name, decisions=decisions, chain=chain,
-                       seconds=time.monotonic() - started)
+                       seconds=time.monotonic() - started, warnings=leaf_warnings(chain.leaf.pem, server_host))
+
+
+def root_file(folder: Path, common_name: str, pem: str) -> Path:
+    """certs/<root CN>.pem, unless a different certificate already has that name (another server's
+    root, or one made to look like it): then certs/<root CN>-<sha256 of this one, 16 hex>.pem. An
+    existing file is only ever rewritten with the same certificate."""
+    plain = folder / f"{sanitize_name(common_name)}.pem"
+    try:
+        existing = plain.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return plain
+    if existing.strip() == pem.strip():
+        return plain
+    der_hex = hashlib.sha256(pem.strip().encode()).hexdigest()[:16]
+    return folder / f"{sanitize_name(common_name)}-{der_hex}.pem"
+
+
+def leaf_warnings(leaf_pem: str, host: str) -> tuple[str, ...]:
+    """A host name the leaf does not cover (the handshake will fail CN_MISMATCH), an expired leaf."""
+    warnings: list[str] = []
+    check = ["-checkip", host] if is_ip(host) else ["-checkhost", host]
+    done = run_client(["openssl", "x509", "-noout", *check, "-ext", "subjectAltName", "-subject"], OPENSSL_TIMEOUT_S,
+                      input=leaf_pem, text=True)
+    if "does NOT match" in done.stdout:
+        names = re.findall(r"(?:DNS|IP Address):([^,\s]+)", done.stdout)
+        warnings.append(f"the server's certificate does not name {host}"
+                        + (f" (it names {', '.join(names[:4])}{', ...' if len(names) > 4 else ''})" if names else "")
+                        + ": mbedTLS will refuse it (CN_MISMATCH); probe again with --sni NAME, a name it covers")
+    expired = run_client(["openssl", "x509", "-noout", "-checkend", "0", "-enddate"], OPENSSL_TIMEOUT_S,
+                         input=leaf_pem, text=True)
+    if expired.returncode == 1:
+        end = expired.stdout.strip().removeprefix("notAfter=").splitlines()[0] if expired.stdout.strip() else "?"
+        warnings.append(f"the server's certificate expired ({end}): a device with 'clock: rtc' will refuse it")
+    return tuple(warnings)
 
 
 def _validate_or_undo(path: Path, text: str, kb: Knowledge, created_root: Path | None) -> None:

@@ -68,3 +68,51 @@ def test_chain_larger_than_the_input_buffer(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stdout + done.stderr
     assert "the server's chain cannot be handled by mbedTLS: its largest handshake message" in done.stderr
     assert "at most 16,384 bytes" in done.stderr and "tlsfit bug" not in done.stderr
+
+
+def _root_and_leaf(d: Path, cn: str, host: str) -> tuple[Path, Path, Path]:
+    d.mkdir(parents=True)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    _openssl("req", "-x509", *ec, "-keyout", "root.key", "-out", "root.pem", "-subj", f"/CN={cn}", "-days", "30",
+             cwd=d)
+    (d / "leaf.ext").write_text(f"subjectAltName=DNS:{host}\n")
+    _openssl("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", f"/CN={host}", cwd=d)
+    _openssl("x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial",
+             "-out", "leaf.pem", "-days", "30", "-extfile", "leaf.ext", cwd=d)
+    return d / "root.pem", d / "leaf.pem", d / "leaf.key"
+
+
+def test_two_roots_with_one_name_both_keep_working(tmp_path: Path) -> None:
+    """The second server's root (same CN, other key) never replaces the first's: both profiles measure."""
+    out = tmp_path / "profiles"
+    out.mkdir()
+    written = []
+    for name in ("a", "b"):
+        root, leaf, key = _root_and_leaf(tmp_path / name, "Same Name Root", HOST)
+        port = free_port()
+        argv = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-tls1_2", "-cert", str(leaf), "-key", str(key),
+                "-rev", "-quiet"]
+        with server(argv, port):
+            done = subprocess.run([str(ROOT / "tlsfit"), "probe", f"127.0.0.1:{port}", "--sni", HOST, "--ca", str(root),
+                                   "-o", str(out / f"{name}.yaml")], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=300)
+            assert done.returncode == 0, done.stderr
+            measured = subprocess.run([str(ROOT / "tlsfit"), "measure", str(out / f"{name}.yaml"), "--server",
+                                       f"127.0.0.1:{port}", "--target", "host", "--app", "none", "-o",
+                                       str(tmp_path / f"m-{name}")], cwd=ROOT, capture_output=True, text=True,
+                                      timeout=600)
+            assert measured.returncode == 0, measured.stdout + measured.stderr
+        written.append(sorted(p.name for p in (out / "certs").iterdir()))
+    assert len(written[1]) == 2 and written[0][0] in written[1]           # the first root file is untouched
+
+
+def test_a_host_the_certificate_does_not_name_is_warned_about(tmp_path: Path) -> None:
+    root, leaf, key = _root_and_leaf(tmp_path / "pki", "Warn Root", HOST)
+    port = free_port()
+    argv = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-tls1_2", "-cert", str(leaf), "-key", str(key),
+            "-rev", "-quiet"]
+    with server(argv, port):
+        done = subprocess.run([str(ROOT / "tlsfit"), "probe", f"127.0.0.1:{port}", "--ca", str(root),
+                               "-o", str(tmp_path / "p.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"does not name 127.0.0.1 (it names {HOST})" in done.stderr and "--sni" in done.stderr
