@@ -27,10 +27,12 @@ def make_profile(host: str, port: int, **changes: object) -> Profile:
     return dataclasses.replace(profile, suites=suite_facts(profile.ciphersuites, knowledge_for("3.6.6")))
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A build cache of the test module's own (firmware built from hand-written configs)."""
-    return tmp_path_factory.mktemp("cache")
+@pytest.fixture(scope="session")
+def cache() -> Path:
+    """The checkout's build cache, shared by the session and kept between runs (firmware built from
+    hand-written configs too): its entries are keyed by content (measure/build.py), so one test's
+    library serves every other test with the same config, and a warm cache builds nothing again."""
+    return Path(__file__).resolve().parent.parent / "build" / "cache"
 
 
 @pytest.fixture(scope="module")
