@@ -10,6 +10,12 @@ from generator.knowledge import knowledge_for
 from generator.model import ChainShape, Profile
 from generator.profile import suite_facts
 from measure.boards import load_board
+import progress_report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A progress line per test file instead of dots (tests/progress_report.py)."""
+    progress_report.install(config)
 
 
 def make_profile(host: str, port: int, **changes: object) -> Profile:
