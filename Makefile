@@ -13,7 +13,7 @@ INSTALL_TREES := $(sort $(patsubst %/__init__.py,%,$(wildcard */__init__.py))) p
 help:
 	@echo "make demo            generate, build and measure the default profile ($(PROFILE))"
 	@echo "make test            the default test suite (what .ci/run runs)"
-	@echo "make test-all        every shipped profile in QEMU, both servers (slow)"
+	@echo "make test-all        the default suite plus the slow ones: every shipped profile in QEMU, both servers, the whole check_config matrix"
 	@echo "make test-browser    render report.html in headless Chromium (installs chromium)"
 	@echo "make bench           wall time and figures of 'tlsfit measure' per shipped profile"
 	@echo "make bench-footprint tlsfit's mbedTLS ROM beside hand-tuned configs"

@@ -1,11 +1,21 @@
-"""Build mbedTLS and the harness for one (config, board), with a library cache.
+"""Build mbedTLS and the harness for one (config, board), with a build cache keyed by content.
 
 Layout under cache_dir:
   <config sha256>/tlsfit_config.h
-  <config sha256>/<board>/libmbedtls.a         the library, built once per entry
-  <config sha256>/<board>-lto/...              the same, compiled for link-time optimisation
-  <config sha256>/<board>/complete.json        written last: the entry is usable
-  <config sha256>/<board>/fw/<data sha>/       include/tlsfit_profile_config.h, tlsfit.elf, tlsfit.map
+  <config sha256>/<board>-<lib key>/libmbedtls.a        the library, built once per entry
+  <config sha256>/<board>-lto-<lib key>/...             the same, compiled for link-time optimisation
+  <config sha256>/<board>-<lib key>/complete.json       written last: the entry is usable
+  <config sha256>/<board>-<lib key>/fw/<fw key>/        include/tlsfit_profile_config.h, tlsfit.elf,
+                                                        tlsfit.map, complete.json (written last)
+Every key is a hash of what the build reads, never of where it lies: the library key of the compiler
+(name, version, flags), the mbedTLS sources (their bytes) and ports/build.mk; the firmware key of the
+harness data, the port files (ports/common, the board's folder, its sources, include folders and
+linker script, by content) and the link flags and limits. A moved or reinstalled tlsfit, a restored
+CI cache and two installs sharing ~/.cache/tlsfit therefore find the same entries, and an entry is
+only ever built once, from scratch: make never sees objects (or dependency files) made from another
+location's files. The one exception: a link-time-optimised library keeps the mbedTLS folder in its
+key, since its debug info names that folder and measure/figures.py attributes ROM by it.
+
 The build itself is ports/build.mk; this module decides what to build and where. When ccache is
 installed the library objects compile through it (measure/object_cache.py: its own folder beside
 cache_dir; use_ccache=False turns it off), so a config that differs from an earlier one in one
@@ -37,6 +47,7 @@ STAMP_NAME = "complete.json"
 LIB_TIMEOUT_S = 900.0
 FW_TIMEOUT_S = 180.0
 ERROR_TAIL_LINES = 40
+KEY_CHARS = 16                     # hex digits of a key in a folder name
 
 
 @dataclass(frozen=True)
@@ -51,15 +62,102 @@ def _build_mk(board: Board) -> Path:
     return board.dir.parent / "build.mk"
 
 
+# the mbedTLS files a build reads (sources and headers of the library and its 3rdparty drivers)
+MBEDTLS_SOURCE_DIRS = ("include", "library", "3rdparty")
+MBEDTLS_SOURCE_SUFFIXES = (".c", ".h")
+CC_VERSION_TIMEOUT_S = 30.0
+_tree_digests: dict[tuple, str] = {}
+_cc_versions: dict[str, str] = {}
+
+
+def content_digest(files: list[tuple[str, Path]]) -> str:
+    """sha256 over (name, bytes) of each file, in the order given: names are what the caller says
+    (relative to a role, never absolute), so the same files anywhere give the same digest."""
+    digest = hashlib.sha256()
+    for name, path in files:
+        data = path.read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode("utf-8"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def mbedtls_digest(mbedtls_dir: Path) -> str:
+    """The content of the mbedTLS sources and headers (computed once per process while no file's
+    size or time changes: about 300 files, 9 MB)."""
+    root = mbedtls_dir.resolve()
+    files = sorted((str(path.relative_to(root)), path)
+                   for sub in MBEDTLS_SOURCE_DIRS for path in (root / sub).rglob("*")
+                   if path.suffix in MBEDTLS_SOURCE_SUFFIXES and path.is_file())
+    signature = (str(root),) + tuple((name, path.stat().st_size, path.stat().st_mtime_ns) for name, path in files)
+    if signature not in _tree_digests:
+        _tree_digests[signature] = content_digest(files)
+    return _tree_digests[signature]
+
+
+def _cc_version(cc: str) -> str:
+    """`cc --version` (a toolchain upgrade builds different objects); "" when it cannot run (make
+    then reports the missing compiler)."""
+    if cc not in _cc_versions:
+        try:
+            proc = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=CC_VERSION_TIMEOUT_S)
+            _cc_versions[cc] = proc.stdout.strip() if proc.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    return _cc_versions[cc]
+
+
 def _fingerprint(board: Board, mbedtls_dir: Path, sha: str, lto: bool = False) -> dict:
-    """Everything besides the config that makes a library build different."""
+    """Everything besides the config that makes a library build different: by content, except the
+    mbedTLS folder of an LTO build (its -g debug info names the folder; figures.py reads it)."""
     return {
         "config_sha256": sha,
         "lto": lto,
         "cc": board.cc,
+        "cc_version": _cc_version(board.cc),
+        "ar": lto_ar(board) if lto else board.ar,
         "cflags": list(board.cflags),
-        "mbedtls_dir": str(mbedtls_dir.resolve()),
+        "mbedtls_sha256": mbedtls_digest(mbedtls_dir),
+        "mbedtls_dir": str(mbedtls_dir.resolve()) if lto else None,
         "build_mk_sha256": hashlib.sha256(_build_mk(board).read_bytes()).hexdigest(),
+    }
+
+
+def _key(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _folder_files(role: str, folder: Path) -> list[tuple[str, Path]]:
+    """A port folder's files (not its subfolders), named by role and file name."""
+    if not folder.is_dir():
+        return []
+    return [(f"{role}/{path.name}", path) for path in sorted(folder.iterdir()) if path.is_file()]
+
+
+def _port_files(board: Board) -> list[tuple[str, Path]]:
+    """Every file of the ports tree the harness build may read, named by its role (never by where
+    the tree lies): build.mk, ports/common, the board's folder, its include folders (headers and
+    linker-script INCLUDEs), its sources and its linker script."""
+    ports = board.dir.parent
+    files = [("build.mk", _build_mk(board))]
+    files += _folder_files("common", ports / "common")
+    files += _folder_files("board", board.dir)
+    for index, folder in enumerate(board.include_dirs):
+        files += _folder_files(f"include{index}", folder)
+    files += [(f"source{index}/{src.name}", src) for index, src in enumerate(board.sources)]
+    if board.linker_script is not None:
+        files.append((f"ldscript/{board.linker_script.name}", board.linker_script))
+    return files
+
+
+def _firmware_fingerprint(board: Board, harness_data_c: str, library_key: str) -> dict:
+    """Everything that makes a harness build different, by content (the library key brings the
+    config, compiler, flags and mbedTLS headers the harness compiles against)."""
+    return {
+        "library_key": library_key,
+        "harness_data_sha256": hashlib.sha256(harness_data_c.encode("utf-8")).hexdigest(),
+        "ports_sha256": content_digest(_port_files(board)),
+        "ldflags": list(board.ldflags),
+        "memory": _memory_variables(board),
     }
 
 
@@ -146,22 +244,30 @@ def build_library_only(config_text: str, board: Board, mbedtls_dir: Path, cache_
     cache_dir = cache_dir.resolve()
     sha = config_sha256(config_text)
     entry = cache_dir / sha
-    lib_dir = entry / (f"{board.name}-lto" if lto else board.name)
+    fingerprint = _fingerprint(board, mbedtls_dir, sha, lto)
+    lib_dir = entry / f"{board.name}{'-lto' if lto else ''}-{_key(fingerprint)[:KEY_CHARS]}"
     entry.mkdir(parents=True, exist_ok=True)
     write_if_changed(entry / CONFIG_NAME, config_text)
     archive = lib_dir / "libmbedtls.a"
     stamp = lib_dir / STAMP_NAME
-    fingerprint = _fingerprint(board, mbedtls_dir, sha, lto)
     with _locked(entry / f".{lib_dir.name}.lock"):
-        if stamp.is_file() and archive.is_file() and json.loads(stamp.read_text()) == fingerprint:
+        if _complete(stamp, fingerprint) and archive.is_file():
             return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=True)
         if lib_dir.exists():
-            # different flags or sources: stale objects would look up to date to make
+            # an interrupted or failed build: its objects would look up to date to make
             shutil.rmtree(lib_dir)
         _make(board, "lib", _lib_variables(board, mbedtls_dir, entry, lib_dir, lto), jobs,
               LIB_TIMEOUT_S, f"mbedTLS library (config {sha[:12]})", cache_dir, use_ccache)
-        stamp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+        write_if_changed(stamp, json.dumps(fingerprint, indent=1, sort_keys=True))
     return LibraryBuild(archive=archive, config_dir=entry, config_sha256=sha, cached=False)
+
+
+def _complete(stamp: Path, fingerprint: dict) -> bool:
+    """The entry's stamp is there and names exactly this build."""
+    try:
+        return json.loads(stamp.read_text(encoding="utf-8")) == fingerprint
+    except (OSError, ValueError):
+        return False
 
 
 def _memory_variables(board: Board) -> dict[str, str]:
@@ -180,11 +286,12 @@ def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_
     tlsfit_profile_config.h (compile-time facts and the per-profile data)."""
     lib = build_library_only(config_text, board, mbedtls_dir, cache_dir, jobs, lto, use_ccache)
     lib_dir = lib.archive.parent
-    data_sha = hashlib.sha256(harness_data_c.encode("utf-8")).hexdigest()[:16]
-    fw_dir = lib_dir / "fw" / data_sha
+    fingerprint = _firmware_fingerprint(board, harness_data_c, lib_dir.name)
+    fw_root = lib_dir / "fw"
+    fw_dir = fw_root / _key(fingerprint)[:KEY_CHARS]
+    firmware = Firmware(target=board.name, elf=fw_dir / "tlsfit.elf", map_file=fw_dir / "tlsfit.map",
+                        config_sha256=lib.config_sha256, lto=lto)
     profile_dir = fw_dir / "include"
-    profile_dir.mkdir(parents=True, exist_ok=True)
-    write_if_changed(profile_dir / PROFILE_HEADER_NAME, harness_data_c)
     variables = _lib_variables(board, mbedtls_dir, lib.config_dir, lib_dir, lto)
     variables.update({
         "FW_DIR": str(fw_dir),
@@ -196,12 +303,19 @@ def build_firmware(config_text: str, harness_data_c: str, board: Board, mbedtls_
         "BOARD_LDFLAGS": " ".join(board.ldflags),
         **_memory_variables(board),
     })
-    with _locked(fw_dir / ".lock"):
+    stamp = fw_dir / STAMP_NAME
+    with _locked(fw_root / f".{fw_dir.name}.lock"):
+        if _complete(stamp, fingerprint) and firmware.elf.is_file() and firmware.map_file.is_file():
+            return firmware
+        if fw_dir.exists():
+            # an interrupted build or a link that did not fit: built again from scratch
+            shutil.rmtree(fw_dir)
+        write_if_changed(profile_dir / PROFILE_HEADER_NAME, harness_data_c)
         try:
             _make(board, "fw", variables, jobs, FW_TIMEOUT_S, f"harness firmware for {board.name}",
                   cache_dir.resolve(), use_ccache)
         except MeasureError as exc:
             # a region overflow is the profile not fitting the part (exit 2), not a tool failure
-            raise link_overflow(str(exc), fw_dir / "tlsfit.map", board) or exc
-    return Firmware(target=board.name, elf=fw_dir / "tlsfit.elf", map_file=fw_dir / "tlsfit.map",
-                    config_sha256=lib.config_sha256, lto=lto)
+            raise link_overflow(str(exc), firmware.map_file, board) or exc
+        write_if_changed(stamp, json.dumps(fingerprint, indent=1, sort_keys=True))
+    return firmware

@@ -18,6 +18,11 @@
 #        affect preprocesses to the same bytes for every config, which is what
 #        lets ccache reuse its object across configs (measure/build.py).
 #
+# No dependency files: measure/build.py builds each FW_DIR and LIB_DIR once, from scratch, in a
+# folder named by the hash of everything the build reads (sources by content, flags, compiler), so
+# make never has to find out what changed, and no file of the cache names a source path that a
+# moved or reinstalled tlsfit (or a deleted copy of ports/) no longer has.
+#
 # FLASH_SIZE/RAM_SIZE are board.yaml's limits; a board's linker.ld uses them
 # as TLSFIT_FLASH_SIZE/TLSFIT_RAM_SIZE in its MEMORY regions.
 #
@@ -102,13 +107,13 @@ fw: $(FW_DIR)/tlsfit.elf
 
 $(FW_DIR)/obj/common/%.o: $(COMMON_DIR)/%.c
 	@mkdir -p $(@D)
-	$(CC) $(HARNESS_CFLAGS) -MMD -c $< -o $@
+	$(CC) $(HARNESS_CFLAGS) -c $< -o $@
 
 # one rule per board source: they may live in a shared family folder
 define board_object_rule
 $(FW_DIR)/obj/board/$(notdir $(1:.c=.o)): $(1)
 	@mkdir -p $$(@D)
-	$$(CC) $$(HARNESS_CFLAGS) -MMD -c $$< -o $$@
+	$$(CC) $$(HARNESS_CFLAGS) -c $$< -o $$@
 endef
 $(foreach src,$(BOARD_SRCS),$(eval $(call board_object_rule,$(src))))
 
@@ -117,4 +122,3 @@ $(FW_DIR)/tlsfit.elf: $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(LDSCRIPT) $(wildcard 
 	$(CC) $(BOARD_CFLAGS) $(LTO_LDFLAGS) $(LDSCRIPT_FLAGS) $(MEMORY_LDFLAGS) -Wl,--gc-sections \
 		-Wl,-Map=$(FW_DIR)/tlsfit.map -o $@ $(FW_OBJS) $(LIB_DIR)/libmbedtls.a $(BOARD_LDFLAGS)
 
--include $(FW_OBJS:.o=.d)

@@ -10,6 +10,12 @@ from generator.knowledge import knowledge_for
 from generator.model import ChainShape, Profile
 from generator.profile import suite_facts
 from measure.boards import load_board
+import progress_report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A progress line per test file instead of dots (tests/progress_report.py)."""
+    progress_report.install(config)
 
 
 def make_profile(host: str, port: int, **changes: object) -> Profile:
@@ -27,10 +33,12 @@ def make_profile(host: str, port: int, **changes: object) -> Profile:
     return dataclasses.replace(profile, suites=suite_facts(profile.ciphersuites, knowledge_for("3.6.6")))
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A build cache of the test module's own (firmware built from hand-written configs)."""
-    return tmp_path_factory.mktemp("cache")
+@pytest.fixture(scope="session")
+def cache() -> Path:
+    """The checkout's build cache, shared by the session and kept between runs (firmware built from
+    hand-written configs too): its entries are keyed by content (measure/build.py), so one test's
+    library serves every other test with the same config, and a warm cache builds nothing again."""
+    return Path(__file__).resolve().parent.parent / "build" / "cache"
 
 
 @pytest.fixture(scope="module")

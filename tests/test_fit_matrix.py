@@ -54,12 +54,17 @@ def _checkout_with_microbit_arena(tmp_path: Path, arena: int) -> Path:
     profile links on the real 16 KiB part, so a port configured for more than it has stands in
     for a profile that does not fit."""
     copy = tmp_path / "checkout"
-    for name in ("cli", "generator", "measure", "pipeline", "probe", "reports", "templates", "tune", "ports"):
+    # every Python package of the checkout (as `make install` copies them), and the data the code reads
+    packages = sorted(init.parent.name for init in ROOT.glob("*/__init__.py"))
+    for name in (*packages, "templates", "ports"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "tlsfit", copy / "tlsfit")
     board_yaml = copy / "ports" / "microbit" / "board.yaml"
     board_yaml.write_text(board_yaml.read_text().replace("TLSFIT_HEAP_ARENA_SIZE=10240u",
                                                          f"TLSFIT_HEAP_ARENA_SIZE={arena}u"))
+    # the checkout's build cache (keyed by content, measure/build.py): warm runs build nothing again
+    (copy / "build").mkdir()
+    (copy / "build" / "cache").symlink_to(ROOT / "build" / "cache", target_is_directory=True)
     return copy
 
 
