@@ -16,6 +16,8 @@ Library use:
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
@@ -85,6 +87,48 @@ def require_tool(tool: str) -> str:
     return found
 
 
+# ---------------------------------------------------------------- parent-death bound
+
+_PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up once before any fork (a forked child must not load libraries)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_prctl = _load_prctl()
+
+
+def set_parent_death_signal(parent_pid: int | None = None) -> None:
+    """In a child between fork and exec (a Popen preexec_fn): ask Linux to SIGKILL this
+    process when its parent dies, so a SIGKILLed tlsfit (no handler runs) leaves no QEMU,
+    server or relay running. If the parent is already gone (`parent_pid` given and no
+    longer the parent), exit at once. Elsewhere than Linux: nothing.
+
+    Linux sends the signal when the *thread* that forked the child ends: start children
+    from a thread that lives as long as they do (the main thread, or a worker process's)."""
+    if _prctl is None:
+        return
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)   # the parent died before the request took effect
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    def setup() -> None:
+        set_parent_death_signal(parent_pid)
+    return setup
+
+
 # ---------------------------------------------------------------- the registry
 
 _lock = threading.RLock()   # re-entrant: the signal handler runs on the main thread
@@ -96,7 +140,8 @@ _deferred: list[int] = []  # signals that came during one
 
 
 def popen(argv: list[str], *, what: str, **kwargs: object) -> subprocess.Popen:
-    """subprocess.Popen in a new session (own process group), registered for signals.
+    """subprocess.Popen in a new session (own process group), registered for signals,
+    killed by the kernel if tlsfit dies (set_parent_death_signal).
 
     Raises ToolMissing if argv[0] does not exist, MeasureError if it cannot
     start. stdin defaults to /dev/null. Call stop() (or wait() then release())
@@ -104,6 +149,8 @@ def popen(argv: list[str], *, what: str, **kwargs: object) -> subprocess.Popen:
     """
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     kwargs["start_new_session"] = True
+    if _prctl is not None and "preexec_fn" not in kwargs:
+        kwargs["preexec_fn"] = _child_setup(os.getpid())   # dies with tlsfit, even by SIGKILL
     # A signal that comes while the child starts waits until it is registered
     # (the handler would not know about it yet).
     global _starting

@@ -295,3 +295,40 @@ def test_registry_stops_groups_and_cleans_up(action: str, signum: int | None, co
     assert stderr.strip().splitlines() == [f"tlsfit: interrupted ({name}); stopped 2 child processes"]
     assert not any(alive(p) for p in pids)
     assert not partial.exists()
+
+
+def test_sigkill_leaves_no_child_running(tmp_path: Path) -> None:
+    """SIGKILL runs no handler: the kernel's parent-death signal (children.py) ends QEMU and the
+    reference server with tlsfit."""
+    env = dict(os.environ, PATH=paused_qemu_path(tmp_path))
+    proc = subprocess.Popen([sys.executable, str(TLSFIT), "measure", str(PSK), "--timeout",
+                             RUN_TIMEOUT, "-o", str(tmp_path / "out")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    children: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 120  # a cold build of the library first
+        while time.monotonic() < deadline and proc.poll() is None:
+            children = descendants(proc.pid)
+            if any("qemu-system-arm" in c for c in children.values()) \
+                    and any("s_server" in c for c in children.values()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        assert any("s_server" in c for c in children.values()), children
+        time.sleep(0.3)
+        children = descendants(proc.pid)
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(alive(pid) for pid in children):
+            time.sleep(0.05)
+        left = {pid: cmd for pid, cmd in children.items() if alive(pid)}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in children:  # never leave one behind, even when the test fails
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not left, f"left running after SIGKILL: {left}"
+
