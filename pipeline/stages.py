@@ -30,7 +30,7 @@ from measure.children import ToolMissing, require_tool
 from measure.build import build_firmware
 from measure.figures import DoesNotFit, heap_exhausted_note, read_footprint
 from measure.firmware_data import render_harness_data
-from measure.harness_result import parse_result
+from measure.harness_result import parse_result, partial_result
 from measure.host_run import run_host
 from measure.model import Firmware, HandshakeRun, HarnessInput, MeasureError, ServerInfo, WireSummary
 from measure.pki import TestPki, make_test_pki
@@ -239,8 +239,9 @@ def _run_once(fw: Firmware, board: Board, upstream: ServerAddress, timeout_s: fl
             error = None
         except ToolMissing:
             raise  # not a handshake result: exit 3 with the install hint
-        except MeasureError as e:  # RunAborted (proxy fault), RunTimeout, QEMU crash
-            run, error = None, str(e)
+        except MeasureError as e:  # RunAborted (proxy fault), RunTimeout, RunEnded (crash, exit)
+            # stopped inside the application exchange: the handshake's own line still counts
+            run, error = partial_result(getattr(e, "console", "")), str(e)
         fault = proxy.fault
     if fault is not None and (run is None or not run.ok) and (error is None or fault.message not in error):
         error = f"{error}\n{fault.message}" if error else fault.message
