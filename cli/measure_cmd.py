@@ -91,7 +91,7 @@ class StageProgress:
 
 
 def run_measure(profile: Path | list[Path], target: str | None, server: str | None, server_impl: str,
-                output: Path | None, timeout: float, optimize: str | None = None,
+                output: Path | None, timeout: float | None, optimize: str | None = None,
                 app: str | None = None, quiet: bool = False, as_json: bool = False,
                 shard: str | None = None, part: str | None = None, lto: bool | None = None,
                 clock_mhz: float | None = None, loss: str | None = None) -> int:
@@ -141,7 +141,7 @@ def run_measure(profile: Path | list[Path], target: str | None, server: str | No
 
 
 def _measure_one(path: Path, ws, tree, target, address, server_impl: str, output: Path | None, several: bool,
-                 timeout: float, optimize: str | None, app: str | None, part: Part | None,
+                 timeout: float | None, optimize: str | None, app: str | None, part: Part | None,
                  progress: StageProgress, quiet: bool, table_stream: TextIO, style: Style,
                  lto: bool | None = None, clock_mhz: float | None = None,
                  loss: "LossPlan | None" = None) -> tuple[int, dict]:
