@@ -107,6 +107,10 @@ def run_measure(profile: Path | list[Path], target: str | None, server: str | No
     if output is not None:
         check_output_dir(output)
     tree = open_mbedtls(ws.mbedtls)
+    if several:  # every profile is checked before any is measured: a bad one is exit 2 at once, said once
+        from generator.profile import load_profile
+        for path in picked:
+            load_profile(path, tree.knowledge)
     style = Style(wants_colour(sys.stdout.isatty() and not as_json))
     table_stream = sys.stderr if as_json else sys.stdout
     if several and not quiet:
