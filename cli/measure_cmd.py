@@ -75,7 +75,7 @@ class MeasureRun:
     target: str | None
     server: ServerAddress | None
     server_impl: str
-    timeout_s: float
+    timeout_s: float | None        # None: the pipeline's default for the profile
     optimize: str | None
     app: str | None
     part: str | None
@@ -97,7 +97,7 @@ class MeasureRun:
 
 
 def run_measure(ws: Workspace, profile: Path | list[Path], target: str | None, server: str | None,
-                server_impl: str, output: Path | None, timeout: float, optimize: str | None = None,
+                server_impl: str, output: Path | None, timeout: float | None, optimize: str | None = None,
                 app: str | None = None, quiet: bool = False, as_json: bool = False,
                 shard: str | None = None, part: str | None = None, lto: bool | None = None,
                 clock_mhz: float | None = None, loss: str | None = None, parts_file: Path | None = None) -> int:
@@ -114,6 +114,10 @@ def run_measure(ws: Workspace, profile: Path | list[Path], target: str | None, s
     if output is not None:
         check_output_dir(output)
     tree = open_mbedtls(ws.mbedtls)
+    if several:  # every profile is checked before any is measured: a bad one is exit 2 at once, said once
+        from generator.profile import load_profile
+        for path in picked:
+            load_profile(path, tree.knowledge)
     style = Style(ws.wants_colour(sys.stdout.isatty() and not as_json))
     run = MeasureRun(ws=ws, tree=tree, target=target, server=address, server_impl=server_impl, timeout_s=timeout,
                      optimize=optimize, app=app, part=part, parts=user_parts, lto=lto, clock_mhz=clock_mhz, loss=loss_plan,
@@ -185,9 +189,10 @@ def _measure_one(run: MeasureRun, path: Path, progress: StageProgress) -> tuple[
         print("tlsfit: next: see report.md's largest modules and 'Cheaper choices', try --optimize size, "
               "or raise `budget:` in the profile if the growth is intended", file=sys.stderr)
     if not ok:
-        print(f"tlsfit: next: read the Error section of {out_dir / 'report.md'}; rerun with --target host "
-              "to tell a config problem from a board one, or --server-impl gnutls for a second opinion",
-              file=sys.stderr)
+        host_hint = "" if report["target"] == "host" else \
+            "rerun with --target host to tell a config problem from a board one, or "
+        print(f"tlsfit: next: read the Error section of {out_dir / 'report.md'}; {host_hint}"
+              "--server-impl gnutls for a second opinion", file=sys.stderr)
     return (EXIT_OK if ok and not over else EXIT_FAILED), report
 
 
@@ -227,6 +232,7 @@ def print_summary(report: dict, out_dir: Path, stream: TextIO | None = None, sty
                 f"{_figure(ram['heap_peak'])} + stack peak {_figure(ram['stack_peak'])}"
                 + _budget_note(ram["total"], budget.get("ram"), style)),
         ("handshake work", f"{instr:,} guest instructions (not cycles)" if isinstance(instr, int)
+                           else "not measured: the run gave no result" if ram.get("heap_peak") is None
                            else "not counted on this target"),
         ("bytes", f"{_figure(hs.get('bytes_sent'), '')} sent, {_figure(hs.get('bytes_received'), '')} received"),
         ("server", " ".join(str(x) for x in (server.get("impl", "-"), server.get("version", ""), "at",
@@ -245,7 +251,8 @@ def print_summary(report: dict, out_dir: Path, stream: TextIO | None = None, sty
         print(f"  {key:<{width}}  {value}", file=stream)
     shown_error = hs.get("error") if not hs["ok"] else app.get("error") if app["ok"] is False else None
     if not hs["ok"] or app["ok"] is False:
-        print(f"  {'error':<{width}}  {format_error(shown_error)}", file=sys.stderr)
+        what = "" if not hs["ok"] else f"{app['protocol']} exchange after the handshake failed: "
+        print(f"  {'error':<{width}}  {what}{format_error(shown_error)}", file=sys.stderr)
     for key, text in (("alerts", format_alerts(shown_error)), ("verify", format_verify_flags(shown_error))):
         if text:
             print(f"  {key:<{width}}  {text}", file=sys.stderr)
@@ -278,5 +285,5 @@ def format_verify_flags(error: object) -> str | None:
 
 def format_error(error: object) -> str:
     if isinstance(error, dict):
-        return " ".join(str(error[k]) for k in ("hex", "name", "message") if error.get(k))
+        return " ".join(str(error[k]) for k in ("hex", "name", "message") if error.get(k)) or "no mbedTLS error"
     return str(error)

@@ -142,7 +142,8 @@ _workers: set[int] = set()  # plain child processes (tune's pool workers), not g
 
 
 def popen(argv: list[str], *, what: str, **kwargs: object) -> subprocess.Popen:
-    """subprocess.Popen in a new session (own process group), registered for signals.
+    """subprocess.Popen in a new session (own process group), registered for signals,
+    killed by the kernel if tlsfit dies (set_parent_death_signal).
 
     Raises ToolMissing if argv[0] does not exist, MeasureError if it cannot
     start. stdin defaults to /dev/null. Call stop() (or wait() then release())

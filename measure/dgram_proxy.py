@@ -11,6 +11,7 @@ runners (measure.qemu, measure.host_run) take either.
 """
 from __future__ import annotations
 
+import errno
 import re
 import select
 import socket
@@ -21,8 +22,8 @@ from typing import Callable
 from core.errors import BadInput
 from measure import dtls_wire
 from measure.model import WireSummary
-from measure.proxy import (CLIENT_TO_SERVER, POLL_S, SERVER_TO_CLIENT,
-                           ProxyFault, RelayBase)
+from measure.proxy import (CLIENT_TO_SERVER, FAULT_SERVER_CLOSED, FAULT_UPSTREAM_UNREACHABLE, POLL_S,
+                           SERVER_TO_CLIENT, ProxyFault, RelayBase)
 
 FRAME_HEADER = 2           # bytes of big-endian length before each datagram on the UART
 MAX_DATAGRAM = 0xFFFF
@@ -54,6 +55,19 @@ class LossPlan:
         return ",".join(f"{a}={letter[w]}{n}" for a, w, n in self.rules)
 
 
+def retransmit_schedule_s(min_ms: int, max_ms: int) -> float:
+    """Seconds mbedTLS waits in all before a DTLS handshake whose flights go unanswered
+    ends in MBEDTLS_ERR_SSL_TIMEOUT: the timer starts at min_ms and doubles (capped at
+    max_ms) after each expiry, and the handshake fails when a timer of max_ms expires
+    (ssl_double_retransmit_timeout). 1 s .. 60 s: 1+2+4+8+16+32+60 = 123 s."""
+    total, current = 0, max(1, min_ms)
+    while True:
+        total += current
+        if current >= max_ms:
+            return total / 1000
+        current = min(current * 2, max_ms)
+
+
 def parse_loss(text: str) -> LossPlan:
     """`drop=s2`, `dup=s5,reorder=c1`, `dup=a1`: s = the server's datagrams, c = the firmware's,
     a = the server's application-data datagrams, counted from 1."""
@@ -66,7 +80,13 @@ def parse_loss(text: str) -> LossPlan:
                            f"{', '.join(ACTIONS)} and TARGET s<N> (server's N-th datagram), c<N> "
                            "(firmware's) or a<N> (server's N-th application-data datagram), e.g. drop=s2")
         sender = _LETTERS[match.group(1)]
-        rules.append((action.strip(), sender, int(match.group(2))))
+        index = int(match.group(2))
+        clash = next((a for a, w, n in rules if w == sender and n == index), None)
+        if clash is not None:
+            # one datagram, one fate: the relay would apply only the first rule
+            raise BadInput(f"--loss {text!r}: {target.strip()} is named twice ({clash}= and "
+                           f"{action.strip()}=); give each datagram one action")
+        rules.append((action.strip(), sender, index))
     if not rules:
         raise BadInput(f"--loss {text!r}: name at least one datagram, e.g. drop=s2")
     return LossPlan(tuple(rules))
@@ -172,11 +192,29 @@ class DatagramProxy(RelayBase):
     def _relay(self, client: socket.socket, udp: socket.socket) -> None:
         directions = {CLIENT_TO_SERVER: _Direction(), SERVER_TO_CLIENT: _Direction()}
 
+        heard = [False]   # a datagram came from the server
+
+        def refused() -> None:
+            """An ICMP port unreachable came back (the connected socket's ECONNREFUSED):
+            nothing listens there, a fact retransmitting cannot change. End the session now."""
+            if heard[0]:
+                self._fail(FAULT_SERVER_CLOSED, f"server {self.address} stopped listening "
+                           "(ICMP port unreachable) during the session")
+            else:
+                self._fail(FAULT_UPSTREAM_UNREACHABLE, f"cannot reach {self.address}: nothing listens "
+                           "there (ICMP port unreachable)")
+            try:
+                client.shutdown(socket.SHUT_RDWR)   # the host harness sees the end at once
+            except OSError:
+                pass
+
         def to_server(data: bytes) -> None:
             try:
                 udp.send(data)
+            except ConnectionRefusedError:
+                refused()
             except OSError:
-                pass  # ICMP port unreachable from an earlier datagram: UDP loses it, DTLS retries
+                pass  # UDP loses it; DTLS retransmits
 
         def to_client(data: bytes) -> None:
             client.sendall(len(data).to_bytes(FRAME_HEADER, "big") + data)
@@ -200,11 +238,17 @@ class DatagramProxy(RelayBase):
                     datagram = bytes(pending[FRAME_HEADER:FRAME_HEADER + size])
                     del pending[:FRAME_HEADER + size]
                     self._deliver(CLIENT_TO_SERVER, directions[CLIENT_TO_SERVER], datagram, to_server)
+                if self.fault is not None:
+                    return
             if udp in ready:
                 try:
                     datagram = udp.recv(MAX_DATAGRAM)
-                except OSError:
-                    continue  # ICMP unreachable: nothing listens (yet); the firmware retransmits
+                except OSError as exc:
+                    if exc.errno == errno.ECONNREFUSED:
+                        refused()
+                        return
+                    continue
+                heard[0] = True
                 try:
                     self._deliver(SERVER_TO_CLIENT, directions[SERVER_TO_CLIENT], datagram, to_client)
                 except OSError:

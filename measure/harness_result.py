@@ -2,19 +2,29 @@
 
     TLSFIT-RESULT {"ok":1,"err":0,"stage":"","version":"TLSv1.2",...}
 
-written by ports/common/harness.c (prv_print_result); keep the two in step.
+written by ports/common/harness.c (prv_print_line); keep the two in step.
+
+With an application exchange the harness prints a TLSFIT-HANDSHAKE line of the same
+shape first, as soon as the handshake succeeded: when the run is stopped from outside
+during the exchange (the server fell silent, the timeout), partial_result() still
+gives the handshake's verdict and figures, with the exchange failed.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 from measure.model import HandshakeRun, MeasureError, StateWork
 
 RESULT_MARK = "TLSFIT-RESULT "
+HANDSHAKE_MARK = "TLSFIT-HANDSHAKE "
 CONSOLE_TAIL_CHARS = 2000
 
 _RESULT_LINE = re.compile(r"^TLSFIT-RESULT (\{.*\})\s*$", re.MULTILINE)
+_HANDSHAKE_LINE = re.compile(r"^TLSFIT-HANDSHAKE (\{.*\})\s*$", re.MULTILINE)
+# what the exchange's stage is called when the run was stopped inside it
+APP_STOPPED_STAGE = "app"
 
 # mbedtls_ssl_get_version() -> report wording
 VERSION_NAMES = {"TLSv1.2": "TLS 1.2", "TLSv1.3": "TLS 1.3", "DTLSv1.2": "DTLS 1.2"}
@@ -43,12 +53,13 @@ def _tail(text: str) -> str:
     return text[-CONSOLE_TAIL_CHARS:]
 
 
-def result_fields(console_text: str) -> dict:
+def result_fields(console_text: str, line: re.Pattern[str] = _RESULT_LINE) -> dict:
     """The JSON object of the last TLSFIT-RESULT line, checked for every field."""
-    matches = _RESULT_LINE.findall(console_text.replace("\r", ""))
+    matches = line.findall(console_text.replace("\r", ""))
     if not matches:
-        raise MeasureError("the harness printed no TLSFIT-RESULT line; console tail:\n"
-                           + _tail(console_text))
+        tail = _tail(console_text).strip()
+        raise MeasureError("the harness printed no TLSFIT-RESULT line; "
+                           + (f"console tail:\n{tail}" if tail else "the console stayed empty"))
     try:
         data = json.loads(matches[-1])
     except json.JSONDecodeError as exc:
@@ -76,7 +87,23 @@ def _optional_verdict(data: dict, key: str) -> bool | None:
 
 def parse_result(console_text: str) -> HandshakeRun:
     """The last TLSFIT-RESULT line of the console output, as a HandshakeRun."""
-    data = result_fields(console_text)
+    return _run_from(result_fields(console_text))
+
+
+def partial_result(console_text: str) -> HandshakeRun | None:
+    """A run stopped from outside after the handshake: its TLSFIT-HANDSHAKE line (the
+    handshake's verdict and figures) with the application exchange failed, stage "app";
+    None when the console has no such line or has a TLSFIT-RESULT line (parse_result)."""
+    text = console_text.replace("\r", "")
+    if _RESULT_LINE.search(text) or not _HANDSHAKE_LINE.search(text):
+        return None
+    run = _run_from(result_fields(text, _HANDSHAKE_LINE))
+    return dataclasses.replace(run, ok=False, handshake_ok=True, app_ok=False,
+                               error_stage=APP_STOPPED_STAGE, app_detail=None,
+                               app_bytes_sent=None, app_bytes_received=None)
+
+
+def _run_from(data: dict) -> HandshakeRun:
     instr = int(data["instr"])
     counted = instr >= 0  # instruction figures only where the port counts them
     version = data["version"] or None

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from measure.model import Firmware, MeasureError
-from measure.qemu import RESULT_MARK, TAIL_CHARS, run_process
+from measure.model import Firmware
+from measure.qemu import RESULT_MARK, RunEnded, run_process, silent_end
 
 if TYPE_CHECKING:
     from measure.proxy import WireProxy
@@ -22,7 +22,5 @@ def run_host(fw: Firmware, host: str, port: int, timeout_s: float,
         abort=proxy.abort_reason if proxy is not None else None,
         progress=proxy.progress if proxy is not None else None)
     if RESULT_MARK not in console:
-        tail = f"\nconsole tail:\n{console[-TAIL_CHARS:]}" if console.strip() else " (no console output)"
-        raise MeasureError(f"host harness exited {code} without a result: "
-                           f"{err.strip()[-TAIL_CHARS:] or 'nothing on stderr'}{tail}")
+        raise RunEnded(silent_end("host harness", code, console, err, proxy), console)
     return code, console

@@ -28,6 +28,9 @@ CHUNK = 65536
 CONNECT_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 10.0  # server silent this long while it owes bytes: a fault
 LINGER_S = 2.0         # after the server side ended: how long the board side may still talk
+ALERT_END_S = 2.5      # after the server ended the session behind an alert: how long the
+                       # firmware gets to end by itself before abort_reason() says so (the
+                       # runner adds its own grace: a run ends within 5 s of a fatal alert)
 DRAIN_S = 1.0          # stop(): how long the relay may still read what the firmware sent before
                        # it exited (its last alert), until its side of the connection ends
 PREFLIGHT_TIMEOUT_S = 5.0
@@ -212,6 +215,13 @@ class WireProxy(RelayBase):
         self.idle_timeout = idle_timeout
         self._chunks: list[Chunk] = []
         self._client_ended = threading.Event()  # the firmware's side closed (or never came)
+        self._server_gone: tuple[float, str] | None = None  # (when, what) the server ended behind an alert
+        # the firmware's connection once the server's side is over: kept open until stop(),
+        # because a board reads its UART only when it wants the next bytes, and closing
+        # this socket while the server's last bytes (its alert) wait unread in QEMU's socket
+        # lets QEMU's next write draw a reset that drops them (the firmware would then wait
+        # for ever for bytes it was sent)
+        self._held: socket.socket | None = None
         super().__init__(upstream_host, upstream_port, "wire-proxy")
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -220,6 +230,23 @@ class WireProxy(RelayBase):
         if self._connected and self._thread.is_alive():
             self._client_ended.wait(min(timeout, DRAIN_S))
         super().stop(timeout)
+        with self._lock:
+            held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
+    def abort_reason(self) -> str | None:
+        """The fault message once there is one; also when the server ended the session
+        behind an alert (its own, or the firmware's it answered by closing) and the
+        firmware has not ended ALERT_END_S later (it did not take the alert in)."""
+        fault = self.error
+        if fault is not None:
+            return fault
+        with self._lock:
+            gone = self._server_gone
+        if gone is not None and time.monotonic() - gone[0] >= ALERT_END_S:
+            return f"{gone[1]}; the firmware had not ended {ALERT_END_S:g} s later"
+        return None
 
     @property
     def address(self) -> str:
@@ -274,7 +301,7 @@ class WireProxy(RelayBase):
                 return
             self._connected = True
             _no_delay(client)
-            with client:
+            try:
                 try:
                     upstream = socket.create_connection(self.upstream, timeout=CONNECT_TIMEOUT_S)
                 except OSError as exc:
@@ -287,6 +314,10 @@ class WireProxy(RelayBase):
                 _no_delay(upstream)
                 with upstream:
                     self._relay(client, upstream)
+            finally:
+                with self._lock:
+                    if self._held is not client:
+                        client.close()
         finally:
             self._client_ended.set()
             self._done.set()
@@ -363,7 +394,16 @@ class WireProxy(RelayBase):
                     self._fail(FAULT_SERVER_RESET if reset else FAULT_SERVER_CLOSED,
                                f"server {self.address} {what} the connection "
                                f"{self._after_server()}")
+                elif not client_closed:
+                    alert = _alert_name(self.stream(SERVER_TO_CLIENT))
+                    gone = (now, f"server {self.address} " + (f"sent alert {alert} and " if alert else "")
+                            + f"closed the connection {self._after_server()}")
+                    with self._lock:   # (not held above: stream() takes it)
+                        self._server_gone = gone
                 self._linger(client)
+                if not client_closed:
+                    with self._lock:
+                        self._held = client   # closed by stop(), once the run is over
                 return
 
     def _server_silent_for(self, last_sender: str | None, last_time: dict[str, float],
@@ -394,7 +434,7 @@ class WireProxy(RelayBase):
 
     def _linger(self, client: socket.socket) -> None:
         """The server side is over: give the firmware EOF, record what it still sends
-        (its alert) for up to LINGER_S, then return (the caller closes it)."""
+        (its alert) for up to LINGER_S, then return (the connection stays open until stop())."""
         try:
             client.shutdown(socket.SHUT_WR)
         except OSError:

@@ -1,6 +1,7 @@
 """Run a board firmware in QEMU, its transport UART connected to a host server."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from typing import TYPE_CHECKING, Callable
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from measure.proxy import WireProxy
 
 RESULT_MARK = "TLSFIT-RESULT "
+HANDSHAKE_MARK = "TLSFIT-HANDSHAKE "   # printed before the application exchange (harness_result.py)
 TAIL_CHARS = 2000
 POLL_S = 0.05
 # After the wire proxy saw the session end abnormally: how long the firmware gets to
@@ -24,20 +26,38 @@ NO_RESULT = "no result line from the firmware"
 
 
 class RunTimeout(MeasureError):
-    """The run did not end within its timeout; the message says how far it got."""
+    """The run did not end within its timeout; the message says how far it got.
+    `console`: what the firmware printed (a TLSFIT-HANDSHAKE line keeps the handshake's figures)."""
+
+    def __init__(self, message: str, console: str = ""):
+        super().__init__(message)
+        self.console = console
 
 
 class RunAborted(MeasureError):
     """The run was stopped early because its connection failed (see `reason`);
-    a handshake failure (exit 1), not a tool failure."""
+    a handshake failure (exit 1), not a tool failure. `console` as for RunTimeout."""
 
-    def __init__(self, message: str, reason: str):
+    def __init__(self, message: str, reason: str, console: str = ""):
         super().__init__(message)
         self.reason = reason
+        self.console = console
+
+
+def printed(console: str) -> str:
+    """How far the firmware's console got, for a run that ended without its result."""
+    if RESULT_MARK in console:
+        return "its result line was cut"
+    if HANDSHAKE_MARK in console:
+        return "the handshake had succeeded; the application exchange did not finish"
+    return "the firmware printed no result" if console.strip() else "the firmware printed nothing"
 
 
 def _tail(text: str) -> str:
-    return text[-TAIL_CHARS:].strip()
+    """The console's end for a message, without the machine-readable handshake line
+    (its figures go into the report)."""
+    lines = [ln for ln in text.replace("\r", "").splitlines() if not ln.startswith(HANDSHAKE_MARK)]
+    return "\n".join(lines)[-TAIL_CHARS:].strip()
 
 
 def _decode(data: bytes | str | None) -> str:
@@ -82,15 +102,15 @@ def run_process(argv: list[str], timeout_s: float, what: str, *,
                 out, err = proc.communicate()
                 console = _decode(out)
                 raise RunAborted(
-                    f"{what} stopped: {abort_reason}; "
-                    f"{'the firmware printed no result' if RESULT_MARK not in console else 'its result line was cut'}"
+                    f"{what} stopped: {abort_reason}; {printed(console)}"
                     + (f"\nconsole tail:\n{_tail(console)}" if _tail(console) else ""),
-                    abort_reason)
+                    abort_reason, console)
             if now >= deadline:
                 children.stop(proc, grace_s=0)
                 out, err = proc.communicate()
                 raise RunTimeout(_timeout_message(what, timeout_s, _decode(out), _decode(err),
-                                                  progress() if progress is not None else None))
+                                                  progress() if progress is not None else None),
+                                 _decode(out))
     finally:
         if proc.poll() is None:
             children.stop(proc, grace_s=0)
@@ -100,7 +120,9 @@ def run_process(argv: list[str], timeout_s: float, what: str, *,
 
 def _timeout_message(what: str, timeout_s: float, console: str, err: str,
                      progress: str | None) -> str:
-    state = "a result line was printed but did not end" if RESULT_MARK in console else NO_RESULT
+    state = ("a result line was printed but did not end" if RESULT_MARK in console
+             else NO_RESULT + " (the handshake had succeeded; the application exchange did not finish)"
+             if HANDSHAKE_MARK in console else NO_RESULT)
     text = f"{what} timed out after {timeout_s:g} s: {state}"
     if progress:
         text += f"; {progress}"
@@ -149,8 +171,45 @@ def run_qemu(fw: Firmware, board: Board, transport_port: int, timeout_s: float,
         argv, timeout_s, "QEMU",
         abort=proxy.abort_reason if proxy is not None else None,
         progress=proxy.progress if proxy is not None else None)
-    if RESULT_MARK not in console and code != 0:
-        # QEMU itself failed (bad argument, nobody listening): not a handshake result
-        raise MeasureError(f"QEMU exited {code} without a result: {err.strip()[-TAIL_CHARS:]}"
-                           f"\nconsole tail:\n{console[-TAIL_CHARS:]}")
+    if RESULT_MARK not in console:
+        raise RunEnded(silent_end("QEMU", code, console, err, proxy), console)
     return code, console
+
+
+class RunEnded(MeasureError):
+    """The process ended by itself without a result line; the message says how (a crash,
+    an exit code, the server's side closed first). `console` as for RunTimeout."""
+
+    def __init__(self, message: str, console: str = ""):
+        super().__init__(message)
+        self.console = console
+
+
+def silent_end(what: str, code: int, console: str, err: str, proxy: WireProxy | None) -> str:
+    """One message for a run that ended without a TLSFIT-RESULT line: whether it crashed
+    (a signal), exited with a code, or the server's side had closed first, then what the
+    firmware and QEMU printed."""
+    if code < 0:
+        how = f"{what} crashed (killed by {_signal_name(-code)})"
+    elif "terminating on signal" in err:   # QEMU's own words when another process stops it
+        how = f"{what} was stopped by another process ({err.strip().splitlines()[-1].strip()}) and exited {code}"
+    else:
+        how = f"{what} exited {code}"
+    text = f"{how} without a result: {printed(console)}"
+    fault = proxy.fault if proxy is not None else None
+    if fault is not None:
+        text += f"; the server's side ended first: {fault.message}"
+    elif proxy is not None:
+        text += f"; {proxy.progress()}"
+    if _tail(err):
+        text += f"\nstderr tail:\n{_tail(err)}"
+    if _tail(console):
+        text += f"\nconsole tail:\n{_tail(console)}"
+    return text
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -35,12 +35,12 @@ from measure.children import ToolMissing, require_tool
 from measure.build import build_firmware
 from measure.figures import DoesNotFit, heap_exhausted_note, read_footprint
 from measure.firmware_data import render_harness_data
-from measure.harness_result import parse_result
+from measure.harness_result import parse_result, partial_result
 from measure.host_run import run_host
 from measure.model import Firmware, HandshakeRun, HarnessInput, MeasureError, ServerInfo, WireSummary
 from measure.pki import TestPki, make_test_pki
-from measure.dgram_proxy import DatagramProxy, LossPlan
-from measure.proxy import WireProxy, check_server_reachable
+from measure.dgram_proxy import DatagramProxy, LossPlan, retransmit_schedule_s
+from measure.proxy import FAULT_UPSTREAM_UNREACHABLE, WireProxy, check_server_reachable
 from measure.qemu import run_qemu
 from measure.server import start_reference_server
 from measure.trust import harness_input_for_external, harness_input_for_reference
@@ -107,7 +107,7 @@ class MeasureRequest:
     target: str | None = None              # None: the profile's target
     server: ServerAddress | None = None    # None: start the reference server
     server_impl: str = "openssl"           # reference server: "openssl" | "gnutls"
-    timeout_s: float = 120.0
+    timeout_s: float | None = None         # None: run_timeout_s(profile)
     optimize: str | None = None            # None: the profile's level
     app: str | None = None                 # None: the profile's app, else the default for the server
     loss: LossPlan | None = None           # transport: udp: datagrams the relay drops/duplicates/reorders
@@ -131,6 +131,18 @@ class Measurement:
 
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9._-]{1,253}")
+DEFAULT_TIMEOUT_S = 120.0
+DTLS_TIMEOUT_MARGIN_S = 15.0   # start-up, the handshake's own work, the result line
+
+
+def run_timeout_s(profile: Profile) -> float:
+    """The default run timeout: 120 s, or for DTLS the profile's whole retransmission
+    schedule (tls.retransmit) and a margin, so a handshake nobody answers ends in
+    mbedTLS's own MBEDTLS_ERR_SSL_TIMEOUT, not in a killed QEMU."""
+    if profile.dtls is None:
+        return DEFAULT_TIMEOUT_S
+    schedule = retransmit_schedule_s(profile.dtls.retransmit_min_ms, profile.dtls.retransmit_max_ms)
+    return max(DEFAULT_TIMEOUT_S, schedule + DTLS_TIMEOUT_MARGIN_S)
 
 
 def parse_server_address(text: str, what: str = "--server") -> ServerAddress:
@@ -280,9 +292,12 @@ def _run_once(fw: Firmware, board: Board, upstream: ServerAddress, timeout_s: fl
             error = None
         except ToolMissing:
             raise  # not a handshake result: exit 3 with the install hint
-        except MeasureError as e:  # RunAborted (proxy fault), RunTimeout, QEMU crash
-            run, error = None, str(e)
+        except MeasureError as e:  # RunAborted (proxy fault), RunTimeout, RunEnded (crash, exit)
+            # stopped inside the application exchange: the handshake's own line still counts
+            run, error = partial_result(getattr(e, "console", "")), str(e)
         fault = proxy.fault
+    if udp and fault is not None and fault.kind == FAULT_UPSTREAM_UNREACHABLE:
+        raise MeasureError(fault.message)   # unreachable: a tool failure (exit 3), as TCP's pre-flight
     if fault is not None and (run is None or not run.ok) and (error is None or fault.message not in error):
         error = f"{error}\n{fault.message}" if error else fault.message
     dtls = proxy.dtls().as_report() if isinstance(proxy, DatagramProxy) else None
@@ -371,7 +386,9 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     where = str(request.server) if external else f"a reference {request.server_impl} server"
     progress(f"running the handshake on {board.name} against {where}")
     outcome = run(fw, board, gen.profile, pki, request.server, request.server_impl,
-                  request.paths.work / gen.profile.name, request.timeout_s, kb, request.loss)
+                  request.paths.work / gen.profile.name,
+                  request.timeout_s if request.timeout_s is not None else run_timeout_s(gen.profile),
+                  kb, request.loss)
     error = outcome.error
     if outcome.run is not None and not outcome.run.ok:  # out of heap: say the arena and the peak
         note = heap_exhausted_note(outcome.run.error_code, outcome.run.heap_peak,

@@ -106,6 +106,11 @@ def parse_limit(text: str, where: str = "--limit") -> tuple[str, Limit]:
         raise LimitsError(f"{where}: {excerpt(text)} is not METRIC=LIMIT (e.g. rom.total=+512 or handshake.instructions=2%)")
     if metric != "bytes" and metric not in BY_NAME:
         raise LimitsError(f"{where}: unknown metric {excerpt(metric)}; known: bytes, {', '.join(METRIC_NAMES)}")
+    parts = [p.strip() for p in value.split(",")]
+    for kind, is_kind in (("percent", lambda p: p.endswith("%")), ("byte", lambda p: not p.endswith("%"))):
+        if sum(1 for p in parts if is_kind(p)) > 1:   # the last one would silently win
+            raise LimitsError(f"{where}: {excerpt(text)} gives the {kind} allowance twice; write at most one "
+                              "+BYTES and one +PERCENT% (e.g. rom.total=+512,+2%)")
     return metric, parse_limit_value(value, where)
 
 

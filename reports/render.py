@@ -35,6 +35,31 @@ def md_cell(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+_MD_SPECIAL = "\\`*_{}[]()<>#+!|~"
+
+
+def md_text(value: object) -> str:
+    """Text from outside (a server's answer, an error message, a module name) as literal
+    Markdown prose: every character Markdown or a table cell would act on is backslash-escaped,
+    so it cannot open a link, an image, emphasis or a code span."""
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
+def code_span(value: object) -> str:
+    """A Markdown code span holding `value` literally: the fence is one backtick longer than
+    the longest run inside it, padded when the text starts or ends with one; a table cell's
+    pipe is escaped (GitHub reads \\| inside a code span in a table as |)."""
+    text = str(value).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    longest = run = 0
+    for c in text:
+        run = run + 1 if c == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def millions(value: int | None) -> str:
     return "—" if value is None else f"{value / 1e6:.2f} M"
 
@@ -49,7 +74,8 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(number=number, kib=kib, signed=signed, percent=percent, md=md_cell, millions=millions)
+    env.filters.update(number=number, kib=kib, signed=signed, percent=percent, md=md_cell, millions=millions,
+                       mdtext=md_text, code=code_span)
     env.globals.update(bar_chart=charts.bar_chart, stacked_bar=charts.stacked_bar, top_n=charts.top_n, single_series=charts.single_series)
     return env
 

@@ -198,7 +198,11 @@ def _app(run: HandshakeRun | None, protocol: str, wire: WireSummary | None, erro
 
 
 def _handshake(run: HandshakeRun | None, wire: WireSummary | None, error: str | None, mbedtls_dir: Path | None) -> dict:
-    ok = _handshake_ok(run) and (error is None or (run is not None and run.ok))
+    if run is not None and run.handshake_ok is not None:
+        ok = run.handshake_ok   # the harness's own verdict on the handshake: an app or a server
+                                # failing after it (the error) belongs to the app
+    else:
+        ok = _handshake_ok(run) and (error is None or (run is not None and run.ok))
     return {
         "ok": ok,
         "error": None if ok else _error(run, wire, error, mbedtls_dir),
@@ -228,7 +232,8 @@ def _error(run: HandshakeRun | None, wire: WireSummary | None, error: str | None
         parts = describe(code, load_error_table(mbedtls_dir))
     return {
         "code": code,
-        "hex": hex_code(code) if code is not None else None,
+        # no mbedTLS error (0): the app's answer was wrong, or the run was stopped from outside
+        "hex": hex_code(code) if code else None,
         "name": " + ".join(p.name for p in parts) if parts else None,
         "description": " / ".join(p.description for p in parts if p.description) or None,
         "stage": run.error_stage if run else None,

@@ -14,7 +14,8 @@ Report fields checked (what diff, gate and the summaries read; unknown extra key
     profile, target           names, [a-z0-9-]+
     config_sha256             a string, when present
     rom.total, rom.mbedtls    non-negative integers (a report always has a linked image)
-    rom.modules               an object of module name -> non-negative integer
+    rom.modules               an object of module name (a file name: [A-Za-z0-9_.+-]) -> non-negative integer
+    options                   absent, or a list of option names ([A-Z][A-Z0-9_]*: MBEDTLS_*, PSA_WANT_*)
     ram.static                a non-negative integer
     ram.heap_peak, ram.stack_peak, ram.total
                               non-negative integers; null only when the handshake failed (nothing ran)
@@ -60,6 +61,11 @@ NULLABLE_BASELINE_METRICS = frozenset({"handshake.instructions"})   # not counte
 IMAGE_NULLABLE_METRICS = frozenset({"ram.heap_peak", "ram.stack_peak", "ram.total", "handshake.instructions"})
 _NAME = re.compile(r"^[a-z0-9-]{1,64}$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# what the comment and the Markdown views print inside code spans and prose: a config option
+# name, and a ROM module (an object file name, e.g. ssl_tls.o); nothing else gets through
+# (the C macro shape: mbedTLS's MBEDTLS_* and PSA_WANT_*; the knowledge base, not this file, knows which exist)
+_OPTION = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$", re.ASCII)
+_MODULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$", re.ASCII)
 
 
 class SchemaError(BadInput):
@@ -120,6 +126,22 @@ class _Checker:
         if not isinstance(value, str) and not (nullable and value is None):
             raise self.fail(parts, f"expected a string{' or null' if nullable else ''}, got {_shown(value)}")
 
+    def option(self, value: Any, parts: tuple[str | int, ...]) -> None:
+        self.text(value, parts)
+        if not _OPTION.match(value):
+            raise self.fail(parts, f"expected a config option name ([A-Z][A-Z0-9_]*, e.g. MBEDTLS_AES_C), "
+                                   f"got {_shown(value)}")
+
+    def module(self, name: str, parts: tuple[str | int, ...]) -> None:
+        if not _MODULE.match(name):
+            raise self.fail(parts, "expected a module file name ([A-Za-z0-9_.+-], e.g. ssl_tls.o)")
+
+    def options(self, value: Any, parts: tuple[str | int, ...]) -> None:
+        if not isinstance(value, list):
+            raise self.fail(parts, f"expected a list of option names, got {_shown(value)}")
+        for i, option in enumerate(value):
+            self.option(option, (*parts, i))
+
     def name(self, value: Any, parts: tuple[str | int, ...]) -> None:
         if not isinstance(value, str) or not _NAME.match(value):
             raise self.fail(parts, f"expected a name of [a-z0-9-]+ (at most 64), got {_shown(value)}")
@@ -147,7 +169,10 @@ def validate_report(data: Any, where: str) -> dict:
         c.count(c.get(rom, key, ("rom",)), ("rom", key), nullable=False)
     modules = c.obj(c.get(rom, "modules", ("rom",)), ("rom", "modules"))
     for module, size in modules.items():
+        c.module(module, ("rom", "modules", module))
         c.count(size, ("rom", "modules", module), nullable=False)
+    if "options" in report:
+        c.options(report["options"], ("options",))
     for key, value in rom.items():
         if key not in ("total", "mbedtls", "modules") and isinstance(value, (int, float)):
             c.count(value, ("rom", key), nullable=True)
@@ -256,15 +281,13 @@ def validate_baseline(data: Any, where: str) -> dict[str, dict]:
                     nullable=metric.name in nullable)
         if "modules" in entry:
             for module, size in c.obj(entry["modules"], ("entries", key, "modules")).items():
+                c.module(module, ("entries", key, "modules", module))
                 c.count(size, ("entries", key, "modules", module), nullable=False)
         if "options" in entry:
-            options = entry["options"]
-            if not isinstance(options, list):
-                raise c.fail(("entries", key, "options"), f"expected a list of option names, got {_shown(options)}")
-            for i, option in enumerate(options):
-                c.text(option, ("entries", key, "options", i))
+            c.options(entry["options"], ("entries", key, "options"))
         if "option_reasons" in entry:
             for option, reason in c.obj(entry["option_reasons"], ("entries", key, "option_reasons")).items():
+                c.options([option], ("entries", key, "option_reasons"))
                 c.text(reason, ("entries", key, "option_reasons", option))
     return entries
 

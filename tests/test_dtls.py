@@ -130,3 +130,74 @@ def test_ecdhe_ecdsa_dtls_handshake_in_qemu_against_openssl(tmp_path):
     assert report["handshake"]["ciphersuite"] == "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8"
     assert report["handshake"]["group"] == "secp256r1"
     assert "server Certificate" in report["dtls"]["handshake"]
+
+
+# ---- faults end fast, or at mbedTLS's own timeout (issue 23 item 9) ---------------------------
+
+def _free_udp_port() -> int:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_closed_udp_port_is_unreachable_at_once(tmp_path):
+    """Nothing bound to the port: the kernel answers the ClientHello with ICMP port unreachable,
+    which ends the run as a tool failure (exit 3, no report) in seconds, not at the timeout."""
+    port = _free_udp_port()
+    done = subprocess.run([sys.executable, str(TLSFIT), "measure", str(PROFILES / "dtls-psk-coap.yaml"),
+                           "-o", str(tmp_path / "out"), "--server", f"127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"cannot reach 127.0.0.1:{port} (udp): nothing listens there (ICMP port unreachable)" in done.stderr
+    run_line = [ln for ln in done.stderr.splitlines() if "running the handshake" in ln and " in " in ln]
+    assert run_line and float(run_line[-1].rsplit(" in ", 1)[1].split()[0]) < 20, done.stderr
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+@pytest.mark.parametrize("text", ["drop=s2,dup=s2", "dup=c1,reorder=c1", "drop=a3,drop=a3"])
+def test_conflicting_loss_rules_are_refused(text, tmp_path):
+    with pytest.raises(Exception) as exc:
+        parse_loss(text)
+    assert "named twice" in str(exc.value)
+    done = subprocess.run([sys.executable, str(TLSFIT), "measure", str(PROFILES / "dtls-psk-coap.yaml"),
+                           "-o", str(tmp_path), "--loss", text],
+                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "named twice" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_retransmit_schedule_is_mbedtls_doubling():
+    from measure.dgram_proxy import retransmit_schedule_s
+    assert retransmit_schedule_s(1000, 60000) == 123.0      # 1+2+4+8+16+32+60
+    assert retransmit_schedule_s(250, 1000) == 1.75         # 0.25+0.5+1
+    assert retransmit_schedule_s(1000, 1000) == 1.0
+
+
+def test_default_timeout_covers_the_shipped_dtls_schedule(kb):
+    from pipeline.stages import DEFAULT_TIMEOUT_S, run_timeout_s
+    dtls = load_profile(PROFILES / "dtls-psk-coap.yaml", kb)
+    assert run_timeout_s(dtls) >= 123.0 + 10
+    assert run_timeout_s(load_profile(PROFILES / "tls12-psk.yaml", kb)) == DEFAULT_TIMEOUT_S
+
+
+@pytest.mark.slow
+def test_shipped_dtls_profile_against_another_psk_ends_in_mbedtls_timeout(tmp_path):
+    """The shipped 1 s .. 60 s schedule (123 s) against a server holding another key (it drops
+    the firmware's Finished): the default timeout lets mbedTLS give up by itself."""
+    port = _free_udp_port()
+    server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-dtls1_2", "-nocert",
+                               "-psk", "0f" * 16, "-psk_identity", "device-1", "-cipher",
+                               "PSK-AES128-CCM8:@SECLEVEL=0"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        code, report = _measure(PROFILES / "dtls-psk-coap.yaml", tmp_path, "--server", f"127.0.0.1:{port}",
+                                "--app", "none")
+    finally:
+        server.kill()
+        server.wait()
+    assert code == 1
+    assert report["handshake"]["ok"] is False
+    assert report["handshake"]["error"]["code"] == -0x6800, report["handshake"]["error"]  # MBEDTLS_ERR_SSL_TIMEOUT
+    assert report["dtls"]["firmware_retransmits"] >= 6

@@ -295,3 +295,120 @@ def test_registry_stops_groups_and_cleans_up(action: str, signum: int | None, co
     assert stderr.strip().splitlines() == [f"tlsfit: interrupted ({name}); stopped 2 child processes"]
     assert not any(alive(p) for p in pids)
     assert not partial.exists()
+
+
+def test_sigkill_leaves_no_child_running(tmp_path: Path) -> None:
+    """SIGKILL runs no handler: the kernel's parent-death signal (children.py) ends QEMU and the
+    reference server with tlsfit."""
+    env = dict(os.environ, PATH=paused_qemu_path(tmp_path))
+    proc = subprocess.Popen([sys.executable, str(TLSFIT), "measure", str(PSK), "--timeout",
+                             RUN_TIMEOUT, "-o", str(tmp_path / "out")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    children: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 120  # a cold build of the library first
+        while time.monotonic() < deadline and proc.poll() is None:
+            children = descendants(proc.pid)
+            if any("qemu-system-arm" in c for c in children.values()) \
+                    and any("s_server" in c for c in children.values()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        assert any("s_server" in c for c in children.values()), children
+        time.sleep(0.3)
+        children = descendants(proc.pid)
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(alive(pid) for pid in children):
+            time.sleep(0.05)
+        left = {pid: cmd for pid, cmd in children.items() if alive(pid)}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in children:  # never leave one behind, even when the test fails
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not left, f"left running after SIGKILL: {left}"
+
+
+# ---------------------------------------------------------------- real servers that end badly
+
+PSK_KEY = "00112233445566778899aabbccddeeff"   # profiles/tls12-psk.yaml
+ECDSA_PKI = ROOT / "profiles" / "test-pki" / "tls12-ecdhe-ecdsa"
+
+
+class OpensslServer:
+    """A real `openssl s_server` on 127.0.0.1 with stdin held open (EOF on stdin would end
+    its connections); without -rev it completes handshakes and then answers nothing."""
+
+    def __init__(self, *args: str):
+        self.port = closed_port()
+        self.proc = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}", *args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> "OpensslServer":
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.communicate()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("openssl s_server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.communicate()
+
+
+def test_server_silent_after_the_handshake_keeps_the_handshake(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with OpensslServer("-nocert", "-psk", PSK_KEY, "-psk_identity", "device-1", "-tls1_2",
+                       "-cipher", "PSK-AES128-CCM8:@SECLEVEL=0") as server:
+        port = server.port
+        proc, took = tlsfit("measure", str(PSK), "--server", f"127.0.0.1:{port}", "--app", "echo",
+                            "--timeout", RUN_TIMEOUT, "-o", str(out))
+    no_traceback(proc)
+    assert proc.returncode == 1, proc.stderr
+    assert took < HANG_BOUND_S
+    report = json.loads((out / "report.json").read_text())
+    hs, app = report["handshake"], report["app"]
+    assert hs["ok"] is True and hs["error"] is None
+    assert hs["version"] == "TLS 1.2" and hs["instructions"] > 100_000
+    assert report["ram"]["heap_peak"] > 0 and report["ram"]["stack_peak"] > 0
+    assert app["protocol"] == "echo" and app["ok"] is False
+    assert f"server 127.0.0.1:{port} silent for 10 s" in app["error"]["message"]
+    assert app["error"]["hex"] is None                       # no mbedTLS error: no "0x0000"
+    assert "echo exchange after the handshake failed" in proc.stderr
+    assert "0x0000" not in proc.stderr
+    assert "handshake         ok" in proc.stdout
+    assert "guest instructions" in proc.stdout
+    assert "TLSFIT-HANDSHAKE" not in proc.stderr            # the machine line stays out of messages
+    assert "Error after the handshake" in (out / "report.md").read_text()
+
+
+def test_missing_client_certificate_fails_within_seconds(tmp_path: Path) -> None:
+    """A server that requires a client certificate (-Verify 1) against a profile without one:
+    the server's fatal alert ends the run, exit 1, within 20 s, the alert named."""
+    profile = tmp_path / "no-client-cert.yaml"
+    profile.write_text((ROOT / "profiles" / "tls12-ecdhe-ecdsa.yaml").read_text().replace(
+        "  chain: {root: secp256r1, intermediates: [], leaf: secp256r1}",
+        f"  ca_files: [{ECDSA_PKI / 'root.pem'}]"))
+    out = tmp_path / "out"
+    with OpensslServer("-cert", str(ECDSA_PKI / "leaf.pem"), "-key", str(ECDSA_PKI / "leaf.key"),
+                       "-Verify", "1", "-CAfile", str(ECDSA_PKI / "root.pem"), "-tls1_2", "-rev") as server:
+        proc, took = tlsfit("measure", str(profile), "--server", f"127.0.0.1:{server.port}",
+                            "--timeout", RUN_TIMEOUT, "-o", str(out))
+    no_traceback(proc)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["handshake"]["ok"] is False
+    assert report["handshake"]["error"]["alert_received"] == "handshake_failure"
+    assert "received: handshake_failure" in proc.stderr
+    run_line = [ln for ln in proc.stderr.splitlines() if "running the handshake" in ln and " in " in ln]
+    assert run_line and float(run_line[-1].rsplit(" in ", 1)[1].split()[0]) < 20, proc.stderr
+    assert took < SUBPROCESS_TIMEOUT_S

@@ -2,7 +2,9 @@
  * harness.c - the on-target TLS client every port runs: set up from the
  * generated config and the per-profile facts and data, handshake step by
  * step with the work per state, the profile's application exchange
- * (app_*.c), close_notify, and ONE result line.
+ * (app_*.c), close_notify, and ONE result line (TLSFIT-RESULT; with an
+ * application exchange, a TLSFIT-HANDSHAKE line first, as soon as the
+ * handshake succeeded).
  *
  * Two kinds of #if: on the mbedTLS config (so it compiles with any config
  * tlsfit generates: 1.2-only, 1.3-only, PSK without X.509, ...), and on the
@@ -42,6 +44,10 @@
  * so mbedtls_strerror-style tools still name them. */
 #define PRV_ERR_SEND_FAILED (-0x004E)
 #define PRV_ERR_RECV_FAILED (-0x004C)
+
+/* The console marks measure/harness_result.py looks for. */
+#define TLSFIT_RESULT_MARK "TLSFIT-RESULT"
+#define TLSFIT_HANDSHAKE_MARK "TLSFIT-HANDSHAKE"
 
 /* mbedtls_ssl_states has under 32 members in 3.6; states beyond are lumped. */
 #define PRV_MAX_STATES 32
@@ -663,7 +669,12 @@ static void prv_out_key_str(const char *key, const char *v)
     prv_out_json_str(v);
 }
 
-static void prv_print_result(int ok, int64_t heap_peak, int64_t heap_overhead, long stack_peak)
+/* One machine-readable line: `mark` is TLSFIT_RESULT_MARK (the run's end) or
+ * TLSFIT_HANDSHAKE_MARK (printed as soon as the handshake succeeded, before the
+ * application exchange: if the server then falls silent and the run is stopped
+ * from outside, the handshake's verdict and figures are already on the console). */
+static void prv_print_line(const char *mark, int ok, int64_t heap_peak, int64_t heap_overhead,
+                           long stack_peak)
 {
     unsigned i;
     const char *version = NULL;
@@ -688,7 +699,9 @@ static void prv_print_result(int ok, int64_t heap_peak, int64_t heap_overhead, l
     echo = s_app.echo != NULL ? s_app.echo : echo;
 #endif
 #endif
-    prv_out("\r\nTLSFIT-RESULT {\"ok\":");
+    prv_out("\r\n");
+    prv_out(mark);
+    prv_out(" {\"ok\":");
     prv_out_int(ok);
     prv_out_key_int("err", s_result.err);
     prv_out_key_str("stage", s_result.stage);
@@ -744,6 +757,21 @@ static void prv_print_result(int ok, int64_t heap_peak, int64_t heap_overhead, l
         prv_out("]");
     }
     prv_out("]}\r\n");
+}
+
+/* The allocator's peak so far; -1 when the config lets mbedTLS use libc's
+ * allocator, which is not counted. */
+static void prv_heap_figures(int64_t *peak, int64_t *overhead)
+{
+    *peak = -1;
+    *overhead = -1;
+#if defined(MBEDTLS_PLATFORM_MEMORY)
+    {
+        tlsfit_heap_stats_t st = tlsfit_heap_stats();
+        *peak = (int64_t)st.peak_requested;
+        *overhead = (int64_t)st.overhead_at_peak;
+    }
+#endif
 }
 
 /* Teardown as an application ends a connection: free what it holds. */
@@ -802,9 +830,8 @@ int tlsfit_harness_run(void)
     const tlsfit_profile_data_t *d = &tlsfit_profile_data;
     int ret;
     int ok;
-    /* -1: the config lets mbedTLS use libc's allocator, which is not counted */
-    int64_t heap_peak = -1;
-    int64_t heap_overhead = -1;
+    int64_t heap_peak;
+    int64_t heap_overhead;
 
     TLSFIT_STACK_NOTE();
     tlsfit_stack_paint();
@@ -831,6 +858,11 @@ int tlsfit_harness_run(void)
             prv_fail("handshake", ret);
         } else {
             s_result.handshake_done = 1;
+#if TLSFIT_APP != TLSFIT_APP_NONE
+            /* the handshake's verdict and figures before the exchange can hang */
+            prv_heap_figures(&heap_peak, &heap_overhead);
+            prv_print_line(TLSFIT_HANDSHAKE_MARK, 0, heap_peak, heap_overhead, tlsfit_stack_peak());
+#endif
             prv_after_handshake(d);
         }
     }
@@ -840,14 +872,8 @@ int tlsfit_harness_run(void)
     ok = s_result.handshake_done && s_result.close_ok;
 #endif
 
-#if defined(MBEDTLS_PLATFORM_MEMORY)
-    {
-        tlsfit_heap_stats_t st = tlsfit_heap_stats();
-        heap_peak = (int64_t)st.peak_requested;
-        heap_overhead = (int64_t)st.overhead_at_peak;
-    }
-#endif
-    prv_print_result(ok, heap_peak, heap_overhead, tlsfit_stack_peak());
+    prv_heap_figures(&heap_peak, &heap_overhead);
+    prv_print_line(TLSFIT_RESULT_MARK, ok, heap_peak, heap_overhead, tlsfit_stack_peak());
     prv_free_all();
 
     if (ok) {
