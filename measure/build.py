@@ -63,8 +63,8 @@ def _build_mk(board: Board) -> Path:
 
 
 # the mbedTLS files a build reads (sources and headers of the library and its 3rdparty drivers)
-MBEDTLS_SOURCE_DIRS = ("include", "library", "3rdparty")
-MBEDTLS_SOURCE_SUFFIXES = (".c", ".h")
+LIBRARY_SOURCE_DIRS = ("include", "library", "3rdparty")
+LIBRARY_SOURCE_SUFFIXES = (".c", ".h")
 CC_VERSION_TIMEOUT_S = 30.0
 _tree_digests: dict[tuple, str] = {}
 _cc_versions: dict[str, str] = {}
@@ -86,8 +86,8 @@ def mbedtls_digest(mbedtls_dir: Path) -> str:
     size or time changes: about 300 files, 9 MB)."""
     root = mbedtls_dir.resolve()
     files = sorted((str(path.relative_to(root)), path)
-                   for sub in MBEDTLS_SOURCE_DIRS for path in (root / sub).rglob("*")
-                   if path.suffix in MBEDTLS_SOURCE_SUFFIXES and path.is_file())
+                   for sub in LIBRARY_SOURCE_DIRS for path in (root / sub).rglob("*")
+                   if path.suffix in LIBRARY_SOURCE_SUFFIXES and path.is_file())
     signature = (str(root),) + tuple((name, path.stat().st_size, path.stat().st_mtime_ns) for name, path in files)
     if signature not in _tree_digests:
         _tree_digests[signature] = content_digest(files)
