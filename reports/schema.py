@@ -129,7 +129,7 @@ class _Checker:
     def option(self, value: Any, parts: tuple[str | int, ...]) -> None:
         self.text(value, parts)
         if not _OPTION.match(value):
-            raise self.fail(parts, f"expected a config option name ([A-Z][A-Z0-9_]*, e.g. MBEDTLS_AES_C), "
+            raise self.fail(parts, f"expected a config option name ([A-Z][A-Z0-9_]*, a C macro name), "
                                    f"got {_shown(value)}")
 
     def module(self, name: str, parts: tuple[str | int, ...]) -> None:

@@ -89,7 +89,7 @@ def test_a_cache_folder_moved_elsewhere_is_used_where_it_lands(cache: Path, tmp_
 @needs_mbedtls
 def test_mbedtls_digest_follows_content_not_location(tmp_path: Path) -> None:
     copy = tmp_path / "elsewhere" / "mbedtls"
-    for sub in build.MBEDTLS_SOURCE_DIRS:
+    for sub in build.LIBRARY_SOURCE_DIRS:
         shutil.copytree(MBEDTLS / sub, copy / sub)
     assert build.mbedtls_digest(copy) == build.mbedtls_digest(MBEDTLS)
     header = copy / "library" / "common.h"
