@@ -34,6 +34,7 @@ from measure.boards import Board, load_board
 from measure.children import ToolMissing, require_tool
 from measure.build import build_firmware
 from measure.figures import DoesNotFit, heap_exhausted_note, read_footprint
+from measure.heap_fit import buffers_cannot_fit
 from measure.firmware_data import render_harness_data
 from measure.harness_result import parse_result, partial_result
 from measure.host_run import run_host
@@ -371,6 +372,9 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     validate(gen, board, request.tree, request.paths.work)
     pki = None if external else reference_pki(gen.profile)
     data = harness_input(gen, kb, app, pki, external)
+    cannot_fit = buffers_cannot_fit(gen.profile, gen.resolved, kb, board)   # known before any build
+    if cannot_fit is not None:
+        progress(f"this shape cannot fit {board.name}'s heap: {cannot_fit}")
     progress(f"building mbedTLS and the harness for {board.name}")
     try:
         fw = build(gen, data, board, request.tree, request.paths)
@@ -393,6 +397,8 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     if outcome.run is not None and not outcome.run.ok:  # out of heap: say the arena and the peak
         note = heap_exhausted_note(outcome.run.error_code, outcome.run.heap_peak,
                                    outcome.run.heap_overhead_peak, footprint, board)
+        if note and cannot_fit is not None:
+            note = f"{cannot_fit}\n{note}"   # the structural cause first
         error = f"{note}\n{error}" if note and error else (note or error)
     report = build_report(
         tlsfit_version=tlsfit_version, profile_name=gen.profile.name, target=board.name, cpu=board.cpu,
@@ -401,6 +407,7 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
         error=error, optimize=gen.profile.optimize, budget=gen.profile.budget,
         mbedtls_dir=request.tree.dir, app=app.protocol, server_kind="external" if external else "reference",
         clock=gen.profile.clock, lto=gen.profile.lto, tuning=dict(gen.profile.tuning),
+        insecure=gen.profile.insecure,
         advice=tuple(dataclasses.asdict(a) for a in advise(gen.profile, gen.resolved, kb)))
     if outcome.dtls is not None:  # transport: udp: what the datagram relay saw
         report["transport"] = "udp"

@@ -45,6 +45,7 @@ def build_report(
     advice: tuple[dict, ...] = (),
     lto: bool = False,
     tuning: dict[str, str] | None = None,
+    insecure: tuple[str, ...] = (),
 ) -> dict:
     """The report.json content. run is None when no handshake could be run (error says why).
 
@@ -62,6 +63,8 @@ def build_report(
         "server": _server(server, server_kind),
         "budget": _budget(budget),
         "clock": clock,
+        # what the profile's allow_insecure: true let through (SHA-1 signatures, weak PSKs, ...)
+        "insecure": list(insecure),
         # how the measured firmware was compiled and linked, and the knobs over the optimize level
         "build": {"lto": lto},
         "tuning": dict(tuning or {}),
