@@ -108,7 +108,7 @@ def case_features(case: Case, folder: Path) -> frozenset[tuple[str, str | None]]
     path.write_text(profile_yaml(case.suite, case.level, case.group))
     profile = load_profile(path, KB)
     suite_list = KB.option("ciphersuite_list")
-    options = {(o.name, None if o.name == suite_list else o.value) for o in resolve(profile, KB).options}
+    options = {(o.name, None if o.name == suite_list else o.value) for o in resolve(profile, KB, M4).options}
     return frozenset(options | {("optimize", case.level)})
 
 
