@@ -90,7 +90,8 @@ class MeasureRun:
     style: Style
 
     def request(self, profile: Path) -> MeasureRequest:
-        return MeasureRequest(profile=profile, tree=self.tree, paths=self.ws.paths(), target=self.target,
+        return MeasureRequest(profile=profile, tree=self.tree, paths=self.ws.paths(), environ=self.ws.environ,
+                              target=self.target,
                               server=self.server, server_impl=self.server_impl, timeout_s=self.timeout_s,
                               optimize=self.optimize, app=self.app, loss=self.loss, lto=self.lto, part=self.part,
                               clock_mhz=self.clock_mhz, parts=self.parts)

@@ -34,6 +34,7 @@ class ClientCertificate:
     key: str                      # key type, e.g. "secp256r1" or "rsa2048"
     cert_file: Path | None = None  # real device cert/key (for --server); test PKI otherwise
     key_file: Path | None = None
+    key_env: str | None = None     # key_file: ${NAME}: the environment variable naming the key file (read at run time)
 
 
 @dataclass(frozen=True)

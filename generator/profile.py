@@ -76,6 +76,8 @@ from generator.model import (APPS, CLOCKS, OPTIMIZE_LEVELS, TRANSPORTS, App, Bud
 NAME_PATTERN = re.compile(r"^[a-z0-9-]+$")
 VERSIONS = ("1.2", "1.3")
 MFL_VALUES = (512, 1024, 2048, 4096)
+# key_file: ${NAME}: the device key's path from an environment variable (read by measure --server only)
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
 MAX_CONTENT_LEN = 16384  # TLS maximum plaintext record
 MIN_CONTENT_LEN = 512
 OPENSSL_TIMEOUT_S = 10
@@ -483,12 +485,17 @@ def _client_certificate(r: Reader, kb: Knowledge, path: Path,
     if "cert" in m:
         cert_file = _existing_file(r, path, m["cert"][1], "tls.client_certificate.cert")
         _check_x509(r, m["cert"][1], cert_file)
+    key_env = None
     if "key_file" in m:
-        key_file = _existing_file(r, path, m["key_file"][1], "tls.client_certificate.key_file")
-    if (cert_file is None) != (key_file is None):
+        env = _ENV_REFERENCE.fullmatch(r.string(m["key_file"][1], "tls.client_certificate.key_file", MAX_PATH_LEN))
+        if env:   # the device key stays out of the repository: its path comes from the environment
+            key_env = env.group(1)
+        else:
+            key_file = _existing_file(r, path, m["key_file"][1], "tls.client_certificate.key_file")
+    if (cert_file is None) != (key_file is None and key_env is None):
         raise r.fail(key_node, "give both 'cert' and 'key_file' for a real device identity, or neither "
                      "(the reference server's test PKI then issues one)")
-    return ClientCertificate(key=key_type, cert_file=cert_file, key_file=key_file)
+    return ClientCertificate(key=key_type, cert_file=cert_file, key_file=key_file, key_env=key_env)
 
 
 def _existing_file(r: Reader, path: Path, node: yaml.Node, where: str) -> Path:

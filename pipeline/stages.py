@@ -16,9 +16,9 @@ import dataclasses
 import ipaddress
 import re
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from core.errors import BadInput
 from generator.cores import Core, find_core
@@ -106,6 +106,7 @@ class MeasureRequest:
     tree: MbedtlsTree
     paths: Paths
     target: str | None = None              # None: the profile's target
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # key_file: ${NAME}
     server: ServerAddress | None = None    # None: start the reference server
     server_impl: str = "openssl"           # reference server: "openssl" | "gnutls"
     timeout_s: float | None = None         # None: run_timeout_s(profile)
@@ -261,9 +262,26 @@ def choose_app(profile: Profile, requested: str | None, external: bool) -> App:
     return replace(base, client_id=client_id)
 
 
+def device_identity(profile: Profile, environ: Mapping[str, str]) -> Profile:
+    """The profile with `key_file: ${NAME}` read from the environment (measure --server needs the
+    device's real key; the reference server issues a test identity and never reads it)."""
+    cert = profile.client_certificate
+    if cert is None or cert.key_env is None:
+        return profile
+    value = environ.get(cert.key_env, "")
+    if not value:
+        raise BadInput(f"{profile.path}: error: tls.client_certificate.key_file is ${{{cert.key_env}}}, which is not "
+                       f"set: export {cert.key_env}=/path/to/device.key for --server (without --server the "
+                       "reference server uses a test identity and needs no key)")
+    key_file = Path(value)
+    if not key_file.is_file():
+        raise BadInput(f"{profile.path}: error: {cert.key_env}={value}: no such file (tls.client_certificate.key_file)")
+    return replace(profile, client_certificate=replace(cert, key_file=key_file))
+
+
 def harness_input(gen: GeneratedConfig, kb: Knowledge, app: App, pki: TestPki | None,
-                  external: bool) -> HarnessInput:
-    base = (harness_input_for_external(gen.profile, gen.resolved, kb) if external
+                  external: bool, environ: Mapping[str, str] | None = None) -> HarnessInput:
+    base = (harness_input_for_external(device_identity(gen.profile, environ or {}), gen.resolved, kb) if external
             else harness_input_for_reference(gen.profile, gen.resolved, kb, pki))
     base = replace(base, app=app.protocol, app_client_id=app.client_id, app_host=gen.profile.host,
                    app_path=app.path)
@@ -371,7 +389,7 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     progress(f"checking the config against mbedTLS {request.tree.version} ({len(gen.resolved.options)} options)")
     validate(gen, board, request.tree, request.paths.work)
     pki = None if external else reference_pki(gen.profile)
-    data = harness_input(gen, kb, app, pki, external)
+    data = harness_input(gen, kb, app, pki, external, request.environ)
     cannot_fit = buffers_cannot_fit(gen.profile, gen.resolved, kb, board)   # known before any build
     if cannot_fit is not None:
         progress(f"this shape cannot fit {board.name}'s heap: {cannot_fit}")

@@ -6,6 +6,7 @@ device certificate is made here with openssl, as an engineer's PKI would make it
 """
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -51,14 +52,26 @@ def test_probe_notes_the_client_certificate_and_the_profile_handshakes_with_the_
                              tmp_path / "refused")
         assert no_identity.returncode == 2 and "needs the device's own certificate and private key" \
             in no_identity.stderr, no_identity.stdout + no_identity.stderr
-        # the engineer adds only the identity
+        # the engineer adds only the identity; the private key stays out of the repository (an environment
+        # variable names it), the certificate (public) sits beside the profile
         cert, device_key = _device(out.parent, tmp_path / "ca0.key", root)
+        hidden = tmp_path / "secrets" / "device.key"
+        hidden.parent.mkdir()
+        device_key.rename(hidden)
         out.write_text(text.replace("client_certificate: {key: secp256r1}",
-                                    f"client_certificate: {{key: secp256r1, cert: {cert.name}, key_file: {device_key.name}}}"))
-        done = tlsfit("measure", out, "--server", f"127.0.0.1:{port}", "--target", "host", "--app", "echo",
-                      "-o", tmp_path / "m")
+                                    f"client_certificate: {{key: secp256r1, cert: {cert.name}, "
+                                    "key_file: \"${TLSFIT_TEST_DEVICE_KEY}\"}"))
+        unset = tlsfit("measure", out, "--server", f"127.0.0.1:{port}", "--target", "host", "-o", tmp_path / "u")
+        assert unset.returncode == 2 and "${TLSFIT_TEST_DEVICE_KEY}, which is not set" in unset.stderr, unset.stderr
+        done = subprocess.run([str(ROOT / "tlsfit"), "measure", str(out), "--server", f"127.0.0.1:{port}",
+                               "--target", "host", "--app", "echo", "-o", str(tmp_path / "m")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "TLSFIT_TEST_DEVICE_KEY": str(hidden)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "handshake         ok" in done.stdout
+    # CI without the key: the reference server's test identity, same profile file
+    reference = tlsfit("measure", out, "--target", "host", "-o", tmp_path / "ref")
+    assert reference.returncode == 0, reference.stdout + reference.stderr
 
 
 def _profile(tmp_path: Path, tls_extra: str) -> Path:
