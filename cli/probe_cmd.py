@@ -8,7 +8,6 @@ only after the profile passes the same validation `tlsfit gen` runs.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +42,7 @@ def run_probe(ws: Workspace, address: str, sni: str | None = None, ca: Path | No
     request = ProbeRequest(address=parse_server_address(address, "address"),
                            knowledge=knowledge_without_build(ws.mbedtls), output=output, name=name, sni=sni, ca=ca,
                            alpn=tuple(p.strip() for p in alpn.split(",")) if alpn is not None else ())
-    result = probe(request, progress=lambda line: print(f"tlsfit: probe: {line}", file=sys.stderr, flush=True))
+    result = probe(request)   # no progress lines: stderr carries only an error (the scan takes seconds)
     d, chain = result.decisions, result.chain
     print(f"wrote {result.profile} (name {result.name}, TLS {d.version} {d.suite}"
           + (f", {d.group}" if d.group else "")
