@@ -10,28 +10,15 @@ front-end reads the environment once (`workspace()`) and passes what it found do
 """
 from __future__ import annotations
 
-from typing import Any
-
 from pipeline.probe_flow import ProbeRequest, ProbeResult, probe
 from pipeline.stages import (CONFIG_FILE, GeneratedConfig, MeasureRequest, Measurement, Paths, RunOutcome,
                              ServerAddress, board_for, build, choose_app, configure, default_output_dir, generate,
                              generate_for_board, harness_input, measure, parse_server_address, reference_pki,
                              run, validate, write_measurement)
 from pipeline.tree import MbedtlsTree, SetupError, knowledge_without_build, open_mbedtls, read_version
+from pipeline.tune_flow import TuneRequest, TuneResult, tune
 from pipeline.workspace import Workspace, workspace
 from tune.model import Shard, TuneBudget, parse_budget, parse_shard
-
-# tune.search evaluates candidates through pipeline.stages, so pipeline.tune_flow (which imports
-# tune.search) is loaded on first use: importing tune.search first must not meet a half-made pipeline.
-_LAZY = {"TuneRequest", "TuneResult", "tune"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from pipeline import tune_flow
-        return getattr(tune_flow, name)
-    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
-
 
 __all__ = [
     "CONFIG_FILE", "GeneratedConfig", "MbedtlsTree", "MeasureRequest", "Measurement", "Paths", "ProbeRequest",

@@ -9,18 +9,20 @@ wires them. Nothing printed; progress through a callback.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 from core.errors import BadInput, ToolFailure
 from core.write import check_output_dir
 from generator.model import OPTIMIZE_LEVELS
-from pipeline.stages import Paths, ServerAddress, generate_for_board, test_pki_dir
+from measure.heap_fit import buffers_cannot_fit
+from pipeline.stages import MeasureRequest, Paths, ServerAddress, generate_for_board, measure, test_pki_dir
 from pipeline.tree import MbedtlsTree
 from tune.front import choose
 from tune.merge import merge_shards
-from tune.model import Outcome, Shard, TuneBudget
+from tune.model import Candidate, Outcome, Shard, TuneBudget
 from tune.output import chosen_profile_text, object_cache_text, tune_document, write_outputs
 from tune.search import SearchContext, object_cache_figures, object_cache_zero, run_search
 from tune.shards import expected_identity
@@ -88,6 +90,22 @@ def _check(request: TuneRequest, known_knobs: tuple[str, ...]) -> None:
                 raise BadInput(f"--{what} {n!r}: not one of {', '.join(known)}")
 
 
+def _measure_candidate(base: MeasureRequest, tlsfit_version: str, candidate: Candidate) -> dict:
+    """One candidate through pipeline.measure: its report.json (tune.search evaluates it)."""
+    request = replace(base, optimize=candidate.optimize, knobs=candidate.knobs, lto=candidate.lto)
+    return measure(request, tlsfit_version).report
+
+
+def _cannot_fit(base: MeasureRequest, candidate: Candidate) -> str | None:
+    """Why this candidate's record buffers cannot fit the board's heap at all (no build needed)."""
+    try:
+        gen, board = generate_for_board(base.profile, base.tree.knowledge, candidate.optimize, base.target,
+                                        base.paths, knobs=candidate.knobs, lto=candidate.lto)
+    except BadInput:
+        return None    # the measure says why the candidate does not exist
+    return buffers_cannot_fit(gen.profile, gen.resolved, base.tree.knowledge, board)
+
+
 def tune(request: TuneRequest, progress: Progress = _quiet) -> TuneResult:
     """Search (or merge), choose and write DIR/tune.json, tune.md, tune.html and, unless this is a
     shard, the chosen build as DIR/<profile>.yaml. ToolFailure when every candidate failed on a tool."""
@@ -104,9 +122,14 @@ def tune(request: TuneRequest, progress: Progress = _quiet) -> TuneResult:
     space = build_space(prof, kb, board.core, levels, request.knobs, LTO_CHOICES[request.lto],
                         request.max_candidates)
     searched = dict(space.knobs)
-    ctx = SearchContext(profile=request.profile, tree=request.tree, paths=request.paths,
-                        tlsfit_version=request.tlsfit_version, target=request.target, server=request.server,
-                        app=request.app)
+    base = MeasureRequest(profile=request.profile, tree=request.tree, paths=request.paths, target=request.target,
+                          server=request.server, app=request.app)
+    ctx = SearchContext(measure=partial(_measure_candidate, base, request.tlsfit_version),
+                        cannot_fit=partial(_cannot_fit, base), profile=request.profile,
+                        knowledge_source=kb.source, mbedtls_version=request.tree.version,
+                        tlsfit_version=request.tlsfit_version, cache=request.paths.cache,
+                        ccache=request.paths.ccache, target=request.target,
+                        server=str(request.server) if request.server else None, app=request.app)
     if request.merge:
         merged = merge_shards(request.merge, prof.name, searched,
                               expected_identity(ctx.fingerprint(), profile=prof.name, target=board.name))

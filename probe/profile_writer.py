@@ -1,6 +1,6 @@
 """Probe findings -> the cheapest choice among what the server accepts -> commented profile text.
 
-`load_costs` reads probe/costs.yaml (cost hints, each marked measured or
+generator/costs.py reads generator/data/costs.yaml (cost hints, each marked measured or
 estimate); `decide` picks one version, suite, group and the signature
 algorithms the chain and handshake need; `render_profile` returns the YAML
 text, written through generator/profile_doc.py (the one profile writer). Pure functions: nothing here runs a client or writes a file.
@@ -16,37 +16,15 @@ from typing import Any
 
 import yaml
 
+from generator.costs import Cost, Costs
 from generator.knowledge import Knowledge
 from generator.profile_doc import ProfileDoc, quoted
 from probe import ProbeError
 from probe.chain import ChainInfo, certificate_sigalg
 from probe.scan import ScanResult
 
-COSTS_FILE = Path(__file__).resolve().parent / "costs.yaml"
 RECORD_HEADER_BYTES = 4   # handshake message header (type + 24-bit length)
 BUFFER_ROUND = 512
-
-
-@dataclass(frozen=True)
-class Cost:
-    cost: float
-    source: str    # "measured" | "estimate"
-    why: str
-
-
-@dataclass(frozen=True)
-class Costs:
-    tables: dict[str, dict[str, Cost]]
-
-    def get(self, table: str, key: str) -> Cost:
-        return self.tables.get(table, {}).get(key, Cost(cost=10_000.0, source="estimate", why="no cost hint"))
-
-
-def load_costs(path: Path = COSTS_FILE) -> Costs:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Costs({table: {str(k): Cost(cost=float(v["cost"]), source=v["source"], why=v["why"])
-                          for k, v in entries.items()}
-                  for table, entries in raw.items()})
 
 
 @dataclass(frozen=True)
@@ -314,7 +292,7 @@ def render_profile(scan: ScanResult, chain: ChainInfo, d: Decisions, kb: Knowled
         + (f" --sni {t.sni}" if t.sni and t.sni != t.host else "") + f" on {today.isoformat()}.",
         "# What the server accepted, asked with real TLS clients (openssl s_client, gnutls-cli),",
         "# limited to what mbedTLS 3.6 implements; the cheapest accepted choice is used.",
-        "# Cost hints: probe/costs.yaml ('measured' = measured on an mbedTLS Cortex-M build,",
+        "# Cost hints: generator/data/costs.yaml ('measured' = measured on an mbedTLS Cortex-M build,",
         "# 'estimate' = a rank, not measured). Review before use.",
         "#",
         "# Server accepts:",

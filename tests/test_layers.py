@@ -30,10 +30,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "scripts": frozenset({"core", "generator", "measure", "reports", "probe", "tune", "pipeline"}),
 }
 # (importing module, imported package): known edges against the order, each with why it is still there.
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("tune.search", "pipeline"): "a candidate is evaluated by pipeline.measure; to go when the search "
-                                 "takes the measure call from pipeline.tune instead of importing it",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}   # (module, package) -> why; none today
 
 
 def modules() -> dict[str, Path]:

@@ -21,9 +21,6 @@ from core.errors import BadInput, Infeasible, ToolFailure, TlsfitBug
 from core.inputs import MIB, read_text
 from core.write import write_if_changed
 from measure import children, object_cache
-from measure.heap_fit import buffers_cannot_fit
-from pipeline.stages import MeasureRequest, Paths, ServerAddress, generate_for_board, measure
-from pipeline.tree import MbedtlsTree
 from tune.model import Candidate, Outcome, reason_kind
 from tune.space import combinations
 
@@ -32,28 +29,39 @@ CANDIDATE_JSON_MAX_BYTES = MIB
 Progress = Callable[[str], None]
 
 
+# What the pipeline hands the search (tune never imports pipeline): a candidate -> its report.json,
+# raising the pipeline's errors; and a candidate -> why its shape cannot run at all (None: it may).
+Measure = Callable[[Candidate], dict]
+CannotFit = Callable[[Candidate], "str | None"]
+
+
 @dataclass(frozen=True)
 class SearchContext:
+    """One search's fixed inputs: what to run a candidate with, and what its cached outcome must match.
+
+    measure and cannot_fit are picklable callables (pool workers receive them)."""
+    measure: Measure
+    cannot_fit: CannotFit
     profile: Path
-    tree: MbedtlsTree
-    paths: Paths
+    knowledge_source: Path                 # the knowledge base file (its hash keys the cache)
+    mbedtls_version: str
     tlsfit_version: str
+    cache: Path                            # the build cache and whether ccache compiles into it
+    ccache: bool = True
     target: str | None = None
-    server: ServerAddress | None = None
+    server: str | None = None              # HOST:PORT of a real server; None: the reference server
     server_impl: str = "openssl"
-    timeout_s: float = 120.0
     app: str | None = None                 # None: the profile's app, else the server's default
 
     def fingerprint(self) -> dict:
         """What a cached outcome must have been measured against to be reused."""
-        kb_source = self.tree.knowledge.source
         return {
             "profile_sha256": hashlib.sha256(self.profile.read_bytes()).hexdigest(),
-            "knowledge_sha256": hashlib.sha256(kb_source.read_bytes()).hexdigest(),
-            "mbedtls_version": self.tree.version,
+            "knowledge_sha256": hashlib.sha256(self.knowledge_source.read_bytes()).hexdigest(),
+            "mbedtls_version": self.mbedtls_version,
             "tlsfit_version": self.tlsfit_version,
             "target": self.target,
-            "server": str(self.server) if self.server else None,
+            "server": self.server,
             "server_impl": self.server_impl,
             **({"app": self.app} if self.app is not None else {}),
         }
@@ -62,18 +70,14 @@ class SearchContext:
 def evaluate(ctx: SearchContext, candidate: Candidate) -> Outcome:
     """One candidate proven (or not) by a real handshake; never raises for the candidate's own faults."""
     started = time.monotonic()
-    request = MeasureRequest(profile=ctx.profile, tree=ctx.tree, paths=ctx.paths, target=ctx.target,
-                             server=ctx.server, server_impl=ctx.server_impl, timeout_s=ctx.timeout_s,
-                             optimize=candidate.optimize, knobs=candidate.knobs, lto=candidate.lto, app=ctx.app)
     try:
-        m = measure(request, ctx.tlsfit_version)
+        r = ctx.measure(candidate)
     except Infeasible as exc:          # does not exist (a knob that does not apply, a part it overflows)
         return Outcome(candidate, "infeasible", reason=str(exc), seconds=time.monotonic() - started)
     except BadInput as exc:
         return Outcome(candidate, "infeasible", reason=str(exc), seconds=time.monotonic() - started)
     except (ToolFailure, TlsfitBug) as exc:
         return Outcome(candidate, "error", reason=f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - started)
-    r = m.report
     ok = bool(r["handshake"]["ok"])
     return Outcome(candidate, "ok" if ok else "failed",
                    reason=None if ok else str((r["handshake"].get("error") or {}).get("message") or "handshake failed"),
@@ -85,13 +89,7 @@ def evaluate(ctx: SearchContext, candidate: Candidate) -> Outcome:
 def precheck(ctx: SearchContext, candidate: Candidate) -> Outcome | None:
     """The candidate's infeasible outcome when its shape cannot run on the board at all (its record
     buffers alone exceed the heap arena: measure/heap_fit.py), known without building; else None."""
-    kb = ctx.tree.knowledge
-    try:
-        gen, board = generate_for_board(ctx.profile, kb, candidate.optimize, ctx.target, ctx.paths,
-                                        knobs=candidate.knobs, lto=candidate.lto)
-    except BadInput:
-        return None    # evaluate() records why it does not exist
-    why = buffers_cannot_fit(gen.profile, gen.resolved, kb, board)
+    why = ctx.cannot_fit(candidate)
     return Outcome(candidate, "infeasible", reason=why) if why else None
 
 
@@ -213,13 +211,13 @@ def finished_all(ctx: SearchContext, todo: list[Candidate], workers: int,
 
 def object_cache_zero(ctx: SearchContext) -> None:
     """Zero ccache's statistics for the build cache the search uses (nothing without ccache)."""
-    object_cache.zero_stats(ctx.paths.cache, ctx.paths.ccache)
+    object_cache.zero_stats(ctx.cache, ctx.ccache)
 
 
 def object_cache_figures(ctx: SearchContext) -> dict | None:
     """{tool, hits, misses, hit_rate} of the library objects compiled since object_cache_zero(),
     None when ccache is absent or off (TLSFIT_NO_CCACHE=1)."""
-    stats = object_cache.read_stats(ctx.paths.cache, ctx.paths.ccache)
+    stats = object_cache.read_stats(ctx.cache, ctx.ccache)
     return stats.as_dict() if stats is not None else None
 
 
