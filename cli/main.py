@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
                         "default: the profile's app:, else echo with the reference server and none with --server")
     m.add_argument("--timeout", type=positive_seconds, default=None, metavar="S",
                    help="seconds before a stuck QEMU or host run is killed (default: 120; DTLS: at least "
-                        "the profile's whole retransmission schedule, tls.retransmit, plus 15)")
+                        "twice the profile's whole retransmission schedule, tls.retransmit, plus 20)")
     m.add_argument("--loss", metavar="ACTION=TARGET[,...]",
                    help="transport: udp only: the datagram relay drops, duplicates or reorders chosen "
                         "datagrams, e.g. drop=s2 (the server's 2nd), dup=c3, reorder=s1; the handshake must "

@@ -289,6 +289,33 @@ typedef struct {
 
 static prv_timer_t s_timer;
 
+/* The handshake's whole retransmission schedule, on the wait clock: mbedTLS
+ * fails a handshake when a timer of max_ms expires, but a server that resends
+ * its own flight restarts the client's timer each time (ssl_resend), so
+ * against such a server (openssl s_server -dtls1_2 holding another PSK) the
+ * schedule never ends by itself. The harness stops it where mbedTLS would
+ * against a silent server: min + 2 min + ... + max ms (1 s .. 60 s: 123 s),
+ * with MBEDTLS_ERR_SSL_TIMEOUT (measure's default timeout covers the same). */
+static uint32_t s_hs_deadline_ms; /* 0: no deadline (after the handshake) */
+
+static uint32_t prv_schedule_ms(void)
+{
+    uint32_t total = 0u;
+    uint32_t t = TLSFIT_DTLS_RETRANSMIT_MIN_MS > 0u ? TLSFIT_DTLS_RETRANSMIT_MIN_MS : 1u;
+    for (;;) {
+        total += t;
+        if (t >= TLSFIT_DTLS_RETRANSMIT_MAX_MS) {
+            return total;
+        }
+        t = t > TLSFIT_DTLS_RETRANSMIT_MAX_MS / 2u ? TLSFIT_DTLS_RETRANSMIT_MAX_MS : t * 2u;
+    }
+}
+
+static int prv_past_deadline(void)
+{
+    return s_hs_deadline_ms != 0u && (int32_t)(tlsfit_transport_wait_ms() - s_hs_deadline_ms) >= 0;
+}
+
 static void prv_timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms)
 {
     prv_timer_t *tm = (prv_timer_t *)ctx;
@@ -335,8 +362,20 @@ static int prv_bio_recv_dgram(void *ctx, unsigned char *buf, size_t len, uint32_
     unsigned char hdr[PRV_DGRAM_HDR];
     size_t size;
     size_t take;
-    int ret = tlsfit_transport_recv_timeout(hdr, sizeof(hdr), timeout);
+    int ret;
     (void)ctx;
+    if (s_hs_deadline_ms != 0u) {
+        /* no wait beyond the schedule's end (see s_hs_deadline_ms) */
+        uint32_t left;
+        if (prv_past_deadline()) {
+            return MBEDTLS_ERR_SSL_TIMEOUT;
+        }
+        left = s_hs_deadline_ms - tlsfit_transport_wait_ms();
+        if (timeout == 0u || timeout > left) {
+            timeout = left;
+        }
+    }
+    ret = tlsfit_transport_recv_timeout(hdr, sizeof(hdr), timeout);
     if (ret == TLSFIT_TRANSPORT_TIMEOUT) {
         return MBEDTLS_ERR_SSL_TIMEOUT;
     }
@@ -555,6 +594,12 @@ static int prv_handshake(void)
 
     TLSFIT_STACK_NOTE();
     s_result.instr = counting ? 0 : -1;
+#if defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM)
+    s_hs_deadline_ms = tlsfit_transport_wait_ms() + prv_schedule_ms();
+    if (s_hs_deadline_ms == 0u) {
+        s_hs_deadline_ms = 1u;
+    }
+#endif
     while (tlsfit_app_ctx.ssl.MBEDTLS_PRIVATE(state) != MBEDTLS_SSL_HANDSHAKE_OVER) {
         int state = tlsfit_app_ctx.ssl.MBEDTLS_PRIVATE(state);
         int64_t h0 = tlsfit_heap_counted();
@@ -572,6 +617,10 @@ static int prv_handshake(void)
         if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
             /* a retransmission timer expired: mbedTLS resent its last flight */
             s_result.retransmits++;
+            if (prv_past_deadline()) {
+                ret = MBEDTLS_ERR_SSL_TIMEOUT; /* the schedule is over (s_hs_deadline_ms) */
+                break;
+            }
             continue;
         }
 #endif
@@ -579,6 +628,9 @@ static int prv_handshake(void)
             break;
         }
     }
+#if defined(MBEDTLS_SSL_PROTO_DTLS) && defined(TLSFIT_DATAGRAM)
+    s_hs_deadline_ms = 0u;
+#endif
     w_end = tlsfit_heap_work();
     s_result.alloc.allocs = w_end.allocs - w_start.allocs;
     s_result.alloc.frees = w_end.frees - w_start.frees;
