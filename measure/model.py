@@ -78,6 +78,7 @@ class WireSummary:
     # when it travelled encrypted; None: that side sent none
     alert_sent: str | None = None      # by the client (the firmware)
     alert_received: str | None = None  # by the server
+    certificate_request: bool = False  # the server asked for a client certificate (mutual TLS)
 
 
 @dataclass(frozen=True)

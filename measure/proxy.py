@@ -484,6 +484,7 @@ def summarize(chunks: tuple[Chunk, ...]) -> WireSummary:
         alert=_first_alert(chunks, streams),
         alert_sent=_alert_name(streams[CLIENT_TO_SERVER]),
         alert_received=_alert_name(server_stream),
+        certificate_request=tls_wire.certificate_requested(server_stream),
     )
 
 

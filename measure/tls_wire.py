@@ -421,3 +421,14 @@ def flow_position(stream: bytes, sender: str) -> FlowPosition:
     if name != "HelloRetryRequest" and msg_type in continues:
         incomplete = True
     return FlowPosition(name, incomplete)
+
+
+HS_CERTIFICATE_REQUEST = 13
+
+
+def certificate_requested(server_stream: bytes) -> bool:
+    """Whether the server's cleartext flight holds a CertificateRequest (TLS 1.2; TLS 1.3 encrypts
+    it, and then its certificate_required alert says the same)."""
+    records, _ = split_records(server_stream)
+    data = b"".join(r.fragment for r in records if r.content_type == CT_HANDSHAKE)
+    return any(msg_type == HS_CERTIFICATE_REQUEST for msg_type, _ in split_handshake(data))

@@ -416,6 +416,9 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
                   request.timeout_s if request.timeout_s is not None else run_timeout_s(gen.profile),
                   kb, request.loss)
     error = outcome.error
+    cause = missing_client_certificate(gen.profile, outcome)
+    if cause is not None:
+        error = f"{cause}\n{error}" if error else cause
     if outcome.run is not None and not outcome.run.ok:  # out of heap: say the arena and the peak
         note = heap_exhausted_note(outcome.run.error_code, outcome.run.heap_peak,
                                    outcome.run.heap_overhead_peak, footprint, board)
@@ -448,6 +451,20 @@ def measure(request: MeasureRequest, tlsfit_version: str, progress: Progress = _
     if part is None:  # with a part, its entry holds the one estimate (at --clock-mhz if given)
         report = with_time_estimate(report, request.clock_mhz)
     return Measurement(request=request, generated=gen, board=board, app=app, report=report, firmware=fw)
+
+
+def missing_client_certificate(profile: Profile, outcome: RunOutcome) -> str | None:
+    """The cause, when a failed handshake is a server demanding a client certificate the profile
+    does not give (TLS 1.2: its CertificateRequest seen; TLS 1.3: its certificate_required alert)."""
+    wire = outcome.wire
+    run_ = outcome.run
+    failed = run_ is None or not (run_.handshake_ok if run_.handshake_ok is not None else run_.ok)
+    if not failed or wire is None or profile.client_certificate is not None:
+        return None
+    if not (wire.certificate_request or (wire.alert_received or "").startswith("certificate_required")):
+        return None
+    return ("cause: the server asks for a client certificate (mutual TLS) and this profile gives none: add "
+            "tls.client_certificate {key: ..., cert: ..., key_file: ...} (tlsfit probe writes it)")
 
 
 def write_measurement(m: Measurement, out_dir: Path) -> None:

@@ -6,8 +6,10 @@ device certificate is made here with openssl, as an engineer's PKI would make it
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import yaml
@@ -97,3 +99,31 @@ def test_out_buffer_too_small_for_the_client_certificate_is_refused(tmp_path: Pa
     done = tlsfit("gen", path, "-o", tmp_path / "out")
     assert done.returncode == 2 and f"{path}:9: error: tls.buffers.out 512 cannot carry the client Certificate " \
         "message" in done.stderr and "make it at least 1024" in done.stderr, done.stderr
+
+
+def test_a_missing_client_certificate_is_named_as_the_cause_within_seconds(tmp_path: Path) -> None:
+    root, chain, leaf, key = _chain(tmp_path, intermediates=0, san_names=0)
+    port = free_port()
+    argv = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-tls1_2", "-cert", str(leaf), "-key", str(key),
+            "-Verify", "1", "-CAfile", str(root), "-rev", "-quiet"]
+    profile = tmp_path / "no-identity.yaml"
+    profile.write_text(f"""name: no-identity
+server: {{host: {HOST}, port: {port}}}
+tls:
+  versions: ["1.2"]
+  ciphersuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
+  groups: [secp256r1]
+  signature_algorithms: [ecdsa_secp256r1_sha256]
+trust:
+  ca_files: [{root}]
+""")
+    with server(argv, port):
+        started = time.monotonic()
+        done = tlsfit("measure", profile, "--server", f"127.0.0.1:{port}", "--app", "none", "-o", tmp_path / "m")
+        seconds = time.monotonic() - started
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "cause: the server asks for a client certificate (mutual TLS) and this profile gives none" \
+        in done.stdout + done.stderr
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    assert "client certificate" in report["handshake"]["error"]["message"]
+    print(f"missing client certificate: exit 1 after {seconds:.1f} s (build included)")
