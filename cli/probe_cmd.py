@@ -8,6 +8,7 @@ only after the profile passes the same validation `tlsfit gen` runs.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 

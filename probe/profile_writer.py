@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml

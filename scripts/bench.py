@@ -41,7 +41,7 @@ from generator.model import OPTIMIZE_LEVELS, Profile  # noqa: E402
 from generator.profile import load_profile  # noqa: E402
 from generator.resolve import resolve  # noqa: E402
 from measure.figures import read_footprint  # noqa: E402
-from pipeline import (Workspace, board_for, build, choose_app, configure, generate, generate_for_board,  # noqa: E402
+from pipeline import (Workspace, build, choose_app, configure, generate_for_board,  # noqa: E402
                       harness_input, open_mbedtls, reference_pki, workspace)
 from tune.output import object_cache_text  # noqa: E402
 

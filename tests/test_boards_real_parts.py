@@ -17,7 +17,7 @@ import pytest
 from core.errors import Infeasible
 from generator.cores import find_core
 from generator.knowledge import knowledge_for
-from measure.boards import ARCHES, BoardError, load_board
+from measure.boards import ARCHES, load_board
 from measure.figures import (DoesNotFit, heap_exhausted_note, map_output_sections, overflow_message,
                              parse_region_overflows)
 from measure.model import Footprint

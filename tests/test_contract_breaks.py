@@ -4,7 +4,6 @@ Markdown; a run stopped after its handshake keeps the handshake's line; a silent
 from __future__ import annotations
 
 import copy
-import json
 import subprocess
 import sys
 from pathlib import Path
