@@ -232,7 +232,7 @@ def _client_identity(scan: ScanResult, kb: Knowledge, version: str, sigalgs: lis
         sigalgs.append(sign)
     need = kb.buffers.handshake_overhead + 3 + kb.key_types[key].cert_bytes
     cas = "; ".join(auth.ca_names) or "any (it lists none)"
-    reasons.append(f"mutual TLS: the server asks for a client certificate"
+    reasons.append("mutual TLS: the server asks for a client certificate"
                    + (" and ends the handshake without one" if auth.required else "")
                    + f"; CAs it accepts: {cas}")
     reasons.append(f"  client_certificate key {key}: assumed (the probe cannot see your device's certificate); "
