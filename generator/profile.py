@@ -65,6 +65,7 @@ from pathlib import Path
 import yaml
 
 from core.inputs import MIB, InputFileError, check_regular, excerpt, read_text
+from core.x509 import key_type_from_text
 from core.located_yaml import Entries, Field, Reader, compose, line_of, suggest
 from core.errors import LocatedError
 from generator.knowledge import Knowledge
@@ -568,10 +569,6 @@ def _x509_parses(file: Path) -> bool:
     return any(_openssl_x509(file, inform).returncode == 0 for inform in ("PEM", "DER"))
 
 
-_CURVE_NAMES = {"prime256v1": "secp256r1", "secp256r1": "secp256r1", "secp384r1": "secp384r1",
-                "secp521r1": "secp521r1"}
-
-
 def ca_key_type(file: Path) -> str | None:
     """Key type of a certificate's public key ("rsa2048", "secp256r1", ...), or None if unreadable/unknown."""
     stat = file.stat()
@@ -584,13 +581,7 @@ def _ca_key_type_cached(file: Path, _mtime: int, _size: int) -> str | None:
         done = _openssl_x509(file, inform, "-text")
         if done.returncode != 0:
             continue
-        bits = re.search(r"Public-Key: \((\d+) bit\)", done.stdout)
-        if "rsaEncryption" in done.stdout and bits:
-            return f"rsa{bits.group(1)}"
-        curve = re.search(r"ASN1 OID: (\S+)", done.stdout)
-        if curve and curve.group(1) in _CURVE_NAMES:
-            return _CURVE_NAMES[curve.group(1)]
-        return None
+        return key_type_from_text(done.stdout)
     return None
 
 

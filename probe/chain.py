@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.x509 import key_type_from_text
 from generator.knowledge import Knowledge
 from probe import ProbeError
 from probe.scan import run_client
@@ -22,8 +23,6 @@ OPENSSL_TIMEOUT_S = 10
 PARALLEL_READS = 2
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)
-_CURVES = {"prime256v1": "secp256r1", "secp256r1": "secp256r1", "secp384r1": "secp384r1",
-           "secp521r1": "secp521r1"}
 # OpenSSL signature algorithm name -> (key kind, hash), hash as in KB sigalg names.
 _CERT_SIGNATURES = {
     "ecdsa-with-SHA1": ("ec", "sha1"), "ecdsa-with-SHA256": ("ec", "sha256"),
@@ -93,12 +92,8 @@ def parse_x509_text(pem: str, text: str, kb: Knowledge) -> CertInfo:
     cn = re.search(r"(?:^|,)CN=((?:[^,\\]|\\.)*)", subject)
     key_alg = first(r"Public Key Algorithm: (\S+)") or "unknown"
     bits = int(first(r"Public-Key: \((\d+) bit\)") or 0)
-    curve = first(r"ASN1 OID: (\S+)")
-    key_type: str | None = None
-    if key_alg == "rsaEncryption" and f"rsa{bits}" in kb.key_types:
-        key_type = f"rsa{bits}"
-    elif key_alg == "id-ecPublicKey" and curve in _CURVES and _CURVES[curve] in kb.key_types:
-        key_type = _CURVES[curve]
+    named = key_type_from_text(text)
+    key_type = named if named in kb.key_types else None
     signature = first(r"^\s+Signature Algorithm: (\S+)") or "unknown"
     sig_hash = _CERT_SIGNATURES.get(signature, (None, None))[1]
     if signature == "rsassaPss":
