@@ -84,7 +84,7 @@ def _matrix_cell(report: dict, level_prefix: bool) -> MatrixCell:
     if hs["ok"]:
         return MatrixCell("ok", f"{prefix}handshake OK")
     error = hs.get("error") or {}
-    if str(error.get("message") or "").startswith("out of heap"):
+    if "out of heap on " in str(error.get("message") or ""):   # after the structural cause, when known
         peak = (report.get("ram") or {}).get("heap_peak")
         return MatrixCell("out of heap", f"{prefix}out of heap" + (f" (peak {peak:,} B)" if peak else ""))
     return MatrixCell("failed", f"{prefix}handshake failed" + (f" ({error['name']})" if error.get("name") else ""))

@@ -343,7 +343,7 @@ def bench_boards(ws: Workspace) -> None:
                 cells = [f"{rom['total']:,}", f"{ram['total']:,}" if hs["ok"] and ram["total"] is not None else "-",
                          f"{hs['instructions']:,}" if hs["ok"] and hs["instructions"] else "-"]
                 message = str((hs.get("error") or {}).get("message") or "")
-                verdict = "ok" if hs["ok"] else ("out of heap" if message.startswith("out of heap") else "FAILED")
+                verdict = "ok" if hs["ok"] else ("out of heap" if "out of heap on " in message else "FAILED")
             rows.append((profile, f"{board} ({core})", *cells, verdict))
     print_table(("profile", "board", "ROM", "RAM", "handshake instr", "result"), rows)
     print("\nROM: total image; RAM: static + heap peak + stack peak; guest instructions, not cycles")
