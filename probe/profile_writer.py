@@ -217,6 +217,10 @@ def _client_identity(scan: ScanResult, kb: Knowledge, version: str, sigalgs: lis
     auth = scan.client_auth
     if auth is None:
         return None, "", 0
+    if not auth.required:   # asked, but the handshake went on without one (gnutls-serv's default)
+        reasons.append("the server asks for a client certificate but completes the handshake without one: "
+                       "no client_certificate written (add one if the server authorises devices by it)")
+        return None, "", 0
     kinds = {_REQUEST_KINDS.get(s.split("+")[0].split("_sha")[0]) for s in auth.sigalgs} - {None}
     key = next((k for kind, k in _ASSUMED_CLIENT_KEYS if not kinds or kind in kinds), None)
     if key is None or key not in kb.key_types:
